@@ -1,0 +1,15 @@
+"""Estimators: one module per estimator, each a choice of weights over one shared fit.
+
+Each module has an array-level ``fit(Y, W, mask, ...) -> Fit`` (pure, jitted, vmappable) and a
+user-level ``estimate(panel, ...) -> Estimate``.
+"""
+
+from . import did
+from ._core import Fit, impute
+
+# name -> user-level function; Recipe.run looks estimators up here.
+REGISTRY = {
+    "did": did.estimate,
+}
+
+__all__ = ["Fit", "impute", "did", "REGISTRY"]

@@ -1,0 +1,100 @@
+"""The one shared fit: weighted two-way FE on control cells, then imputation of Y(0).
+
+Every estimator in jaxpanel is this function with a choice of unit weights ``omega``, time
+weights ``theta`` and fixed effects (METHODS.md section 1)::
+
+    min  sum_js omega_j theta_s (1 - W_js) O_js (Y_js - mu - alpha_j - beta_s)^2
+    tau_it = Y_it - (mu + alpha_i + beta_t)   on treated observed cells
+    ATT    = mean of tau_it over treated observed cells.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxpanel.kernels import twfe
+from jaxpanel.kernels._loop import CONVERGED, UNIDENTIFIED
+
+
+class Fit(NamedTuple):
+    """Array-level result of one fit (a pytree: ``jax.vmap`` adds a leading axis).
+
+    Attributes
+    ----------
+    att : () average effect over treated observed cells.
+    tau : (N, T) cell effects Y - Y(0)-hat on treated observed cells, 0 elsewhere.
+    y0 : (N, T) fitted/imputed untreated outcomes on every cell.
+    mu, alpha, beta : the fitted two-way model, ``y0 = mu + alpha_j + beta_s``.
+    unit_weights : (N,) unit weights omega used in the fit.
+    time_weights : (T,) time weights theta used in the fit.
+    status : () int32, see ``jaxpanel.kernels.status_name``.
+    """
+
+    att: jax.Array
+    tau: jax.Array
+    y0: jax.Array
+    mu: jax.Array
+    alpha: jax.Array
+    beta: jax.Array
+    unit_weights: jax.Array
+    time_weights: jax.Array
+    status: jax.Array
+
+
+def default_mask(Y: jax.Array, mask: jax.Array | None) -> jax.Array:
+    return jnp.ones_like(Y) if mask is None else jnp.asarray(mask, Y.dtype)
+
+
+def impute(
+    Y: jax.Array,
+    W: jax.Array,
+    mask: jax.Array,
+    unit_weights: jax.Array,
+    time_weights: jax.Array,
+    unit_fe: bool = True,
+    time_fe: bool = True,
+) -> Fit:
+    """Fit the weighted two-way model on control cells and impute Y(0) on treated cells.
+
+    Parameters
+    ----------
+    Y, W, mask : (N, T) outcomes, 0/1 treatment and 0/1 observed mask (same float dtype).
+    unit_weights : (N,) omega >= 0; time_weights : (T,) theta >= 0.
+    unit_fe, time_fe : static; SC drops the unit effects.
+
+    Returns
+    -------
+    Fit. Status is UNIDENTIFIED when some treated cell's unit or period has no weighted
+    control cell, or the weighted cells split into disconnected groups.
+    """
+    Y = jnp.asarray(Y)
+    W = jnp.asarray(W, Y.dtype)
+    mask = jnp.asarray(mask, Y.dtype)
+    treated = W * mask
+    control = (1 - W) * mask
+    w = unit_weights[:, None] * time_weights[None, :] * control
+    res = twfe.solve(jnp.where(mask > 0, Y, 0.0), w, unit_fe, time_fe)
+    y0 = res.fitted
+    tau = jnp.where(treated > 0, Y - y0, 0.0)
+    n_tr = treated.sum()
+    att = tau.sum() / n_tr
+    cell_ok = res.unit_identified[:, None] & res.time_identified[None, :]
+    identified = jnp.all(jnp.where(treated > 0, cell_ok, True)) & (res.n_components == 1)
+    identified = identified & (n_tr > 0)
+    status = jnp.where(
+        res.status != CONVERGED, res.status, jnp.where(identified, CONVERGED, UNIDENTIFIED)
+    ).astype(jnp.int32)
+    return Fit(att, tau, y0, res.mu, res.alpha, res.beta, unit_weights, time_weights, status)
+
+
+def _require_panel(panel) -> None:
+    from ..panel import Panel
+
+    if not isinstance(panel, Panel):
+        raise TypeError(
+            f"expected a jaxpanel.Panel, got {type(panel).__name__}; build one with "
+            "jaxpanel.Panel.from_long(df, unit=..., time=..., outcome=..., treatment=...)"
+        )

@@ -1,0 +1,49 @@
+"""DID / TWFE in imputation form (uniform unit and time weights).
+
+Fit ``Y_js = mu + alpha_j + beta_s`` by least squares on the untreated observed cells, impute
+Y(0) on treated cells and average ``Y - Y(0)-hat`` over them (Borusyak, Jaravel and Spiess
+2024). In a block design this is the classical difference in differences (R synthdid's
+``did_estimate``); with staggered adoption it is the imputation estimator, free of the
+negative-weight problem of the dummy regression. Treatment may switch off.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ..panel import Panel
+from ..results import Estimate, make_estimate
+from ._core import Fit, _require_panel, default_mask, impute
+
+
+@jax.jit
+def fit(Y: jax.Array, W: jax.Array, mask: jax.Array | None = None) -> Fit:
+    """DID fit. ``Y``, ``W``, ``mask``: (N, T); ``mask`` defaults to all observed.
+
+    Pure and jitted; ``jax.vmap`` over any of the arguments batches fits (placebo masks,
+    simulated panels).
+    """
+    Y = jnp.asarray(Y)
+    mask = default_mask(Y, mask)
+    ones_n = jnp.ones(Y.shape[0], Y.dtype)
+    ones_t = jnp.ones(Y.shape[1], Y.dtype)
+    return impute(Y, W, mask, ones_n, ones_t)
+
+
+@jax.jit
+def att(Y: jax.Array, W: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """DID estimate of the ATT (a scalar): ``fit(Y, W, mask).att``."""
+    return fit(Y, W, mask).att
+
+
+def estimate(panel: Panel) -> Estimate:
+    """DID on a :class:`jaxpanel.Panel` (block, staggered or on/off treatment).
+
+    Returns
+    -------
+    Estimate with the ATT, the per-period trajectory and the recipe.
+    """
+    _require_panel(panel)
+    Y, W, mask = panel.arrays()
+    return make_estimate(panel, "did", fit(Y, W, mask))

@@ -1,0 +1,194 @@
+"""Estimate: the user-level result of an estimator, with the recipe to re-run it."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from jaxpanel.kernels._loop import CONVERGED, MAX_STEPS, NONFINITE, UNIDENTIFIED, status_name
+
+from .panel import Panel
+
+
+class ConvergenceWarning(RuntimeWarning):
+    """A solver stopped at its iteration cap; the estimate may be inaccurate."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Which estimator, with which options: enough to re-run the same estimator.
+
+    Variance methods call ``recipe.run(panel)`` on resampled or placebo panels (the analogue
+    of R synthdid's ``attr(estimate, 'opts')``).
+    """
+
+    estimator: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def run(self, panel: Panel) -> "Estimate":
+        from .estimators import REGISTRY
+
+        return REGISTRY[self.estimator](panel, **dict(self.options))
+
+
+@dataclass(frozen=True, eq=False)
+class Estimate:
+    """An estimate of the ATT on a panel.
+
+    Attributes
+    ----------
+    method : estimator name ('did', ...).
+    att : the point estimate.
+    se, ci, p_value : None until a variance method has run.
+    unit_weights, time_weights : the weights the estimator fitted (Series keyed by unit /
+        period label), or None where the estimator has none of its own.
+    trajectory : per period: mean observed outcome of the treated units ('treated'), their
+        mean imputed untreated outcome ('counterfactual'), the difference ('effect') and the
+        number of treated units observed ('n_treated').
+    status : 'converged', 'max_steps', 'nonfinite' or 'unidentified'.
+    recipe : estimator and options, to re-run the same estimator.
+    panel : the panel it was fitted on.
+    fit : the array-level result (NumPy arrays).
+    info : solver diagnostics (iteration counts, tuning constants).
+    """
+
+    method: str
+    att: float
+    status: str
+    recipe: Recipe
+    panel: Panel
+    fit: Any
+    trajectory: pd.DataFrame
+    unit_weights: pd.Series | None = None
+    time_weights: pd.Series | None = None
+    se: float | None = None
+    ci: tuple[float, float] | None = None
+    p_value: float | None = None
+    variance_method: str | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def converged(self) -> bool:
+        return self.status == status_name(CONVERGED)
+
+    def replace(self, **changes: Any) -> "Estimate":
+        return dataclasses.replace(self, **changes)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: method, att, se, ci_low, ci_high, p_value, status and design sizes."""
+        lo, hi = self.ci if self.ci is not None else (None, None)
+        return pd.DataFrame(
+            [
+                {
+                    "method": self.method,
+                    "att": self.att,
+                    "se": self.se,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "p_value": self.p_value,
+                    "variance": self.variance_method,
+                    "status": self.status,
+                    "n_units": self.panel.N,
+                    "n_periods": self.panel.T,
+                    "n_treated_units": self.panel.n_treated,
+                    "n_treated_cells": int((self.panel.W & self.panel.mask).sum()),
+                }
+            ]
+        )
+
+    def summary(self) -> str:
+        def num(x):
+            return "    -" if x is None else f"{x:.4f}"
+
+        lines = [
+            f"{self.method.upper()} estimate of the ATT on {self.panel.outcome_name!r}",
+            f"  ATT      {self.att:.4f}",
+            f"  SE       {num(self.se)}" + (f"   ({self.variance_method})" if self.se is not None else ""),
+        ]
+        if self.ci is not None:
+            lines.append(f"  95% CI   [{self.ci[0]:.4f}, {self.ci[1]:.4f}]")
+        if self.p_value is not None:
+            lines.append(f"  p-value  {self.p_value:.4f}")
+        lines.append(f"  status   {self.status}")
+        lines.append("  " + self.panel.summary().replace("\n", "\n  "))
+        for name, w in (("unit", self.unit_weights), ("time", self.time_weights)):
+            if w is not None:
+                top = w[w.abs() > 0].abs().sort_values(ascending=False).head(5)
+                shown = ", ".join(f"{k}: {w[k]:.3f}" for k in top.index)
+                lines.append(f"  top {name} weights: {shown}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def _trajectory(panel: Panel, y0: np.ndarray) -> pd.DataFrame:
+    rows = panel.ever_treated
+    obs = panel.mask[rows]
+    n = obs.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        treated = np.where(obs, panel.Y[rows], 0.0).sum(axis=0) / n
+        cf = np.where(obs, y0[rows], 0.0).sum(axis=0) / n
+    return pd.DataFrame(
+        {"treated": treated, "counterfactual": cf, "effect": treated - cf, "n_treated": n},
+        index=pd.Index(panel.times, name=panel.time_name),
+    )
+
+
+def check_status(method: str, status: str) -> None:
+    """Turn a fit's status into an exception or a warning at the user level."""
+    if status == status_name(NONFINITE):
+        raise FloatingPointError(
+            f"{method}: the fit produced non-finite values. Check the outcome scale, or "
+            "enable float64 (jax.config.update('jax_enable_x64', True))."
+        )
+    if status == status_name(UNIDENTIFIED):
+        raise ValueError(
+            f"{method}: the counterfactual is not identified for some treated cells (a "
+            "treated unit or period has no weighted untreated cell, or the untreated cells "
+            "split into disconnected groups). Fix: add untreated periods or control units "
+            "observed in those periods."
+        )
+    if status == status_name(MAX_STEPS):
+        warnings.warn(
+            f"{method}: a solver stopped at its iteration cap; raise max_iter or loosen "
+            "the tolerance.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+
+def make_estimate(
+    panel: Panel,
+    method: str,
+    fit: Any,
+    options: Mapping[str, Any] | None = None,
+    unit_weights: np.ndarray | None = None,
+    time_weights: np.ndarray | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> Estimate:
+    """Wrap an array-level ``Fit`` into an :class:`Estimate` (and check its status)."""
+    import jax
+
+    fit = jax.tree_util.tree_map(np.asarray, fit)
+    status = status_name(int(fit.status))
+    check_status(method, status)
+    uw = None if unit_weights is None else pd.Series(np.asarray(unit_weights), index=panel.units, name="omega")
+    tw = None if time_weights is None else pd.Series(np.asarray(time_weights), index=panel.times, name="lambda")
+    return Estimate(
+        method=method,
+        att=float(fit.att),
+        status=status,
+        recipe=Recipe(method, dict(options or {})),
+        panel=panel,
+        fit=fit,
+        trajectory=_trajectory(panel, np.asarray(fit.y0)),
+        unit_weights=uw,
+        time_weights=tw,
+        info=dict(info or {}),
+    )

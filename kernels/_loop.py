@@ -1,0 +1,90 @@
+"""One loop driver for every iterative solver: max_steps, tolerance, status, NaN check.
+
+Solvers supply ``step(state) -> state`` and ``done(old, new) -> bool``; the driver owns the
+iteration count and the status code. Under ``jax.vmap`` a ``lax.while_loop`` runs until the
+slowest lane stops, and JAX's batching rule freezes lanes whose predicate is already false,
+so each lane keeps the iterate (and the step count) at which it stopped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+# Status codes carried by every fit. Failure is data: estimators return a code per fit and the
+# user-level API turns it into an error or a warning.
+CONVERGED = 0
+MAX_STEPS = 1
+NONFINITE = 2
+UNIDENTIFIED = 3
+
+STATUS_NAMES = {
+    CONVERGED: "converged",
+    MAX_STEPS: "max_steps",
+    NONFINITE: "nonfinite",
+    UNIDENTIFIED: "unidentified",
+}
+
+
+def status_name(code: int) -> str:
+    """Human-readable name of a status code."""
+    return STATUS_NAMES.get(int(code), f"unknown({int(code)})")
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """True where every leaf of ``tree`` is finite (a scalar boolean)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+class LoopResult(NamedTuple):
+    state: Any
+    steps: jax.Array  # int32 scalar: iterations taken
+    status: jax.Array  # int32 scalar: CONVERGED, MAX_STEPS or NONFINITE
+
+
+def run(
+    step: Callable[[Any], Any],
+    done: Callable[[Any, Any], jax.Array],
+    init: Any,
+    max_steps: int,
+    min_steps: int = 0,
+) -> LoopResult:
+    """Iterate ``state = step(state)`` until ``done(old, new)`` or ``max_steps``.
+
+    Parameters
+    ----------
+    step : state -> state, pure.
+    done : (previous state, new state) -> boolean scalar; checked after every step.
+    init : initial state (a pytree).
+    max_steps : Python int, the iteration cap.
+    min_steps : Python int; ``done`` is ignored for the first ``min_steps`` steps.
+
+    Returns
+    -------
+    LoopResult with the final state, the number of steps and a status code. A non-finite
+    iterate stops the loop at once with status NONFINITE.
+    """
+
+    def cond(carry):
+        _, k, stop, _ = carry
+        return jnp.logical_and(k < max_steps, jnp.logical_not(stop))
+
+    def body(carry):
+        state, k, _, _ = carry
+        new = step(state)
+        k = k + 1
+        finite = all_finite(new)
+        stop = jnp.logical_or(jnp.logical_and(done(state, new), k >= min_steps), ~finite)
+        return new, k, stop, finite
+
+    carry = (init, jnp.asarray(0, jnp.int32), jnp.asarray(False), jnp.asarray(True))
+    state, k, stop, finite = jax.lax.while_loop(cond, body, carry)
+    status = jnp.where(
+        ~finite,
+        NONFINITE,
+        jnp.where(stop, CONVERGED, MAX_STEPS),
+    ).astype(jnp.int32)
+    return LoopResult(state, k, status)

@@ -1,0 +1,47 @@
+"""Test configuration: float64, strict rank promotion, PRNG keys, shared data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture
+def key():
+    return jax.random.PRNGKey(0)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261123)
+
+
+def shared_path(*parts: str) -> Path:
+    """A file under ../shared, or skip the test with a clear message."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared data/references folder beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def r_reference() -> dict:
+    """R synthdid / MCPanel reference numbers (../shared/references/prop99_synthdid_R.json)."""
+    return json.loads(shared_path("references", "prop99_synthdid_R.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def prop99_panel():
+    from jaxpanel import datasets
+
+    return datasets.prop99_panel()

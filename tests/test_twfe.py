@@ -1,0 +1,109 @@
+"""kernels.twfe: exact weighted two-way FE solve against a dense least-squares reference."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxpanel.kernels import CONVERGED, twfe
+
+from .reference import twfe_fit
+
+RTOL = 1e-8  # float64; the solve is direct, so only rounding separates it from lstsq
+
+
+def random_problem(rng, n, t, p_zero=0.3, zero_row=False, zero_col=False):
+    y = rng.normal(size=(n, t)) * 10 + rng.normal(size=(n, 1)) * 50 + 100
+    w = rng.exponential(size=(n, t)) * (rng.random((n, t)) > p_zero)
+    if zero_row:
+        w[1] = 0.0
+    if zero_col:
+        w[:, 2] = 0.0
+    y[w == 0] = rng.normal(size=int((w == 0).sum())) * 1e6  # ignored cells hold junk
+    return y, w
+
+
+@pytest.mark.parametrize("n,t", [(12, 7), (7, 12), (9, 9), (40, 31)])
+@pytest.mark.parametrize("zeros", [(False, False), (True, False), (False, True), (True, True)])
+def test_matches_lstsq(rng, n, t, zeros):
+    y, w = random_problem(rng, n, t, zero_row=zeros[0], zero_col=zeros[1])
+    res = twfe.solve_jit(jnp.asarray(y), jnp.asarray(w))
+    ref = twfe_fit(y, w)
+    assert int(res.status) == CONVERGED
+    assert int(res.n_components) == 1
+    ok = np.asarray(res.unit_identified)[:, None] & np.asarray(res.time_identified)[None, :]
+    np.testing.assert_array_equal(ok.any(axis=1), w.sum(axis=1) > 0)
+    np.testing.assert_allclose(np.asarray(res.fitted)[ok], ref[ok], rtol=RTOL, atol=RTOL * 100)
+    # Unidentified effects are exactly zero, not junk.
+    assert np.all(np.asarray(res.alpha)[w.sum(axis=1) == 0] == 0)
+    assert np.all(np.asarray(res.beta)[w.sum(axis=0) == 0] == 0)
+
+
+@pytest.mark.parametrize("unit_fe,time_fe", [(True, False), (False, True), (False, False)])
+def test_one_way_matches_lstsq(rng, unit_fe, time_fe):
+    y, w = random_problem(rng, 10, 8)
+    res = twfe.solve_jit(jnp.asarray(y), jnp.asarray(w), unit_fe=unit_fe, time_fe=time_fe)
+    ref = twfe_fit(y, w, unit_fe, time_fe)
+    np.testing.assert_allclose(np.asarray(res.fitted), ref, rtol=RTOL, atol=1e-6)
+
+
+def test_normal_equations_and_normalisation(rng):
+    y, w = random_problem(rng, 15, 11)
+    res = twfe.solve_jit(jnp.asarray(y), jnp.asarray(w))
+    resid = np.where(w > 0, y - np.asarray(res.fitted), 0.0)
+    scale = np.abs(y[w > 0]).max()
+    # Gradient of the weighted objective w.r.t. each effect is zero.
+    np.testing.assert_allclose((w * resid).sum(axis=1), 0.0, atol=1e-9 * scale * w.sum())
+    np.testing.assert_allclose((w * resid).sum(axis=0), 0.0, atol=1e-9 * scale * w.sum())
+    assert abs(float((w.sum(axis=1) * np.asarray(res.alpha)).sum())) < 1e-8 * scale * w.sum()
+    assert abs(float((w.sum(axis=0) * np.asarray(res.beta)).sum())) < 1e-8 * scale * w.sum()
+
+
+def test_disconnected_components_are_counted(rng):
+    y = rng.normal(size=(6, 6))
+    w = np.zeros((6, 6))
+    w[:3, :3] = 1.0
+    w[3:, 3:] = 1.0
+    res = twfe.solve_jit(jnp.asarray(y), jnp.asarray(w))
+    assert int(res.n_components) == 2
+    # Within each block the fit is still the least-squares fit.
+    np.testing.assert_allclose(np.asarray(res.fitted)[:3, :3], twfe_fit(y[:3, :3], w[:3, :3]), atol=1e-10)
+    np.testing.assert_allclose(np.asarray(res.fitted)[3:, 3:], twfe_fit(y[3:, 3:], w[3:, 3:]), atol=1e-10)
+
+
+def test_exact_fit_when_model_is_true(rng):
+    n, t = 20, 13
+    alpha = rng.normal(size=n)
+    beta = rng.normal(size=t)
+    y = 3.0 + alpha[:, None] + beta[None, :]
+    w = rng.exponential(size=(n, t)) * (rng.random((n, t)) > 0.5)
+    res = twfe.solve_jit(jnp.asarray(y), jnp.asarray(w))
+    np.testing.assert_allclose(np.asarray(res.fitted), y, atol=1e-10)
+
+
+def test_vmap_equals_loop_and_factor_reuse(rng):
+    problems = [random_problem(rng, 9, 6) for _ in range(5)]
+    ys = jnp.asarray(np.stack([p[0] for p in problems]))
+    ws = jnp.asarray(np.stack([p[1] for p in problems]))
+    batched = jax.jit(jax.vmap(twfe.solve))(ys, ws)
+    for k in range(5):
+        one = twfe.solve_jit(ys[k], ws[k])
+        np.testing.assert_allclose(batched.fitted[k], one.fitted, rtol=1e-12, atol=1e-10)
+    # One factorisation serves many outcome matrices.
+    fac = twfe.factor(ws[0])
+    for k in range(5):
+        a = twfe.apply(fac, ys[k])
+        b = twfe.solve(ys[k], ws[0])
+        np.testing.assert_allclose(a.fitted, b.fitted, rtol=1e-12, atol=1e-10)
+
+
+def test_float32_tolerance(rng):
+    """float32: fitted values within 1e-4 relative of the float64 reference (documented)."""
+    y, w = random_problem(rng, 39, 31)
+    res = twfe.solve_jit(jnp.asarray(y, jnp.float32), jnp.asarray(w, jnp.float32))
+    assert res.fitted.dtype == jnp.float32
+    ref = twfe_fit(y, w)
+    ok = w.sum(axis=1)[:, None] > 0
+    np.testing.assert_allclose(np.asarray(res.fitted)[ok.repeat(31, 1)], ref[ok.repeat(31, 1)], rtol=1e-4)
