@@ -23,7 +23,7 @@ def _fail(problem: str, detail: str, fix: str) -> ValueError:
 
 
 def _listing(items: Sequence[Any]) -> str:
-    items = list(items)
+    items = [x.item() if isinstance(x, np.generic) else x for x in items]
     shown = ", ".join(repr(x) if isinstance(x, str) else str(x) for x in items[:_SHOW])
     more = f" and {len(items) - _SHOW} more" if len(items) > _SHOW else ""
     return f"{shown}{more}"
