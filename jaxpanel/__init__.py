@@ -2,6 +2,38 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+
+def _map_source_tree_kernels() -> None:
+    """Make ``jaxpanel.kernels`` importable straight from a checkout.
+
+    The repository keeps the solvers in a top-level ``kernels/`` folder and the wheel installs
+    them as ``jaxpanel.kernels``. When jaxpanel is imported from the source tree itself
+    (``python -m jaxpanel`` in the repository root, ``PYTHONPATH=.``) and no installed mapping
+    exists, load the checkout's ``kernels/`` under that name. An installed wheel has
+    ``jaxpanel/kernels/`` and an editable install has its own finder: both are left alone.
+    """
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    if (here / "kernels").is_dir() or "jaxpanel.kernels" in sys.modules:
+        return
+    if importlib.util.find_spec("jaxpanel.kernels") is not None:
+        return
+    src = here.parent / "kernels" / "__init__.py"
+    if not src.is_file():
+        return
+    spec = importlib.util.spec_from_file_location(
+        "jaxpanel.kernels", src, submodule_search_locations=[str(src.parent)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["jaxpanel.kernels"] = module
+    spec.loader.exec_module(module)
+
+
+_map_source_tree_kernels()
+
 from . import datasets, estimators, kernels
 from .estimators import Fit
 from .estimators.did import estimate as did

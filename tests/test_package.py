@@ -71,3 +71,20 @@ def test_console_script_runs_demo_in_float32():
         pytest.skip("the jaxpanel console script is not on PATH (package not installed)")
     out = subprocess.run([exe, "--dtype", "float32", "demo"], capture_output=True, text=True, check=True)
     assert "did" in out.stdout and "-27.34" in out.stdout and "float32" in out.stdout
+
+
+def test_source_tree_import_without_install(tmp_path):
+    """From a checkout with no install (no .pth finder), jaxpanel.kernels maps to kernels/."""
+    import site
+    import sysconfig
+
+    paths = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+    code = (
+        f"import sys; sys.path[:0] = [{str(REPO)!r}]; sys.path += {paths!r}; "
+        "import jaxpanel.kernels as k; print(k.__file__); "
+        "from jaxpanel.kernels import twfe; print(twfe.__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout.split()
+    assert out == [str(REPO / "kernels" / "__init__.py"), "jaxpanel.kernels.twfe"]
