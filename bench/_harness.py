@@ -13,7 +13,7 @@ import os
 import platform
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jax
@@ -31,7 +31,12 @@ def measure(fn, *args, repeats: int = 5) -> dict:
         t0 = time.perf_counter()
         jax.block_until_ready(compiled(*args))
         times.append(time.perf_counter() - t0)
-    return {"compile_s": compile_s, "steady_s": statistics.median(times), "steady_min_s": min(times), "repeats": repeats}
+    return {
+        "compile_s": compile_s,
+        "steady_s": statistics.median(times),
+        "steady_min_s": min(times),
+        "repeats": repeats,
+    }
 
 
 def time_call(fn, *args, repeats: int = 5, warmup: int = 1) -> dict:
@@ -45,7 +50,11 @@ def time_call(fn, *args, repeats: int = 5, warmup: int = 1) -> dict:
         t0 = time.perf_counter()
         fn(*args)
         times.append(time.perf_counter() - t0)
-    return {"first_s": first_s, "steady_s": statistics.median(times), "repeats": repeats}
+    return {
+        "first_s": first_s,
+        "steady_s": statistics.median(times),
+        "repeats": repeats,
+    }
 
 
 def environment() -> dict:
@@ -62,7 +71,12 @@ def environment() -> dict:
 
 
 def record(name: str, row: dict) -> dict:
-    row = {"bench": name, "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(), **row}
+    row = {
+        "bench": name,
+        "utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        **environment(),
+        **row,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / f"{name}.jsonl", "a") as fh:
         fh.write(json.dumps(row) + "\n")
@@ -71,4 +85,9 @@ def record(name: str, row: dict) -> dict:
 
 def show(row: dict) -> None:
     keys = [k for k in row if k not in ("host", "python", "utc")]
-    print("  ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in keys))
+    print(
+        "  ".join(
+            f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
+            for k in keys
+        )
+    )

@@ -1,6 +1,6 @@
 """DID vmapped over random treatment masks on Prop 99: compile and steady-state seconds, fits/s.
 
-    python bench/bench_did.py [--batch 10000] [--dtype float64|float32]
+python bench/bench_did.py [--batch 10000] [--dtype float64|float32]
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import argparse
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from _harness import measure, record, show
 
 
@@ -45,9 +44,16 @@ def main() -> None:
     one = measure(did.att, Y, W, M, repeats=20)
     row = record(
         "did_prop99_masks",
-        {"dtype": args.dtype, "N": panel.N, "T": panel.T, "batch": args.batch, **t,
-         "fits_per_s": args.batch / t["steady_s"], "single_fit_s": one["steady_s"],
-         "single_compile_s": one["compile_s"]},
+        {
+            "dtype": args.dtype,
+            "N": panel.N,
+            "T": panel.T,
+            "batch": args.batch,
+            **t,
+            "fits_per_s": args.batch / t["steady_s"],
+            "single_fit_s": one["steady_s"],
+            "single_compile_s": one["compile_s"],
+        },
     )
     show(row)
 

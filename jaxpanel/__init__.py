@@ -51,9 +51,9 @@ __all__ = [
     "Fit",
     "Panel",
     "Recipe",
+    "__version__",
     "datasets",
     "did",
     "estimators",
     "kernels",
-    "__version__",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 DTYPES = ("float64", "float32")
 
@@ -34,7 +34,9 @@ def _run(panel, method: str):
     from .estimators import REGISTRY
 
     if method not in REGISTRY:
-        raise _CLIError(f"unknown method {method!r}; choose one of {', '.join(REGISTRY)}")
+        raise _CLIError(
+            f"unknown method {method!r}; choose one of {', '.join(REGISTRY)}"
+        )
     return REGISTRY[method](panel)
 
 
@@ -79,13 +81,19 @@ def cmd_fit(args) -> int:
     from .panel import Panel
 
     try:
-        df = pd.read_csv(args.file, sep=args.sep, engine="python" if args.sep is None else "c")
+        df = pd.read_csv(
+            args.file, sep=args.sep, engine="python" if args.sep is None else "c"
+        )
     except FileNotFoundError:
         raise _CLIError(f"no such file: {args.file}")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise _CLIError(f"cannot read {args.file} as CSV: {str(exc).splitlines()[0]}")
     panel = Panel.from_long(
-        df, unit=args.unit, time=args.time, outcome=args.outcome, treatment=args.treatment
+        df,
+        unit=args.unit,
+        time=args.time,
+        outcome=args.outcome,
+        treatment=args.treatment,
     )
     t0 = time.perf_counter()
     est = _run(panel, args.method)
@@ -103,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtype", choices=DTYPES, default="float64", help="floating point precision"
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run every estimator on the bundled Prop 99 panel")
+    demo = sub.add_parser(
+        "demo", help="run every estimator on the bundled Prop 99 panel"
+    )
     demo.set_defaults(func=cmd_demo)
     fit = sub.add_parser("fit", help="estimate the ATT on a long-format CSV file")
     fit.add_argument("file", help="CSV file, one row per unit-period")

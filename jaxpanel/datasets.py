@@ -34,7 +34,8 @@ def prop99() -> pd.DataFrame:
     long = wide.melt(id_vars="Year", var_name="State", value_name="PacksPerCapita")
     long["Year"] = long["Year"].astype(int)
     long["treated"] = (
-        (long["State"] == PROP99_TREATED_UNIT) & (long["Year"] >= PROP99_FIRST_TREATED_YEAR)
+        (long["State"] == PROP99_TREATED_UNIT)
+        & (long["Year"] >= PROP99_FIRST_TREATED_YEAR)
     ).astype(int)
     long = long.sort_values(["Year", "State"], kind="stable").reset_index(drop=True)
     return long[["State", "Year", "PacksPerCapita", "treated"]]
@@ -45,5 +46,9 @@ def prop99_panel():
     from .panel import Panel
 
     return Panel.from_long(
-        prop99(), unit="State", time="Year", outcome="PacksPerCapita", treatment="treated"
+        prop99(),
+        unit="State",
+        time="Year",
+        outcome="PacksPerCapita",
+        treatment="treated",
     )

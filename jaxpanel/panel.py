@@ -9,8 +9,9 @@ or units and the fix.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,11 +46,7 @@ def _check_binary(values: np.ndarray, where: str, locate) -> np.ndarray:
         v = values.astype(float)
     except (TypeError, ValueError):
         v = None
-    bad = (
-        np.ones(values.shape, bool)
-        if v is None
-        else ~(np.isin(v, (0.0, 1.0)))
-    )
+    bad = np.ones(values.shape, bool) if v is None else ~(np.isin(v, (0.0, 1.0)))
     if bad.any():
         offenders = np.unique(values[bad].astype(str))
         raise _fail(
@@ -94,7 +91,7 @@ class Panel:
         time: str,
         outcome: str,
         treatment: str,
-    ) -> "Panel":
+    ) -> Panel:
         """Build a panel from a long frame with one row per observed unit-period.
 
         Missing unit-periods are allowed and become unobserved cells. Raises ``ValueError``
@@ -105,7 +102,9 @@ class Panel:
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         names = {"unit": unit, "time": time, "outcome": outcome, "treatment": treatment}
-        missing = [f"{role}={col!r}" for role, col in names.items() if col not in df.columns]
+        missing = [
+            f"{role}={col!r}" for role, col in names.items() if col not in df.columns
+        ]
         if missing:
             raise _fail(
                 "missing columns",
@@ -166,7 +165,7 @@ class Panel:
         outcome: pd.DataFrame,
         treatment: pd.DataFrame | np.ndarray,
         mask: pd.DataFrame | np.ndarray | None = None,
-    ) -> "Panel":
+    ) -> Panel:
         """Build a panel from wide frames: rows are units (index), columns are periods.
 
         ``treatment`` has the same shape (a frame is aligned on ``outcome``'s labels).
@@ -178,7 +177,9 @@ class Panel:
         if isinstance(treatment, pd.DataFrame):
             treatment = treatment.reindex(index=outcome.index, columns=outcome.columns)
         if isinstance(mask, pd.DataFrame):
-            mask = mask.reindex(index=outcome.index, columns=outcome.columns).fillna(False)
+            mask = mask.reindex(index=outcome.index, columns=outcome.columns).fillna(
+                False
+            )
         return cls.from_arrays(
             outcome.to_numpy(dtype=float),
             np.asarray(treatment),
@@ -201,7 +202,7 @@ class Panel:
         time_name: str = "time",
         outcome_name: str = "outcome",
         treatment_name: str = "treatment",
-    ) -> "Panel":
+    ) -> Panel:
         """Build a panel from (N, T) arrays.
 
         Raises ``ValueError`` on shape mismatches, NaN/inf outcomes in observed cells, a
@@ -213,7 +214,11 @@ class Panel:
         Y = np.array(Y, dtype=float)
         W_raw = np.asarray(W)
         if Y.ndim != 2:
-            raise _fail("outcome is not a matrix", f"Y has shape {Y.shape}", "pass Y as (N units, T periods)")
+            raise _fail(
+                "outcome is not a matrix",
+                f"Y has shape {Y.shape}",
+                "pass Y as (N units, T periods)",
+            )
         if W_raw.shape != Y.shape:
             raise _fail(
                 "shape mismatch",
@@ -224,7 +229,11 @@ class Panel:
             mask = np.ones(Y.shape, bool)
         mask = np.asarray(mask)
         if mask.shape != Y.shape:
-            raise _fail("shape mismatch", f"mask has shape {mask.shape}, Y has shape {Y.shape}", "pass mask shaped like Y")
+            raise _fail(
+                "shape mismatch",
+                f"mask has shape {mask.shape}, Y has shape {Y.shape}",
+                "pass mask shaped like Y",
+            )
         mask = mask.astype(bool)
         units = pd.Index(range(Y.shape[0]) if units is None else list(units))
         times = pd.Index(range(Y.shape[1]) if times is None else list(times))
@@ -236,10 +245,19 @@ class Panel:
             )
         for what, idx in (("unit", units), ("time", times)):
             if idx.has_duplicates:
-                raise _fail(f"duplicate {what} labels", _listing(idx[idx.duplicated()]), f"give every {what} a distinct label")
+                raise _fail(
+                    f"duplicate {what} labels",
+                    _listing(idx[idx.duplicated()]),
+                    f"give every {what} a distinct label",
+                )
         if not times.is_monotonic_increasing:
             order = np.argsort(np.asarray(times), kind="stable")
-            times, Y, W_raw, mask = times[order], Y[:, order], W_raw[:, order], mask[:, order]
+            times, Y, W_raw, mask = (
+                times[order],
+                Y[:, order],
+                W_raw[:, order],
+                mask[:, order],
+            )
 
         def locate_cells(b):
             ii, tt = np.nonzero(b)
@@ -255,11 +273,34 @@ class Panel:
         W_obs = np.where(mask, W_raw, 0)
         W = _check_binary(np.asarray(W_obs), "matrix W", locate_cells) & mask
         Y = np.where(mask, Y, np.nan)
-        return cls._build(Y, W, mask, units, times, unit_name, time_name, outcome_name, treatment_name)
+        return cls._build(
+            Y, W, mask, units, times, unit_name, time_name, outcome_name, treatment_name
+        )
 
     @classmethod
-    def _build(cls, Y, W, mask, units, times, unit_name, time_name, outcome_name, treatment_name):
-        panel = cls(Y, W, mask, pd.Index(units), pd.Index(times), unit_name, time_name, outcome_name, treatment_name)
+    def _build(
+        cls,
+        Y,
+        W,
+        mask,
+        units,
+        times,
+        unit_name,
+        time_name,
+        outcome_name,
+        treatment_name,
+    ):
+        panel = cls(
+            Y,
+            W,
+            mask,
+            pd.Index(units),
+            pd.Index(times),
+            unit_name,
+            time_name,
+            outcome_name,
+            treatment_name,
+        )
         panel._validate()
         return panel
 
@@ -421,8 +462,10 @@ class Panel:
             f"Panel: {self.N} units x {self.T} periods ({self.times[0]}..{self.times[-1]}), "
             f"{int(self.mask.sum())} observed cells"
             + ("" if self.is_balanced else f" ({int((~self.mask).sum())} missing)"),
-            f"  treated units: {self.n_treated} ({_listing(self.treated_units)}), "
-            f"controls: {self.n_control}",
+            (
+                f"  treated units: {self.n_treated} ({_listing(self.treated_units)}), "
+                f"controls: {self.n_control}"
+            ),
             f"  design: {self.design}; pre-periods: {self.n_pre}, post-periods: {self.n_post}",
         ]
         return "\n".join(lines)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from jaxpanel.kernels._loop import CONVERGED, MAX_STEPS, NONFINITE, UNIDENTIFIED, status_name
+from jaxpanel.kernels._loop import (
+    CONVERGED,
+    MAX_STEPS,
+    NONFINITE,
+    UNIDENTIFIED,
+    status_name,
+)
 
 from .panel import Panel
 
@@ -30,7 +37,7 @@ class Recipe:
     estimator: str
     options: Mapping[str, Any] = field(default_factory=dict)
 
-    def run(self, panel: Panel) -> "Estimate":
+    def run(self, panel: Panel) -> Estimate:
         from .estimators import REGISTRY
 
         return REGISTRY[self.estimator](panel, **dict(self.options))
@@ -76,7 +83,7 @@ class Estimate:
     def converged(self) -> bool:
         return self.status == status_name(CONVERGED)
 
-    def replace(self, **changes: Any) -> "Estimate":
+    def replace(self, **changes: Any) -> Estimate:
         return dataclasses.replace(self, **changes)
 
     def to_frame(self) -> pd.DataFrame:
@@ -108,7 +115,8 @@ class Estimate:
         lines = [
             f"{self.method.upper()} estimate of the ATT on {self.panel.outcome_name!r}",
             f"  ATT      {self.att:.4f}",
-            f"  SE       {num(self.se)}" + (f"   ({self.variance_method})" if self.se is not None else ""),
+            f"  SE       {num(self.se)}"
+            + (f"   ({self.variance_method})" if self.se is not None else ""),
         ]
         if self.ci is not None:
             lines.append(f"  95% CI   [{self.ci[0]:.4f}, {self.ci[1]:.4f}]")
@@ -135,7 +143,12 @@ def _trajectory(panel: Panel, y0: np.ndarray) -> pd.DataFrame:
         treated = np.where(obs, panel.Y[rows], 0.0).sum(axis=0) / n
         cf = np.where(obs, y0[rows], 0.0).sum(axis=0) / n
     return pd.DataFrame(
-        {"treated": treated, "counterfactual": cf, "effect": treated - cf, "n_treated": n},
+        {
+            "treated": treated,
+            "counterfactual": cf,
+            "effect": treated - cf,
+            "n_treated": n,
+        },
         index=pd.Index(panel.times, name=panel.time_name),
     )
 
@@ -178,8 +191,16 @@ def make_estimate(
     fit = jax.tree_util.tree_map(np.asarray, fit)
     status = status_name(int(fit.status))
     check_status(method, status)
-    uw = None if unit_weights is None else pd.Series(np.asarray(unit_weights), index=panel.units, name="omega")
-    tw = None if time_weights is None else pd.Series(np.asarray(time_weights), index=panel.times, name="lambda")
+    uw = (
+        None
+        if unit_weights is None
+        else pd.Series(np.asarray(unit_weights), index=panel.units, name="omega")
+    )
+    tw = (
+        None
+        if time_weights is None
+        else pd.Series(np.asarray(time_weights), index=panel.times, name="lambda")
+    )
     return Estimate(
         method=method,
         att=float(fit.att),

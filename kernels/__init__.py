@@ -7,4 +7,4 @@
 from . import twfe
 from ._loop import CONVERGED, MAX_STEPS, NONFINITE, UNIDENTIFIED, status_name
 
-__all__ = ["twfe", "CONVERGED", "MAX_STEPS", "NONFINITE", "UNIDENTIFIED", "status_name"]
+__all__ = ["CONVERGED", "MAX_STEPS", "NONFINITE", "UNIDENTIFIED", "status_name", "twfe"]

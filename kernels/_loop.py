@@ -8,7 +8,8 @@ so each lane keeps the iterate (and the step count) at which it stopped.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -77,7 +78,9 @@ def run(
         new = step(state)
         k = k + 1
         finite = all_finite(new)
-        stop = jnp.logical_or(jnp.logical_and(done(state, new), k >= min_steps), ~finite)
+        stop = jnp.logical_or(
+            jnp.logical_and(done(state, new), k >= min_steps), ~finite
+        )
         return new, k, stop, finite
 
     carry = (init, jnp.asarray(0, jnp.int32), jnp.asarray(False), jnp.asarray(True))

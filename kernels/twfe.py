@@ -178,7 +178,9 @@ def apply(
     fitted = mu + alpha[:, None] + beta[None, :]
     finite = all_finite((mu, alpha, beta))
     status = jnp.where(finite, CONVERGED, NONFINITE).astype(jnp.int32)
-    return TWFEResult(mu, alpha, beta, fitted, unit_ok, time_ok, fac.n_components, status)
+    return TWFEResult(
+        mu, alpha, beta, fitted, unit_ok, time_ok, fac.n_components, status
+    )
 
 
 def solve(

@@ -30,7 +30,9 @@ def shared_path(*parts: str) -> Path:
     """A file under ../shared, or skip the test with a clear message."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"needs {path} (the shared data/references folder beside the checkout)")
+        pytest.skip(
+            f"needs {path} (the shared data/references folder beside the checkout)"
+        )
     return path
 
 

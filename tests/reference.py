@@ -9,7 +9,9 @@ import numpy as np
 import scipy.linalg
 
 
-def twfe_design(n: int, t: int, unit_fe: bool = True, time_fe: bool = True) -> np.ndarray:
+def twfe_design(
+    n: int, t: int, unit_fe: bool = True, time_fe: bool = True
+) -> np.ndarray:
     """Dummy design for vec(Y) (row-major): intercept, N unit and T time dummies."""
     cols = [np.ones((n * t, 1))]
     if unit_fe:

@@ -24,8 +24,20 @@ def test_demo_prints_table(capsys):
 
 
 def test_fit_prints_estimate(prop99_csv, capsys):
-    args = ["fit", str(prop99_csv), "--unit", "State", "--time", "Year",
-            "--outcome", "PacksPerCapita", "--treatment", "treated", "--method", "did"]
+    args = [
+        "fit",
+        str(prop99_csv),
+        "--unit",
+        "State",
+        "--time",
+        "Year",
+        "--outcome",
+        "PacksPerCapita",
+        "--treatment",
+        "treated",
+        "--method",
+        "did",
+    ]
     assert cli.main(args) == 0
     assert "ATT      -27.3491" in capsys.readouterr().out
 
@@ -39,8 +51,14 @@ def test_fit_prints_estimate(prop99_csv, capsys):
     ],
 )
 def test_errors_are_one_line(prop99_csv, capsys, change, message):
-    opts = {"file": str(prop99_csv), "--unit": "State", "--time": "Year",
-            "--outcome": "PacksPerCapita", "--treatment": "treated", "--method": "did"}
+    opts = {
+        "file": str(prop99_csv),
+        "--unit": "State",
+        "--time": "Year",
+        "--outcome": "PacksPerCapita",
+        "--treatment": "treated",
+        "--method": "did",
+    }
     opts.update(change)
     args = ["fit", opts.pop("file")] + [x for kv in opts.items() for x in kv]
     assert cli.main(args) == 2
@@ -51,7 +69,18 @@ def test_errors_are_one_line(prop99_csv, capsys, change, message):
 def test_bad_file_is_one_line(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     path.write_bytes(b"\xff\xfe\x00garbage\x00\n\x01")
-    args = ["fit", str(path), "--unit", "a", "--time", "b", "--outcome", "c", "--treatment", "d"]
+    args = [
+        "fit",
+        str(path),
+        "--unit",
+        "a",
+        "--time",
+        "b",
+        "--outcome",
+        "c",
+        "--treatment",
+        "d",
+    ]
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("jaxpanel: error:") and err.count("\n") == 1
@@ -59,6 +88,9 @@ def test_bad_file_is_one_line(tmp_path, capsys):
 
 def test_console_script_entry_point():
     out = subprocess.run(
-        [sys.executable, "-m", "jaxpanel.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "jaxpanel.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "demo" in out.stdout and "fit" in out.stdout

@@ -24,14 +24,18 @@ def test_prop99_long_frame():
 
 
 def test_bundled_file_is_the_causalpy_file():
-    data = resources.files("jaxpanel.data").joinpath("california_prop99.csv").read_bytes()
+    data = (
+        resources.files("jaxpanel.data").joinpath("california_prop99.csv").read_bytes()
+    )
     assert hashlib.sha256(data).hexdigest() == datasets.PROP99_SHA256
 
 
 def test_same_numbers_as_r_synthdid_file():
     r = pd.read_csv(shared_path("data", "california_prop99.csv"), sep=";")
     ours = datasets.prop99()
-    merged = ours.merge(r, on=["State", "Year"], suffixes=("", "_r"), validate="one_to_one")
+    merged = ours.merge(
+        r, on=["State", "Year"], suffixes=("", "_r"), validate="one_to_one"
+    )
     assert len(merged) == 1209
     np.testing.assert_array_equal(merged.PacksPerCapita, merged.PacksPerCapita_r)
     np.testing.assert_array_equal(merged.treated, merged.treated_r)

@@ -7,11 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jaxpanel.kernels import CONVERGED
 
 import jaxpanel
 from jaxpanel import Panel
 from jaxpanel.estimators import did
-from jaxpanel.kernels import CONVERGED
 
 from .reference import did_att
 
@@ -107,11 +107,17 @@ def test_invariances(rng):
     y, d, mask = random_panel(rng, design="staggered")
     Y, D, M = map(jnp.asarray, (y, d, mask))
     base = float(did.att(Y, D, M))
-    shifted = y + rng.normal(size=(y.shape[0], 1)) * 7 + rng.normal(size=(1, y.shape[1])) * 5
-    np.testing.assert_allclose(float(did.att(jnp.asarray(shifted), D, M)), base, rtol=1e-9)
+    shifted = (
+        y + rng.normal(size=(y.shape[0], 1)) * 7 + rng.normal(size=(1, y.shape[1])) * 5
+    )
+    np.testing.assert_allclose(
+        float(did.att(jnp.asarray(shifted), D, M)), base, rtol=1e-9
+    )
     np.testing.assert_allclose(float(did.att(3.5 * Y, D, M)), 3.5 * base, rtol=1e-10)
     perm = rng.permutation(y.shape[0])
-    np.testing.assert_allclose(float(did.att(Y[perm], D[perm], M[perm])), base, rtol=1e-10)
+    np.testing.assert_allclose(
+        float(did.att(Y[perm], D[perm], M[perm])), base, rtol=1e-10
+    )
 
 
 def test_recovers_a_constant_effect_without_noise(rng):

@@ -30,4 +30,6 @@ def test_did_prop99(prop99_panel, dtype):
     assert fit.att.dtype == dtype and fit.y0.dtype == dtype
     tol = TOLERANCES[dtype]
     np.testing.assert_allclose(float(fit.att), float(ref.att), rtol=tol["did_att"])
-    np.testing.assert_allclose(np.asarray(fit.y0), np.asarray(ref.y0), rtol=tol["did_y0"])
+    np.testing.assert_allclose(
+        np.asarray(fit.y0), np.asarray(ref.y0), rtol=tol["did_y0"]
+    )

@@ -9,10 +9,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import jaxpanel.kernels
 import pytest
 
 import jaxpanel
-import jaxpanel.kernels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,9 +33,21 @@ def test_jaxpanel_kernels_is_this_repository_kernels():
 def test_wheel_ships_kernels_inside_jaxpanel(tmp_path):
     pytest.importorskip("setuptools")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-q", "-w", str(tmp_path), str(REPO)],
-        check=True, capture_output=True, env={**os.environ, "PIP_NO_INPUT": "1"},
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PIP_NO_INPUT": "1"},
     )
     (wheel,) = tmp_path.glob("jaxpanel-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -44,13 +56,28 @@ def test_wheel_ships_kernels_inside_jaxpanel(tmp_path):
     assert "jaxpanel/data/california_prop99.csv" in names
     assert not any(n.startswith("kernels/") for n in names)
     entry = [n for n in names if n.endswith("entry_points.txt")]
-    assert entry and "jaxpanel = jaxpanel.cli:main" in zipfile.ZipFile(wheel).read(entry[0]).decode()
+    assert (
+        entry
+        and "jaxpanel = jaxpanel.cli:main"
+        in zipfile.ZipFile(wheel).read(entry[0]).decode()
+    )
 
     # A regular (non-editable) install of that wheel imports and runs from its own folder.
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
     )
     code = (
         "import jax; jax.config.update('jax_enable_x64', True); import jaxpanel, jaxpanel.kernels; "
@@ -58,18 +85,28 @@ def test_wheel_ships_kernels_inside_jaxpanel(tmp_path):
         "print(round(jaxpanel.did(jaxpanel.datasets.prop99_panel()).att, 4))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(target)},
     ).stdout.split()
-    assert out[0].startswith(str(target)) and out[1].startswith(str(target / "jaxpanel" / "kernels"))
+    assert out[0].startswith(str(target)) and out[1].startswith(
+        str(target / "jaxpanel" / "kernels")
+    )
     assert out[2] == "-27.3491"
 
 
 def test_console_script_runs_demo_in_float32():
     exe = shutil.which("jaxpanel")
     if exe is None:
-        pytest.skip("the jaxpanel console script is not on PATH (package not installed)")
-    out = subprocess.run([exe, "--dtype", "float32", "demo"], capture_output=True, text=True, check=True)
+        pytest.skip(
+            "the jaxpanel console script is not on PATH (package not installed)"
+        )
+    out = subprocess.run(
+        [exe, "--dtype", "float32", "demo"], capture_output=True, text=True, check=True
+    )
     assert "did" in out.stdout and "-27.34" in out.stdout and "float32" in out.stdout
 
 
@@ -78,13 +115,21 @@ def test_source_tree_import_without_install(tmp_path):
     import site
     import sysconfig
 
-    paths = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+    paths = [
+        sysconfig.get_paths()["purelib"],
+        sysconfig.get_paths()["platlib"],
+        *site.getsitepackages(),
+    ]
     code = (
         f"import sys; sys.path[:0] = [{str(REPO)!r}]; sys.path += {paths!r}; "
         "import jaxpanel.kernels as k; print(k.__file__); "
         "from jaxpanel.kernels import twfe; print(twfe.__name__)"
     )
     out = subprocess.run(
-        [sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
     ).stdout.split()
     assert out == [str(REPO / "kernels" / "__init__.py"), "jaxpanel.kernels.twfe"]

@@ -14,7 +14,14 @@ def long_frame(n=5, t=6, treated=("u0",), start=3):
     for i in range(n):
         for s in range(t):
             u = f"u{i}"
-            rows.append({"id": u, "yr": 2000 + s, "y": float(i * 10 + s), "d": int(u in treated and s >= start)})
+            rows.append(
+                {
+                    "id": u,
+                    "yr": 2000 + s,
+                    "y": float(i * 10 + s),
+                    "d": int(u in treated and s >= start),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -49,7 +56,7 @@ def test_unbalanced_becomes_mask():
     p = build(df)
     assert p.mask.sum() == 28 and not p.is_balanced
     assert np.isnan(p.Y[~p.mask]).all()
-    Y, W, mask = p.arrays()
+    Y, _W, _mask = p.arrays()
     assert float(Y[~np.asarray(p.mask)].sum()) == 0.0
 
 
@@ -100,14 +107,18 @@ def test_to_long_round_trip():
 
 # ---------------------------------------------------------------- bad input, one per case
 def test_missing_columns():
-    with pytest.raises(ValueError, match=r"missing columns: outcome='yy' not in the frame.*Fix"):
+    with pytest.raises(
+        ValueError, match=r"missing columns: outcome='yy' not in the frame.*Fix"
+    ):
         Panel.from_long(long_frame(), unit="id", time="yr", outcome="yy", treatment="d")
 
 
 def test_nan_outcome():
     df = long_frame()
     df.loc[4, "y"] = np.nan
-    with pytest.raises(ValueError, match=r"NaN or infinite outcome.*\('u0', 2004\).*drop those rows"):
+    with pytest.raises(
+        ValueError, match=r"NaN or infinite outcome.*\('u0', 2004\).*drop those rows"
+    ):
         build(df)
 
 
@@ -121,14 +132,19 @@ def test_inf_outcome():
 def test_duplicate_rows():
     df = long_frame()
     df = pd.concat([df, df.iloc[[3]]], ignore_index=True)
-    with pytest.raises(ValueError, match=r"duplicate \(unit, time\) rows.*\('u0', 2003\).*one row per"):
+    with pytest.raises(
+        ValueError, match=r"duplicate \(unit, time\) rows.*\('u0', 2003\).*one row per"
+    ):
         build(df)
 
 
 def test_treatment_not_binary():
     df = long_frame()
     df.loc[10, "d"] = 2
-    with pytest.raises(ValueError, match=r"treatment column 'd' is not binary: values '2'.*\('u1', 2004\).*recode"):
+    with pytest.raises(
+        ValueError,
+        match=r"treatment column 'd' is not binary: values '2'.*\('u1', 2004\).*recode",
+    ):
         build(df)
 
 
@@ -150,7 +166,9 @@ def test_no_control_unit():
 
 
 def test_no_pre_treatment_period():
-    with pytest.raises(ValueError, match=r"no pre-treatment period: units 'u0'.*drop those units"):
+    with pytest.raises(
+        ValueError, match=r"no pre-treatment period: units 'u0'.*drop those units"
+    ):
         build(long_frame(start=0))
 
 

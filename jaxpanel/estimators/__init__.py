@@ -12,4 +12,4 @@ REGISTRY = {
     "did": did.estimate,
 }
 
-__all__ = ["Fit", "impute", "did", "REGISTRY"]
+__all__ = ["REGISTRY", "Fit", "did", "impute"]

@@ -82,12 +82,18 @@ def impute(
     n_tr = treated.sum()
     att = tau.sum() / n_tr
     cell_ok = res.unit_identified[:, None] & res.time_identified[None, :]
-    identified = jnp.all(jnp.where(treated > 0, cell_ok, True)) & (res.n_components == 1)
+    identified = jnp.all(jnp.where(treated > 0, cell_ok, True)) & (
+        res.n_components == 1
+    )
     identified = identified & (n_tr > 0)
     status = jnp.where(
-        res.status != CONVERGED, res.status, jnp.where(identified, CONVERGED, UNIDENTIFIED)
+        res.status != CONVERGED,
+        res.status,
+        jnp.where(identified, CONVERGED, UNIDENTIFIED),
     ).astype(jnp.int32)
-    return Fit(att, tau, y0, res.mu, res.alpha, res.beta, unit_weights, time_weights, status)
+    return Fit(
+        att, tau, y0, res.mu, res.alpha, res.beta, unit_weights, time_weights, status
+    )
 
 
 def _require_panel(panel) -> None:
