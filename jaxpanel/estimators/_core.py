@@ -73,27 +73,53 @@ def impute(
     Y = jnp.asarray(Y)
     W = jnp.asarray(W, Y.dtype)
     mask = jnp.asarray(mask, Y.dtype)
-    treated = W * mask
     control = (1 - W) * mask
     w = unit_weights[:, None] * time_weights[None, :] * control
     res = twfe.solve(jnp.where(mask > 0, Y, 0.0), w, unit_fe, time_fe)
-    y0 = res.fitted
+    cell_ok = res.unit_identified[:, None] & res.time_identified[None, :]
+    return finish(
+        Y,
+        W,
+        mask,
+        res.fitted,
+        res.mu,
+        res.alpha,
+        res.beta,
+        unit_weights,
+        time_weights,
+        res.status,
+        cell_ok & (res.n_components == 1),
+    )
+
+
+def finish(
+    Y: jax.Array,
+    W: jax.Array,
+    mask: jax.Array,
+    y0: jax.Array,
+    mu: jax.Array,
+    alpha: jax.Array,
+    beta: jax.Array,
+    unit_weights: jax.Array,
+    time_weights: jax.Array,
+    status: jax.Array,
+    identified: jax.Array,
+) -> Fit:
+    """Cell effects, ATT and final status from an imputed ``y0`` (shared by all estimators).
+
+    ``identified`` is an (N, T) boolean (or a scalar) saying where ``y0`` is identified; a
+    treated observed cell where it is not makes the status UNIDENTIFIED (unless the solver
+    already reported a failure, which takes precedence).
+    """
+    treated = W * mask
     tau = jnp.where(treated > 0, Y - y0, 0.0)
     n_tr = treated.sum()
     att = tau.sum() / n_tr
-    cell_ok = res.unit_identified[:, None] & res.time_identified[None, :]
-    identified = jnp.all(jnp.where(treated > 0, cell_ok, True)) & (
-        res.n_components == 1
-    )
-    identified = identified & (n_tr > 0)
+    ok = jnp.all(jnp.where(treated > 0, identified, True)) & (n_tr > 0)
     status = jnp.where(
-        res.status != CONVERGED,
-        res.status,
-        jnp.where(identified, CONVERGED, UNIDENTIFIED),
+        status != CONVERGED, status, jnp.where(ok, CONVERGED, UNIDENTIFIED)
     ).astype(jnp.int32)
-    return Fit(
-        att, tau, y0, res.mu, res.alpha, res.beta, unit_weights, time_weights, status
-    )
+    return Fit(att, tau, y0, mu, alpha, beta, unit_weights, time_weights, status)
 
 
 def _require_panel(panel) -> None:
