@@ -8,9 +8,10 @@ def _map_source_tree_kernels() -> None:
 
     The repository keeps the solvers in a top-level ``kernels/`` folder and the wheel installs
     them as ``jaxpanel.kernels``. When jaxpanel is imported from the source tree itself
-    (``python -m jaxpanel`` in the repository root, ``PYTHONPATH=.``) and no installed mapping
-    exists, load the checkout's ``kernels/`` under that name. An installed wheel has
-    ``jaxpanel/kernels/`` and an editable install has its own finder: both are left alone.
+    (``python -m jaxpanel`` in the repository root, ``PYTHONPATH=.``, an editable install, or
+    a second worktree beside an editable install of the first), load that checkout's
+    ``kernels/`` under that name, so the package and its kernels always come from one tree.
+    An installed wheel has ``jaxpanel/kernels/`` and is left alone.
     """
     import importlib.util
     import sys
@@ -18,8 +19,6 @@ def _map_source_tree_kernels() -> None:
 
     here = Path(__file__).resolve().parent
     if (here / "kernels").is_dir() or "jaxpanel.kernels" in sys.modules:
-        return
-    if importlib.util.find_spec("jaxpanel.kernels") is not None:
         return
     src = here.parent / "kernels" / "__init__.py"
     if not src.is_file():
