@@ -36,6 +36,9 @@ _map_source_tree_kernels()
 from . import datasets, estimators, kernels
 from .estimators import Fit
 from .estimators.did import estimate as did
+from .estimators.difp import estimate as difp
+from .estimators.sc import estimate as sc
+from .estimators.sdid import estimate as sdid
 from .panel import Panel
 from .results import ConvergenceWarning, Estimate, Recipe
 
@@ -53,6 +56,9 @@ __all__ = [
     "__version__",
     "datasets",
     "did",
+    "difp",
     "estimators",
     "kernels",
+    "sc",
+    "sdid",
 ]

@@ -135,13 +135,17 @@ class Estimate:
         return self.summary()
 
 
-def _trajectory(panel: Panel, y0: np.ndarray) -> pd.DataFrame:
+def _trajectory(
+    panel: Panel, y0: np.ndarray, counterfactual: np.ndarray | None = None
+) -> pd.DataFrame:
     rows = panel.ever_treated
     obs = panel.mask[rows]
     n = obs.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         treated = np.where(obs, panel.Y[rows], 0.0).sum(axis=0) / n
         cf = np.where(obs, y0[rows], 0.0).sum(axis=0) / n
+    if counterfactual is not None:
+        cf = np.asarray(counterfactual, float)
     return pd.DataFrame(
         {
             "treated": treated,
@@ -184,8 +188,13 @@ def make_estimate(
     unit_weights: np.ndarray | None = None,
     time_weights: np.ndarray | None = None,
     info: Mapping[str, Any] | None = None,
+    counterfactual: np.ndarray | None = None,
 ) -> Estimate:
-    """Wrap an array-level ``Fit`` into an :class:`Estimate` (and check its status)."""
+    """Wrap an array-level ``Fit`` into an :class:`Estimate` (and check its status).
+
+    ``counterfactual`` (T,) overrides the trajectory's counterfactual line (the synthetic
+    control of the SC family, defined on every period).
+    """
     import jax
 
     fit = jax.tree_util.tree_map(np.asarray, fit)
@@ -208,7 +217,7 @@ def make_estimate(
         recipe=Recipe(method, dict(options or {})),
         panel=panel,
         fit=fit,
-        trajectory=_trajectory(panel, np.asarray(fit.y0)),
+        trajectory=_trajectory(panel, np.asarray(fit.y0), counterfactual),
         unit_weights=uw,
         time_weights=tw,
         info=dict(info or {}),

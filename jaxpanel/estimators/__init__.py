@@ -4,12 +4,15 @@ Each module has an array-level ``fit(Y, W, mask, ...) -> Fit`` (pure, jitted, vm
 user-level ``estimate(panel, ...) -> Estimate``.
 """
 
-from . import did
+from . import did, difp, sc, sdid
 from ._core import Fit, impute
 
 # name -> user-level function; Recipe.run looks estimators up here.
 REGISTRY = {
     "did": did.estimate,
+    "sc": sc.estimate,
+    "difp": difp.estimate,
+    "sdid": sdid.estimate,
 }
 
 __all__ = ["REGISTRY", "Fit", "did", "impute"]

@@ -10,7 +10,7 @@ weights ``theta`` and fixed effects (METHODS.md section 1)::
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +31,7 @@ class Fit(NamedTuple):
     unit_weights : (N,) unit weights omega used in the fit.
     time_weights : (T,) time weights theta used in the fit.
     status : () int32, see ``jaxpanel.kernels.status_name``.
+    info : estimator-specific diagnostics (a dict of arrays, or None).
     """
 
     att: jax.Array
@@ -42,6 +43,7 @@ class Fit(NamedTuple):
     unit_weights: jax.Array
     time_weights: jax.Array
     status: jax.Array
+    info: Any = None
 
 
 def default_mask(Y: jax.Array, mask: jax.Array | None) -> jax.Array:
@@ -56,6 +58,9 @@ def impute(
     time_weights: jax.Array,
     unit_fe: bool = True,
     time_fe: bool = True,
+    att_unit_weights: jax.Array | None = None,
+    info: Any = None,
+    identified: jax.Array | bool = True,
 ) -> Fit:
     """Fit the weighted two-way model on control cells and impute Y(0) on treated cells.
 
@@ -64,6 +69,8 @@ def impute(
     Y, W, mask : (N, T) outcomes, 0/1 treatment and 0/1 observed mask (same float dtype).
     unit_weights : (N,) omega >= 0; time_weights : (T,) theta >= 0.
     unit_fe, time_fe : static; SC drops the unit effects.
+    att_unit_weights, info : passed to :func:`finish`.
+    identified : extra identification condition of the caller (scalar or (N, T)).
 
     Returns
     -------
@@ -88,7 +95,9 @@ def impute(
         unit_weights,
         time_weights,
         res.status,
-        cell_ok & (res.n_components == 1),
+        cell_ok & (res.n_components == 1) & identified,
+        att_unit_weights,
+        info,
     )
 
 
@@ -104,22 +113,26 @@ def finish(
     time_weights: jax.Array,
     status: jax.Array,
     identified: jax.Array,
+    att_unit_weights: jax.Array | None = None,
+    info: Any = None,
 ) -> Fit:
     """Cell effects, ATT and final status from an imputed ``y0`` (shared by all estimators).
 
     ``identified`` is an (N, T) boolean (or a scalar) saying where ``y0`` is identified; a
     treated observed cell where it is not makes the status UNIDENTIFIED (unless the solver
-    already reported a failure, which takes precedence).
+    already reported a failure, which takes precedence). ``att_unit_weights`` (N,) weighs
+    units in the ATT (bootstrap frequencies); by default every treated cell counts once.
     """
     treated = W * mask
     tau = jnp.where(treated > 0, Y - y0, 0.0)
-    n_tr = treated.sum()
-    att = tau.sum() / n_tr
+    cw = treated if att_unit_weights is None else treated * att_unit_weights[:, None]
+    n_tr = cw.sum()
+    att = (tau * cw).sum() / n_tr
     ok = jnp.all(jnp.where(treated > 0, identified, True)) & (n_tr > 0)
     status = jnp.where(
         status != CONVERGED, status, jnp.where(ok, CONVERGED, UNIDENTIFIED)
     ).astype(jnp.int32)
-    return Fit(att, tau, y0, mu, alpha, beta, unit_weights, time_weights, status)
+    return Fit(att, tau, y0, mu, alpha, beta, unit_weights, time_weights, status, info)
 
 
 def _require_panel(panel) -> None:

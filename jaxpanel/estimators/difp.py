@@ -1,0 +1,15 @@
+"""DIFP: synthetic control with an intercept (Doudchenko and Imbens 2016), as in R synthdid.
+
+Unit weights with an intercept and a ridge zeta_omega = 1e-6 x noise level, uniform time
+weights over the pre-periods: ``synthdid_estimate(weights = list(lambda = rep(1 / T0, T0)),
+eta.omega = 1e-6)``.
+"""
+
+from ._synth import DIFP, member
+
+fit, estimate = member("difp", DIFP, __doc__.splitlines()[0])
+
+
+def att(*args, **kwargs):
+    """DIFP estimate of the ATT (a scalar): ``fit(...).att``."""
+    return fit(*args, **kwargs).att

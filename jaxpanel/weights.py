@@ -1,0 +1,165 @@
+"""Unit and time weights of the synthetic-control family (R synthdid semantics).
+
+A block design is described by masks, so that one compiled function serves every placebo
+or bootstrap draw: ``treated`` (N,) marks treated units, ``post`` (T,) the treated periods,
+``freq`` (N,) unit frequencies (1 normally, bootstrap counts, 0 to leave a unit out).
+With ``co = (1 - treated) * (freq > 0)`` and ``pre = 1 - post``:
+
+- noise level sigma: sd (n - 1 denominator) of the first differences of control outcomes
+  over pre-periods (R: ``sd(apply(Y[1:N0, 1:T0], 1, diff))``);
+- unit weights omega (Arkhangelsky et al. 2021, Eq. 2.2): minimise
+  ``zeta^2 ||omega||^2 + (1/T_pre) sum_{t pre} (omega_0 + omega'Y_co,t - mean_tr Y_t)^2``;
+- time weights lambda (Eq. 2.3): minimise
+  ``zeta^2 ||lambda||^2 + (1/N_co) sum_{i co} (lambda_0 + lambda'Y_i,pre - mean_post Y_i)^2``;
+
+both over the simplex, the intercepts by centring (kernels.simplex). With unit frequencies
+the control rows of the time-weight problem are weighted by their counts, and a unit drawn
+k times enters the unit-weight problem with ridge ``zeta^2 omega_i^2 / k`` (the exact
+optimum of the problem with the unit duplicated k times).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxpanel.kernels import simplex
+from jaxpanel.kernels._loop import CONVERGED, MAX_STEPS
+
+Solver = Literal["fw", "exact"]
+SOLVERS = ("fw", "exact")
+
+
+class Design(NamedTuple):
+    """Block-design masks, all in Y's float dtype."""
+
+    treated: jax.Array  # (N,) 1 for treated units (with freq > 0)
+    control: jax.Array  # (N,) 1 for control units (with freq > 0)
+    post: jax.Array  # (T,) 1 for treated periods
+    pre: jax.Array  # (T,) 1 for pre-periods
+    freq: jax.Array  # (N,) unit frequencies
+
+
+def design(W: jax.Array, freq: jax.Array | None = None) -> Design:
+    """Block-design masks from a treatment matrix ``W`` (N, T) and unit frequencies."""
+    W = jnp.asarray(W)
+    dtype = W.dtype
+    f = jnp.ones(W.shape[0], dtype) if freq is None else jnp.asarray(freq, dtype)
+    present = (f > 0).astype(dtype)
+    ever = (W.max(axis=1) > 0).astype(dtype)
+    # Treated periods are those where treated units (present in the sample) are treated.
+    post = (jnp.max(W * present[:, None], axis=0) > 0).astype(dtype)
+    return Design(ever * present, (1 - ever) * present, post, 1 - post, f)
+
+
+def noise_level(Y: jax.Array, d: Design) -> jax.Array:
+    """sd of first differences of control outcomes over consecutive pre-periods."""
+    diffs = Y[:, 1:] - Y[:, :-1]
+    ok = d.pre[1:] * d.pre[:-1]
+    w = (d.control * d.freq)[:, None] * ok[None, :]
+    n = w.sum()
+    mean = (w * diffs).sum() / n
+    return jnp.sqrt((w * (diffs - mean) ** 2).sum() / (n - 1))
+
+
+def _treated_mean(Y: jax.Array, d: Design) -> jax.Array:
+    wt = d.treated * d.freq
+    return (wt @ Y) / wt.sum()
+
+
+def _post_mean(Y: jax.Array, d: Design) -> jax.Array:
+    return (Y @ d.post) / d.post.sum()
+
+
+def omega_problem(
+    Y: jax.Array, d: Design, zeta: jax.Array, intercept: bool
+) -> simplex.Problem:
+    """Unit-weight problem: rows = pre-periods, variables = units (controls allowed)."""
+    return simplex.make_problem(
+        Y.T,
+        _treated_mean(Y, d),
+        zeta,
+        intercept=intercept,
+        row_weights=d.pre,
+        col_weights=d.control * d.freq,
+    )
+
+
+def lambda_problem(
+    Y: jax.Array, d: Design, zeta: jax.Array, intercept: bool
+) -> simplex.Problem:
+    """Time-weight problem: rows = control units (by frequency), variables = pre-periods."""
+    return simplex.make_problem(
+        Y,
+        _post_mean(Y, d),
+        zeta,
+        intercept=intercept,
+        row_weights=d.control * d.freq,
+        allowed=d.pre > 0,
+    )
+
+
+class WeightResult(NamedTuple):
+    weights: jax.Array  # (N,) or (T,), zero off the allowed set, sums to 1
+    steps_pre: jax.Array  # FW iterations before sparsifying (0 for the exact solver)
+    steps: jax.Array  # iterations after (or active-set iterations)
+    status: jax.Array
+    capped: jax.Array  # bool: Frank-Wolfe stopped at max_iter (R's rule; not a failure)
+    gap: jax.Array  # Frank-Wolfe duality gap at the solution: bound on obj - min
+
+
+def solve(
+    p: simplex.Problem,
+    init: jax.Array | None,
+    min_decrease: jax.Array,
+    solver: Solver = "fw",
+    max_iter: int = 10_000,
+    max_iter_pre: int = 100,
+    sparsify: bool = True,
+) -> WeightResult:
+    """Solve a weight problem with R's two-stage Frank-Wolfe or the exact active-set QP.
+
+    ``init`` warm-starts Frank-Wolfe (R passes the original weights in bootstrap and placebo
+    replications); None starts from uniform weights. The exact solver needs no start.
+
+    Frank-Wolfe's iteration cap is part of R's definition of the estimator (R stops there
+    silently, and on Prop 99 the unit weights reach it), so a capped run is reported in
+    ``capped`` with its duality gap, not as a failed status. The exact solver's cap is a
+    failure (MAX_STEPS).
+    """
+    if solver == "exact":
+        r = simplex.active_set(p)
+        no = jnp.asarray(False)
+        return WeightResult(
+            r.x, jnp.zeros((), jnp.int32), r.steps, r.status, no, simplex.fw_gap(p, r.x)
+        )
+    x0 = simplex.uniform(p) if init is None else jnp.where(p.allowed, init, 0.0)
+    x0 = x0 / x0.sum()
+    if sparsify:
+        r = simplex.frank_wolfe_sparsified(p, x0, min_decrease, max_iter, max_iter_pre)
+        steps_pre = r.steps_pre
+    else:
+        r = simplex.frank_wolfe(p, x0, min_decrease, max_iter)
+        steps_pre = jnp.zeros((), jnp.int32)
+    capped = r.status == MAX_STEPS
+    status = jnp.where(capped, CONVERGED, r.status).astype(jnp.int32)
+    return WeightResult(r.x, steps_pre, r.steps, status, capped, simplex.fw_gap(p, r.x))
+
+
+def fixed(values: jax.Array, allowed: jax.Array) -> WeightResult:
+    """Weights given, not fitted: restricted to ``allowed`` and renormalised."""
+    w = jnp.where(allowed > 0, values, 0.0)
+    w = w / w.sum()
+    return _given(w)
+
+
+def zero(like: jax.Array) -> WeightResult:
+    """No weights at all (SC's time weights)."""
+    return _given(jnp.zeros_like(like))
+
+
+def _given(w: jax.Array) -> WeightResult:
+    z = jnp.zeros((), jnp.int32)
+    return WeightResult(w, z, z, z, jnp.asarray(False), jnp.zeros((), w.dtype))

@@ -1,0 +1,146 @@
+"""kernels.simplex: Frank-Wolfe (R semantics) against a NumPy transliteration; the exact
+active-set solver against KKT conditions and SciPy's SLSQP."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jaxpanel.kernels import CONVERGED, simplex
+
+from . import reference_synth as ref
+
+
+def problem(rng, m=19, n=12, scale=10.0):
+    A = rng.normal(size=(m, n)).cumsum(axis=0) * scale + rng.normal(size=n) * 30
+    b = A[:, :3].mean(axis=1) + rng.normal(size=m) * scale * 0.5
+    return A, b
+
+
+@pytest.mark.parametrize("intercept", [True, False])
+@pytest.mark.parametrize("zeta", [1e-3, 0.5, 5.0])
+def test_frank_wolfe_matches_reference_iterate(rng, intercept, zeta):
+    A, b = problem(rng)
+    x_ref, t_ref = ref.fw(A, b, zeta, intercept, None, min_decrease=1e-4, max_iter=500)
+    p = simplex.make_problem(jnp.asarray(A), jnp.asarray(b), zeta, intercept=intercept)
+    out = jax.jit(simplex.frank_wolfe, static_argnames="max_iter")(
+        p, simplex.uniform(p), 1e-4, max_iter=500
+    )
+    assert int(out.steps) == t_ref
+    np.testing.assert_allclose(np.asarray(out.x), x_ref, atol=1e-10)
+    expect = CONVERGED if t_ref < 500 else simplex.MAX_STEPS
+    assert int(out.status) == expect
+
+
+def test_sparsified_matches_reference_two_stage(rng):
+    A, b = problem(rng, n=25)
+    x1, t1 = ref.fw(A, b, 0.8, True, None, 1e-5, 100)
+    x2, t2 = ref.fw(A, b, 0.8, True, ref.sparsify(x1), 1e-5, 3000)
+    p = simplex.make_problem(jnp.asarray(A), jnp.asarray(b), 0.8)
+    out = simplex.frank_wolfe_sparsified(p, simplex.uniform(p), 1e-5, max_iter=3000)
+    assert (int(out.steps_pre), int(out.steps)) == (t1, t2)
+    np.testing.assert_allclose(np.asarray(out.x), x2, atol=1e-10)
+
+
+def test_row_weights_equal_duplicated_rows(rng):
+    A, b = problem(rng)
+    counts = rng.integers(0, 3, size=A.shape[0]).astype(float)
+    rows = np.repeat(np.arange(A.shape[0]), counts.astype(int))
+    p_w = simplex.make_problem(
+        jnp.asarray(A), jnp.asarray(b), 0.3, row_weights=jnp.asarray(counts)
+    )
+    p_d = simplex.make_problem(jnp.asarray(A[rows]), jnp.asarray(b[rows]), 0.3)
+    a = simplex.frank_wolfe(p_w, simplex.uniform(p_w), 1e-5, 2000)
+    d = simplex.frank_wolfe(p_d, simplex.uniform(p_d), 1e-5, 2000)
+    assert int(a.steps) == int(d.steps)
+    np.testing.assert_allclose(np.asarray(a.x), np.asarray(d.x), atol=1e-10)
+
+
+def test_column_frequencies_equal_duplicated_columns_at_the_optimum(rng):
+    A, b = problem(rng, n=8)
+    f = np.array([1, 3, 0, 2, 1, 1, 2, 1], float)
+    cols = np.repeat(np.arange(8), f.astype(int))
+    p_f = simplex.make_problem(
+        jnp.asarray(A), jnp.asarray(b), 2.0, col_weights=jnp.asarray(f)
+    )
+    p_d = simplex.make_problem(jnp.asarray(A[:, cols]), jnp.asarray(b), 2.0)
+    xf = np.asarray(simplex.active_set(p_f).x)
+    xd = np.asarray(simplex.active_set(p_d).x)
+    total = np.zeros(8)
+    np.add.at(total, cols, xd)
+    assert xf[2] == 0.0
+    np.testing.assert_allclose(xf, total, atol=1e-9)
+
+
+def kkt_violation(p, x):
+    grad = np.asarray(p.G @ x - p.g + p.ridge * x)
+    allowed = np.asarray(p.allowed)
+    support = (x > 1e-12) & allowed
+    level = grad[support].mean()
+    spread = np.ptp(grad[support])
+    off = (grad[allowed & ~support] - level).min(initial=np.inf)
+    return spread, off, np.abs(grad).max()
+
+
+@pytest.mark.parametrize("zeta,intercept", [(1e-6, False), (1e-6, True), (3.0, True)])
+def test_active_set_is_exact(rng, zeta, intercept):
+    A, b = problem(rng, m=19, n=38)
+    p = simplex.make_problem(jnp.asarray(A), jnp.asarray(b), zeta, intercept=intercept)
+    out = jax.jit(simplex.active_set)(p)
+    x = np.asarray(out.x)
+    assert int(out.status) == CONVERGED
+    assert np.all(x >= 0) and abs(x.sum() - 1) < 1e-12
+    spread, off, scale = kkt_violation(p, x)
+    assert spread <= 1e-9 * scale and off >= -1e-9 * scale
+    _, f_ref = ref.simplex_qp(A, b, zeta, intercept)
+    f = float(simplex.objective(p, jnp.asarray(x)))
+    assert f <= f_ref + 1e-9 * abs(f_ref)
+    # Frank-Wolfe's duality gap bounds the suboptimality: zero at the exact solution.
+    assert float(simplex.fw_gap(p, jnp.asarray(x))) < 1e-8 * abs(f)
+
+
+def test_excluded_variables_stay_zero(rng):
+    A, b = problem(rng)
+    allowed = np.ones(A.shape[1], bool)
+    allowed[[0, 4, 7]] = False
+    p = simplex.make_problem(
+        jnp.asarray(A), jnp.asarray(b), 0.5, allowed=jnp.asarray(allowed)
+    )
+    for x in (
+        simplex.frank_wolfe(p, simplex.uniform(p), 1e-6, 1000).x,
+        simplex.active_set(p).x,
+    ):
+        x = np.asarray(x)
+        assert np.all(x[~allowed] == 0) and abs(x.sum() - 1) < 1e-12
+
+
+def test_vmap_lanes_stop_independently(rng):
+    probs = [problem(rng) for _ in range(4)]
+    A = jnp.asarray(np.stack([a for a, _ in probs]))
+    b = jnp.asarray(np.stack([bb for _, bb in probs]))
+    zetas = jnp.asarray([0.01, 0.5, 2.0, 8.0])
+
+    def solve(A, b, z):
+        p = simplex.make_problem(A, b, z)
+        return simplex.frank_wolfe(p, simplex.uniform(p), 1e-2, 2000)
+
+    batched = jax.jit(jax.vmap(solve))(A, b, zetas)
+    for k in range(4):
+        one = solve(A[k], b[k], zetas[k])
+        assert int(batched.steps[k]) == int(one.steps)
+        np.testing.assert_allclose(batched.x[k], one.x, atol=1e-12)
+    assert len(set(np.asarray(batched.steps).tolist())) > 1
+
+
+def test_float32_frank_wolfe_close_to_float64(rng):
+    """float32: weights within 1e-3 (absolute) of float64 after the same schedule."""
+    A, b = problem(rng)
+    out = {}
+    for dt in (jnp.float32, jnp.float64):
+        p = simplex.make_problem(jnp.asarray(A, dt), jnp.asarray(b, dt), 2.0)
+        out[dt] = simplex.active_set(p)
+        assert out[dt].x.dtype == dt
+    np.testing.assert_allclose(
+        np.asarray(out[jnp.float32].x), np.asarray(out[jnp.float64].x), atol=1e-3
+    )

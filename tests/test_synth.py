@@ -1,0 +1,296 @@
+"""SC, DIFP and SDID: R synthdid's numbers and weights, a NumPy reference, batching,
+unit frequencies, invariances and bad input."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import jaxpanel
+from jaxpanel import Panel, datasets
+from jaxpanel.estimators import _synth, did, difp, sc, sdid
+
+from . import reference_synth as ref
+
+ESTIMATORS = {"sdid": sdid, "sc": sc, "difp": difp}
+# Issue 3: R's Prop 99 numbers to 5 decimals (Frank-Wolfe solver, float64).
+PROP99 = {"sdid": -15.60383, "sc": -19.61966, "difp": -11.10464, "did": -27.34911}
+EXTRA_TREATED = ["Kentucky", "Nevada", "New Hampshire", "North Carolina"]
+
+
+def multi_panel() -> Panel:
+    """Prop 99 with four more states treated from 1989, outcomes unchanged (R's variant)."""
+    df = datasets.prop99()
+    df.loc[df.State.isin(EXTRA_TREATED) & (df.Year >= 1989), "treated"] = 1
+    return Panel.from_long(
+        df, unit="State", time="Year", outcome="PacksPerCapita", treatment="treated"
+    )
+
+
+@pytest.fixture(scope="module")
+def multi():
+    return multi_panel()
+
+
+@pytest.mark.parametrize("method", ["sdid", "sc", "difp", "did"])
+def test_prop99_five_decimals(prop99_panel, method):
+    est = getattr(jaxpanel, method)(prop99_panel)
+    assert est.status == "converged"
+    assert round(est.att, 5) == PROP99[method]
+
+
+@pytest.mark.parametrize("key", ["prop99", "prop99_multi"])
+@pytest.mark.parametrize("method", ["sdid", "sc", "difp", "did"])
+def test_matches_r_estimates_and_weights(r_reference, prop99_panel, multi, key, method):
+    panel = prop99_panel if key == "prop99" else multi
+    r = r_reference[key]
+    est = getattr(jaxpanel, method)(panel)
+    # Frank-Wolfe with R's semantics: agreement to rounding (measured: < 1e-10 relative).
+    np.testing.assert_allclose(est.att, r[method]["att"], rtol=1e-9)
+    for name, series in (("omega", est.unit_weights), ("lambda", est.time_weights)):
+        k = f"{name}_{method}_full"
+        if k not in r:
+            continue
+        labels = list(r[k])
+        ours = np.array([series[u if name == "omega" else int(u)] for u in labels])
+        # Issue 3 asks for 1e-4 in every entry; measured agreement is ~1e-11.
+        np.testing.assert_allclose(ours, np.array(list(r[k].values())), atol=1e-9)
+
+
+def test_prop99_multi_sdid_tuning_constants(r_reference, multi):
+    est = jaxpanel.sdid(multi)
+    t = r_reference["prop99_multi"]["tuning_sdid"]
+    np.testing.assert_allclose(est.info["noise_level"], t["noise_level"], rtol=1e-12)
+    np.testing.assert_allclose(est.info["zeta_omega"], t["zeta_omega"], rtol=1e-12)
+    np.testing.assert_allclose(est.info["zeta_lambda"], t["zeta_lambda"], rtol=1e-12)
+
+
+def reorder_controls_first(panel: Panel):
+    tr = panel.ever_treated
+    order = np.concatenate([np.flatnonzero(~tr), np.flatnonzero(tr)])
+    return panel.Y[order], int((~tr).sum()), panel.n_pre
+
+
+@pytest.mark.parametrize("kind", ["sdid", "sc", "difp"])
+def test_matches_numpy_reference(multi, kind):
+    Y, n0, t0 = reorder_controls_first(multi)
+    tau, omega, lam = ref.synthdid(Y, n0, t0, kind)
+    est = getattr(jaxpanel, kind)(multi)
+    np.testing.assert_allclose(est.att, tau, rtol=1e-10)
+    np.testing.assert_allclose(est.unit_weights.to_numpy(), omega, atol=1e-10)
+    if kind != "sc":
+        np.testing.assert_allclose(est.time_weights.to_numpy(), lam, atol=1e-10)
+
+
+def test_matches_numpy_reference_on_random_panel(rng):
+    n, t, n1, t1 = 25, 16, 3, 4
+    Y = rng.normal(size=(n, t)).cumsum(axis=1) + rng.normal(size=(n, 1)) * 4
+    tau, omega, lam = ref.synthdid(Y, n - n1, t - t1, "sdid")
+    W = np.zeros((n, t))
+    W[n - n1 :, t - t1 :] = 1
+    fit = sdid.fit(jnp.asarray(Y), jnp.asarray(W))
+    np.testing.assert_allclose(float(fit.att), tau, rtol=1e-10)
+    np.testing.assert_allclose(
+        np.asarray(fit.unit_weights)[: n - n1], omega, atol=1e-10
+    )
+    np.testing.assert_allclose(np.asarray(fit.time_weights)[: t - t1], lam, atol=1e-10)
+
+
+def test_exact_solver(prop99_panel):
+    """Exact minimisers: SC = -19.5136 (METHODS.md; the optimum of the SC problem)."""
+    est = jaxpanel.sc(prop99_panel, solver="exact")
+    assert round(est.att, 4) == -19.5136
+    assert est.info["omega_gap"] < 1e-9 and est.info["omega_steps"] < 50
+    for method in ("sdid", "difp"):
+        fw = getattr(jaxpanel, method)(prop99_panel)
+        exact = getattr(jaxpanel, method)(prop99_panel, solver="exact")
+        assert exact.info["omega_gap"] < 1e-9 <= fw.info["omega_gap"]
+        assert abs(exact.att - fw.att) < 0.01  # FW stops near, not at, the optimum
+
+
+def test_frank_wolfe_diagnostics_on_prop99(prop99_panel):
+    info = jaxpanel.sdid(prop99_panel).info
+    # R's unit-weight Frank-Wolfe runs to its 10,000-iteration cap on Prop 99 (so does ours:
+    # the weights agree to 1e-14); it is R's stopping rule, reported, not a failure.
+    assert (info["omega_steps_pre"], info["omega_steps"], info["omega_capped"]) == (
+        100,
+        10_000,
+        True,
+    )
+    assert (info["lambda_steps_pre"], info["lambda_steps"], info["lambda_capped"]) == (
+        100,
+        5,
+        False,
+    )
+
+
+def test_sc_family_weights_on_simplex(prop99_panel):
+    for method in ("sdid", "sc", "difp"):
+        est = getattr(jaxpanel, method)(prop99_panel)
+        w = est.unit_weights
+        assert "California" not in w.index and len(w) == 38
+        assert (w >= 0).all() and abs(w.sum() - 1) < 1e-12
+    lam = jaxpanel.sdid(prop99_panel).time_weights
+    assert list(lam.index) == list(range(1970, 1989)) and abs(lam.sum() - 1) < 1e-12
+    assert jaxpanel.sc(prop99_panel).time_weights is None
+
+
+def test_synth_did_equals_did(prop99_panel, multi):
+    for panel in (prop99_panel, multi):
+        Y, W, M = panel.arrays()
+        a = _synth.synth_fit_jit(Y, W, M, options=_synth.DID)
+        np.testing.assert_allclose(float(a.att), float(did.att(Y, W, M)), rtol=1e-12)
+
+
+def test_trajectory_is_synthetic_control(prop99_panel):
+    est = jaxpanel.sdid(prop99_panel)
+    traj = est.trajectory
+    np.testing.assert_allclose(traj.loc[1989:, "effect"].mean(), est.att, rtol=1e-10)
+    sc_est = jaxpanel.sc(prop99_panel)
+    controls = prop99_panel.Y[~prop99_panel.ever_treated]
+    np.testing.assert_allclose(
+        sc_est.trajectory["counterfactual"].to_numpy(),
+        sc_est.unit_weights.to_numpy() @ controls,
+    )
+
+
+def placebo_masks(panel: Panel, k: int, rng) -> np.ndarray:
+    controls = np.flatnonzero(~panel.ever_treated)
+    W = np.zeros((k, panel.N, panel.T))
+    for b in range(k):
+        W[b, rng.choice(controls), panel.n_pre :] = 1
+    return W
+
+
+def test_loop_vmap_jit_agree_and_no_retrace(prop99_panel, rng):
+    Y, _, M = prop99_panel.arrays()
+    masks = jnp.asarray(placebo_masks(prop99_panel, 4, rng))
+    before = sdid.fit._cache_size()
+    looped = np.array([float(sdid.fit(Y, masks[k], M).att) for k in range(4)])
+    assert sdid.fit._cache_size() - before <= 1
+    batched = jax.jit(jax.vmap(lambda w: sdid.fit(Y, w, M).att))(masks)
+    np.testing.assert_allclose(np.asarray(batched), looped, rtol=1e-10)
+    for k in range(2):
+        # The mask makes one control the treated unit; California is untreated in it.
+        unit = int(np.flatnonzero(np.asarray(masks[k]).max(axis=1))[0])
+        order = np.concatenate(
+            [np.setdiff1d(np.arange(prop99_panel.N), [unit]), [unit]]
+        )
+        tau, _, _ = ref.synthdid(
+            np.asarray(Y)[order], prop99_panel.N - 1, prop99_panel.n_pre
+        )
+        np.testing.assert_allclose(looped[k], tau, rtol=1e-9)
+
+
+def test_zero_frequency_equals_dropping_the_unit(multi):
+    Y, W, M = multi.arrays()
+    drop = [list(multi.units).index(u) for u in ("Utah", "Kentucky")]
+    freq = np.ones(multi.N)
+    freq[drop] = 0
+    keep = np.setdiff1d(np.arange(multi.N), drop)
+    for mod in (sdid, sc, difp):
+        a = mod.fit(Y, W, M, freq=jnp.asarray(freq))
+        b = mod.fit(Y[keep], W[keep], M[keep])
+        np.testing.assert_allclose(float(a.att), float(b.att), rtol=1e-10)
+
+
+def test_frequencies_equal_duplicated_units_with_exact_solver(multi):
+    Y, W, M = multi.arrays()
+    freq = np.ones(multi.N)
+    units = list(multi.units)
+    freq[units.index("Idaho")] = 3  # a control drawn three times
+    freq[units.index("Nevada")] = 2  # a treated unit drawn twice
+    rows = np.repeat(np.arange(multi.N), freq.astype(int))
+    a = sdid.fit(Y, W, M, freq=jnp.asarray(freq), solver="exact")
+    b = sdid.fit(Y[rows], W[rows], M[rows], solver="exact")
+    np.testing.assert_allclose(float(a.att), float(b.att), rtol=1e-9)
+
+
+def test_given_weights_are_held_fixed(multi):
+    Y, W, M = multi.arrays()
+    base = sdid.fit(Y, W, M)
+    opts = _synth.SDID.replace(omega="given", lam="given")
+    again = _synth.synth_fit_jit(
+        Y,
+        W,
+        M,
+        omega_init=base.unit_weights,
+        lambda_init=base.time_weights,
+        options=opts,
+    )
+    np.testing.assert_allclose(float(again.att), float(base.att), rtol=1e-12)
+    freq = (
+        jnp.ones(multi.N).at[3].set(0.0)
+    )  # jackknife: drop a control, renormalise omega
+    jk = _synth.synth_fit_jit(
+        Y, W, M, freq, base.unit_weights, base.time_weights, options=opts
+    )
+    omega = np.asarray(base.unit_weights).copy()
+    omega[3] = 0
+    np.testing.assert_allclose(
+        np.asarray(jk.unit_weights), omega / omega.sum(), atol=1e-15
+    )
+
+
+def fixed_constants(fit):
+    return {k: fit.info[k] for k in ("zeta_omega", "zeta_lambda", "min_decrease")}
+
+
+@pytest.mark.parametrize("method", ["sdid", "difp", "sc"])
+def test_invariances(multi, rng, method):
+    mod = ESTIMATORS[method]
+    Y, W, M = multi.arrays()
+    base = mod.fit(Y, W, M)
+    consts = fixed_constants(base)
+    unit_fx = jnp.asarray(rng.normal(size=(multi.N, 1)) * 20)
+    time_fx = jnp.asarray(rng.normal(size=(1, multi.T)) * 20)
+    shifted = [time_fx] if method == "sc" else [unit_fx, time_fx, unit_fx + time_fx]
+    for fx in shifted:
+        # With the tuning constants held fixed the estimate is exactly invariant. (The
+        # data-driven noise level uses first differences, which time effects change.)
+        moved = mod.fit(Y + fx, W, M, **consts)
+        np.testing.assert_allclose(float(moved.att), float(base.att), rtol=1e-7)
+    if method != "sc":
+        np.testing.assert_allclose(
+            float(mod.fit(Y + unit_fx, W, M).att), float(base.att), rtol=1e-7
+        )
+    np.testing.assert_allclose(
+        float(mod.fit(2.5 * Y, W, M).att), 2.5 * float(base.att), rtol=1e-9
+    )
+    perm = jnp.asarray(rng.permutation(multi.N))
+    np.testing.assert_allclose(
+        float(mod.fit(Y[perm], W[perm], M[perm]).att), float(base.att), rtol=1e-9
+    )
+
+
+def test_bad_input(prop99_panel):
+    df = datasets.prop99()
+    stag = df.copy()
+    stag.loc[(stag.State == "Utah") & (stag.Year >= 1995), "treated"] = 1
+    p = Panel.from_long(
+        stag, unit="State", time="Year", outcome="PacksPerCapita", treatment="treated"
+    )
+    with pytest.raises(ValueError, match="sdid needs a block design.*did / trop"):
+        jaxpanel.sdid(p)
+    unbal = df.drop(index=df.index[(df.State == "Ohio") & (df.Year == 1980)])
+    p = Panel.from_long(
+        unbal, unit="State", time="Year", outcome="PacksPerCapita", treatment="treated"
+    )
+    with pytest.raises(ValueError, match="sc needs a balanced panel.*'Ohio'"):
+        jaxpanel.sc(p)
+    with pytest.raises(
+        ValueError,
+        match="solver='newton' is not supported; choose one of 'fw', 'exact'",
+    ):
+        jaxpanel.sdid(prop99_panel, solver="newton")
+    with pytest.raises(TypeError, match="expected a jaxpanel.Panel"):
+        jaxpanel.sdid(pd.DataFrame())
+
+
+def test_missing_cell_at_array_level_is_reported(prop99_panel):
+    Y, W, M = prop99_panel.arrays()
+    fit = sdid.fit(Y, W, M.at[0, 0].set(0.0))
+    assert jaxpanel.kernels.status_name(int(fit.status)) == "unidentified"
