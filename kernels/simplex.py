@@ -123,47 +123,62 @@ def sparsify(x: jax.Array) -> jax.Array:
 
 
 # ---------------------------------------------------------------------------- Frank-Wolfe
+def _excluded(dtype) -> float:
+    # Excluded variables carry this half-gradient, so argmin never picks them; a finite
+    # value survives the convex-combination updates (inf would give 0 * inf = NaN).
+    return float(jnp.finfo(dtype).max) / 8
+
+
 class _FWState(NamedTuple):
-    x: jax.Array
-    Gx: jax.Array
-    xGx: jax.Array
-    gx: jax.Array
-    xRx: jax.Array
-    decrease: jax.Array  # decrease of the objective (R's vals scale) at the last step
+    x: jax.Array  # (n,) iterate
+    h: jax.Array  # (n,) half gradient (G + R) x - g, _excluded(dtype) on excluded variables
+    xQx: jax.Array  # x'(G + R)x
+    gx: jax.Array  # g'x
+    decrease: jax.Array  # objective decrease (R's vals scale) at the last step
+
+
+class _FWConst(NamedTuple):
+    rows: jax.Array  # (n, n): row i = (G + R)_i - g, _excluded(dtype) in excluded columns
+    qdiag: jax.Array  # (n,) diagonal of G + R
+
+
+def _fw_const(p: Problem) -> _FWConst:
+    Q = p.G + jnp.diag(p.ridge)
+    rows = jnp.where(p.allowed[None, :], Q - p.g[None, :], _excluded(Q.dtype))
+    return _FWConst(rows, jnp.diag(Q))
 
 
 def _fw_init(p: Problem, x0: jax.Array) -> _FWState:
     x = jnp.where(p.allowed, x0, 0.0)
-    Gx = p.G @ x
+    Qx = p.G @ x + p.ridge * x
+    h = jnp.where(p.allowed, Qx - p.g, _excluded(x.dtype))
     inf = jnp.asarray(jnp.inf, x.dtype)
-    return _FWState(x, Gx, x @ Gx, p.g @ x, (p.ridge * x) @ x, inf)
+    return _FWState(x, h, x @ Qx, p.g @ x, inf)
 
 
-def _fw_step(p: Problem, s: _FWState) -> _FWState:
-    # half gradient of F = ||Ax - b||^2 + x'Rx  (R: t(Ax - b) %*% A + eta * x)
-    half_grad = s.Gx - p.g + p.ridge * s.x
-    i = jnp.argmin(jnp.where(p.allowed, half_grad, jnp.inf))  # first minimum: which.min
-    xi = s.x[i]
-    Gii, Rii, gi, Gxi = p.G[i, i], p.ridge[i], p.g[i], s.Gx[i]
-    # d = e_i - x
-    grad_d = half_grad[i] - half_grad @ s.x  # half_grad . d
-    dGd = Gii - 2 * Gxi + s.xGx  # ||A d||^2
-    dRd = Rii - 2 * Rii * xi + s.xRx  # d'Rd
-    xGd = Gxi - s.xGx
-    xRd = Rii * xi - s.xRx
-    den = dGd + dRd
+def _fw_step(p: Problem, c: _FWConst, s: _FWState) -> _FWState:
+    """One exact-line-search step toward the best vertex e_i (R's ``fw.step``).
+
+    With the half gradient h maintained and the rows of G + R - g precomputed, a step
+    reads one row and the iterate: O(n) work and memory traffic per step.
+    """
+    i = jnp.argmin(s.h)  # first minimum, as R's which.min
+    row = c.rows[i]
+    xi, gi = s.x[i], p.g[i]
+    Qix = row @ s.x + s.gx  # ((G + R) x)_i  (row.x = Q_i.x - g'x since sum x = 1)
+    xQd = Qix - s.xQx  # x'Q d with d = e_i - x
+    dQd = c.qdiag[i] - 2 * Qix + s.xQx  # d'Q d = ||A d||^2 + d'R d
+    grad_d = s.h[i] - (s.xQx - s.gx)  # h . d
     at_vertex = xi >= 1  # R: if (all(d.x == 0)) return(x)
-    step = jnp.where((den > 0) & ~at_vertex, -grad_d / jnp.where(den > 0, den, 1), 0.0)
-    step = jnp.clip(step, 0.0, 1.0)
-    x = (1 - step) * s.x
-    x = x.at[i].add(step)
-    Gx = (1 - step) * s.Gx + step * p.G[:, i]
-    xGx = s.xGx + 2 * step * xGd + step**2 * dGd
-    gx = s.gx + step * (gi - s.gx)
-    xRx = s.xRx + 2 * step * xRd + step**2 * dRd
-    # F(x) - F(x + step d) computed from the step itself (no cancellation of large terms)
-    dec = -(2 * step * (xGd - (gi - s.gx) + xRd) + step**2 * den) / p.n_rows
-    return _FWState(x, Gx, xGx, gx, xRx, dec)
+    ok = (dQd > 0) & ~at_vertex
+    step = jnp.clip(jnp.where(ok, -grad_d / jnp.where(ok, dQd, 1), 0.0), 0.0, 1.0)
+    x = ((1 - step) * s.x).at[i].add(step)
+    h = (1 - step) * s.h + step * row
+    # F(x) - F(x + step d), from the step itself (no cancellation of large terms)
+    dec = -(2 * step * (xQd - (gi - s.gx)) + step**2 * dQd) / p.n_rows
+    return _FWState(
+        x, h, s.xQx + 2 * step * xQd + step**2 * dQd, s.gx + step * (gi - s.gx), dec
+    )
 
 
 def frank_wolfe(
@@ -178,12 +193,14 @@ def frank_wolfe(
     at that iteration, or after ``max_iter`` iterations (status MAX_STEPS).
     """
     tol = jnp.asarray(min_decrease, p.G.dtype) ** 2
+    c = _fw_const(p)
     out = _loop.run(
-        lambda s: _fw_step(p, s),
+        lambda s: _fw_step(p, c, s),
         lambda old, new: new.decrease <= tol,
         _fw_init(p, x0),
         max_steps=max_iter,
         min_steps=2,
+        check_every_step=False,
     )
     return Result(out.state.x, out.steps, out.status)
 
