@@ -42,16 +42,23 @@ class Design(NamedTuple):
     freq: jax.Array  # (N,) unit frequencies
 
 
-def design(W: jax.Array, freq: jax.Array | None = None) -> Design:
-    """Block-design masks from a treatment matrix ``W`` (N, T) and unit frequencies."""
+def design(
+    W: jax.Array, freq: jax.Array | None = None, periods: jax.Array | None = None
+) -> Design:
+    """Block-design masks from a treatment matrix ``W`` (N, T) and unit frequencies.
+
+    ``periods`` (T,) marks the periods in the sample (default all): absent periods are
+    neither pre nor post (the time placebo drops the real post-periods this way).
+    """
     W = jnp.asarray(W)
     dtype = W.dtype
     f = jnp.ones(W.shape[0], dtype) if freq is None else jnp.asarray(freq, dtype)
+    t_in = jnp.ones(W.shape[1], dtype) if periods is None else jnp.asarray(periods, dtype)
     present = (f > 0).astype(dtype)
     ever = (W.max(axis=1) > 0).astype(dtype)
     # Treated periods are those where treated units (present in the sample) are treated.
-    post = (jnp.max(W * present[:, None], axis=0) > 0).astype(dtype)
-    return Design(ever * present, (1 - ever) * present, post, 1 - post, f)
+    post = (jnp.max(W * present[:, None], axis=0) > 0).astype(dtype) * t_in
+    return Design(ever * present, (1 - ever) * present, post, (1 - post) * t_in, f)
 
 
 def noise_level(Y: jax.Array, d: Design) -> jax.Array:
@@ -136,7 +143,9 @@ def solve(
             r.x, jnp.zeros((), jnp.int32), r.steps, r.status, no, simplex.fw_gap(p, r.x)
         )
     x0 = simplex.uniform(p) if init is None else jnp.where(p.allowed, init, 0.0)
-    x0 = x0 / x0.sum()
+    # R's sum_normalize: a start with no weight on the allowed variables becomes uniform.
+    total = x0.sum()
+    x0 = jnp.where(total > 0, x0 / jnp.where(total > 0, total, 1), simplex.uniform(p))
     if sparsify:
         r = simplex.frank_wolfe_sparsified(p, x0, min_decrease, max_iter, max_iter_pre)
         steps_pre = r.steps_pre

@@ -138,3 +138,12 @@ def test_unidentified_is_reported_not_nan():
     mask[0, :2] = 0
     fit = did.fit(jnp.asarray(y), jnp.asarray(d), jnp.asarray(mask))
     assert jaxpanel.kernels.status_name(int(fit.status)) == "unidentified"
+
+
+def test_frequencies_equal_duplicated_units(rng):
+    y, d, mask = random_panel(rng, design="staggered")
+    freq = rng.integers(0, 3, size=y.shape[0]).astype(float)
+    freq[0] = freq[-1] = 1  # keep a treated and a control unit
+    rows = np.repeat(np.arange(y.shape[0]), freq.astype(int))
+    a = did.att(jnp.asarray(y), jnp.asarray(d), jnp.asarray(mask), jnp.asarray(freq))
+    np.testing.assert_allclose(float(a), did_att(y[rows], d[rows], mask[rows]), rtol=RTOL)

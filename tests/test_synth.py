@@ -294,3 +294,15 @@ def test_missing_cell_at_array_level_is_reported(prop99_panel):
     Y, W, M = prop99_panel.arrays()
     fit = sdid.fit(Y, W, M.at[0, 0].set(0.0))
     assert jaxpanel.kernels.status_name(int(fit.status)) == "unidentified"
+
+
+def test_absent_periods_equal_a_sliced_panel(multi):
+    """Whole masked-out columns: the same fit as on the panel without those periods."""
+    Y, W, M = multi.arrays()
+    keep = np.r_[0:25]  # drop the last six post-periods
+    M_cut = M.at[:, 25:].set(0.0)
+    for mod in (sdid, sc, difp):
+        a = mod.fit(Y, W, M_cut)
+        b = mod.fit(Y[:, keep], W[:, keep], M[:, keep])
+        np.testing.assert_allclose(float(a.att), float(b.att), rtol=1e-10)
+        assert int(a.status) == 0

@@ -98,8 +98,8 @@ def synth_fit(
     ----------
     Y : (N, T) outcomes. W : (N, T) 0/1 block treatment (treated units = rows with any 1,
         treated periods = columns with any 1 among them).
-    mask : (N, T) observed cells; the family needs a balanced panel (a missing cell makes
-        the status 'unidentified').
+    mask : (N, T) observed cells. Whole rows (units) or columns (periods) may be absent;
+        the remaining cells must form a balanced panel (else the status is 'unidentified').
     freq : (N,) unit frequencies (bootstrap counts; 0 leaves a unit out). Default 1.
     omega_init : (N,) warm start for Frank-Wolfe, or the weights themselves when
         ``options.omega == 'given'``; lambda_init : (T,) likewise.
@@ -117,7 +117,16 @@ def synth_fit(
     dtype = Y.dtype
     W = jnp.asarray(W, dtype)
     mask = default_mask(Y, mask)
-    d = wts.design(W, freq)
+    # Whole rows or columns of the mask may be absent (a unit or period left out of the
+    # sample); the cells that remain must form a balanced panel.
+    row_in = (mask.max(axis=1) > 0).astype(dtype)
+    col_in = (mask.max(axis=0) > 0).astype(dtype)
+    freq = row_in if freq is None else jnp.asarray(freq, dtype) * row_in
+    balanced = jnp.all(mask == row_in[:, None] * col_in[None, :])
+    d = wts.design(W, freq, col_in)
+    if omega_init is not None:
+        # R's warm start: sum_normalize(omega[drawn units]), duplicates included.
+        omega_init = omega_init * d.freq
     sigma = wts.noise_level(Y, d)
     n_tr = (d.treated * d.freq).sum()
     t_post = d.post.sum()
@@ -195,7 +204,7 @@ def synth_fit(
         unit_fe=options.unit_fe,
         att_unit_weights=d.freq,
         info=info,
-        identified=jnp.all(mask > 0) & (n_tr > 0) & (d.control.sum() > 0),
+        identified=balanced & (n_tr > 0) & (d.control.sum() > 0),
     )
     status = _worst(om.status, lam.status, fit.status)
     return fit._replace(unit_weights=omega, time_weights=lam_w, status=status)

@@ -18,23 +18,36 @@ from ._core import Fit, _require_panel, default_mask, impute
 
 
 @jax.jit
-def fit(Y: jax.Array, W: jax.Array, mask: jax.Array | None = None) -> Fit:
+def fit(
+    Y: jax.Array,
+    W: jax.Array,
+    mask: jax.Array | None = None,
+    freq: jax.Array | None = None,
+) -> Fit:
     """DID fit. ``Y``, ``W``, ``mask``: (N, T); ``mask`` defaults to all observed.
 
-    Pure and jitted; ``jax.vmap`` over any of the arguments batches fits (placebo masks,
+    ``freq`` (N,) are unit frequencies (bootstrap counts; 0 leaves a unit out): a unit drawn
+    k times weighs k in the fit and in the ATT, exactly as k copies of it would. Pure and
+    jitted; ``jax.vmap`` over any argument batches fits (placebo masks, bootstrap draws,
     simulated panels).
     """
     Y = jnp.asarray(Y)
     mask = default_mask(Y, mask)
-    ones_n = jnp.ones(Y.shape[0], Y.dtype)
+    f = jnp.ones(Y.shape[0], Y.dtype) if freq is None else jnp.asarray(freq, Y.dtype)
     ones_t = jnp.ones(Y.shape[1], Y.dtype)
-    return impute(Y, W, mask, ones_n, ones_t)
+    mask = mask * (f > 0)[:, None]
+    return impute(Y, W, mask, f, ones_t, att_unit_weights=f)
 
 
 @jax.jit
-def att(Y: jax.Array, W: jax.Array, mask: jax.Array | None = None) -> jax.Array:
-    """DID estimate of the ATT (a scalar): ``fit(Y, W, mask).att``."""
-    return fit(Y, W, mask).att
+def att(
+    Y: jax.Array,
+    W: jax.Array,
+    mask: jax.Array | None = None,
+    freq: jax.Array | None = None,
+) -> jax.Array:
+    """DID estimate of the ATT (a scalar): ``fit(Y, W, mask, freq).att``."""
+    return fit(Y, W, mask, freq).att
 
 
 def estimate(panel: Panel) -> Estimate:
