@@ -33,7 +33,7 @@ def _map_source_tree_kernels() -> None:
 
 _map_source_tree_kernels()
 
-from . import datasets, estimators, kernels
+from . import datasets, estimators, inference, kernels
 from .estimators import Fit
 from .estimators.did import estimate as did
 from .estimators.difp import estimate as difp
@@ -58,6 +58,7 @@ __all__ = [
     "did",
     "difp",
     "estimators",
+    "inference",
     "kernels",
     "sc",
     "sdid",

@@ -97,6 +97,10 @@ def cmd_fit(args) -> int:
     )
     t0 = time.perf_counter()
     est = _run(panel, args.method)
+    if args.variance is not None:
+        est = est.variance(args.variance, reps=args.reps, seed=args.seed)
+    elif args.reps is not None:
+        raise _CLIError("--reps needs --variance (e.g. --variance placebo)")
     seconds = time.perf_counter() - t0
     print(est.summary())
     print(f"  seconds  {seconds:.3f}")
@@ -125,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--sep", default=None, help="field separator (default: detected from the file)"
     )
+    fit.add_argument(
+        "--variance",
+        default=None,
+        help="variance method: bootstrap, jackknife, placebo, time_placebo, regression, "
+        "conditional, conformal",
+    )
+    fit.add_argument("--reps", type=int, default=None, help="replicates (default 200)")
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.set_defaults(func=cmd_fit)
     return parser
 

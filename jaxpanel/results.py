@@ -62,6 +62,7 @@ class Estimate:
     panel : the panel it was fitted on.
     fit : the array-level result (NumPy arrays).
     info : solver diagnostics (iteration counts, tuning constants).
+    inference : the VarianceResult of the last variance method, or None.
     """
 
     method: str
@@ -78,6 +79,17 @@ class Estimate:
     p_value: float | None = None
     variance_method: str | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    inference: Any = None
+
+    def variance(self, method: str = "placebo", **kwargs: Any) -> Estimate:
+        """Standard error, CI and p-value by a variance method (see jaxpanel.inference).
+
+        Returns a new Estimate with ``se``, ``ci``, ``p_value`` and ``inference`` filled,
+        e.g. ``jaxpanel.sdid(panel).variance("placebo", reps=1000, seed=0)``.
+        """
+        from .inference import variance
+
+        return variance(self, method, **kwargs)
 
     @property
     def converged(self) -> bool:
@@ -121,7 +133,8 @@ class Estimate:
         if self.ci is not None:
             lines.append(f"  95% CI   [{self.ci[0]:.4f}, {self.ci[1]:.4f}]")
         if self.p_value is not None:
-            lines.append(f"  p-value  {self.p_value:.4f}")
+            kind = getattr(self.inference, "p_kind", "normal")
+            lines.append(f"  p-value  {self.p_value:.4f}   ({kind})")
         lines.append(f"  status   {self.status}")
         lines.append("  " + self.panel.summary().replace("\n", "\n  "))
         for name, w in (("unit", self.unit_weights), ("time", self.time_weights)):
@@ -222,3 +235,14 @@ def make_estimate(
         time_weights=tw,
         info=dict(info or {}),
     )
+
+
+def with_variance(
+    est: Estimate, variance: str | None, reps: int | None, seed: Any
+) -> Estimate:
+    """User-level helper: run ``variance`` on ``est`` when one is asked for."""
+    if variance is None:
+        if reps is not None:
+            raise ValueError("reps= needs variance= (e.g. variance='placebo')")
+        return est
+    return est.variance(variance, reps=reps, seed=seed)

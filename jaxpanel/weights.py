@@ -53,7 +53,9 @@ def design(
     W = jnp.asarray(W)
     dtype = W.dtype
     f = jnp.ones(W.shape[0], dtype) if freq is None else jnp.asarray(freq, dtype)
-    t_in = jnp.ones(W.shape[1], dtype) if periods is None else jnp.asarray(periods, dtype)
+    t_in = (
+        jnp.ones(W.shape[1], dtype) if periods is None else jnp.asarray(periods, dtype)
+    )
     present = (f > 0).astype(dtype)
     ever = (W.max(axis=1) > 0).astype(dtype)
     # Treated periods are those where treated units (present in the sample) are treated.

@@ -131,14 +131,18 @@ def _excluded(dtype) -> float:
 
 class _FWState(NamedTuple):
     x: jax.Array  # (n,) iterate
-    h: jax.Array  # (n,) half gradient (G + R) x - g, _excluded(dtype) on excluded variables
+    h: (
+        jax.Array
+    )  # (n,) half gradient (G + R) x - g, _excluded(dtype) on excluded variables
     xQx: jax.Array  # x'(G + R)x
     gx: jax.Array  # g'x
     decrease: jax.Array  # objective decrease (R's vals scale) at the last step
 
 
 class _FWConst(NamedTuple):
-    rows: jax.Array  # (n, n): row i = (G + R)_i - g, _excluded(dtype) in excluded columns
+    rows: (
+        jax.Array
+    )  # (n, n): row i = (G + R)_i - g, _excluded(dtype) in excluded columns
     qdiag: jax.Array  # (n,) diagonal of G + R
 
 

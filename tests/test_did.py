@@ -146,4 +146,6 @@ def test_frequencies_equal_duplicated_units(rng):
     freq[0] = freq[-1] = 1  # keep a treated and a control unit
     rows = np.repeat(np.arange(y.shape[0]), freq.astype(int))
     a = did.att(jnp.asarray(y), jnp.asarray(d), jnp.asarray(mask), jnp.asarray(freq))
-    np.testing.assert_allclose(float(a), did_att(y[rows], d[rows], mask[rows]), rtol=RTOL)
+    np.testing.assert_allclose(
+        float(a), did_att(y[rows], d[rows], mask[rows]), rtol=RTOL
+    )

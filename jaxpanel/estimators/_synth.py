@@ -69,6 +69,7 @@ SDID = SynthOptions()
 SC = SynthOptions(lam="zero", omega_intercept=False, eta_omega=1e-6, unit_fe=False)
 DIFP = SynthOptions(lam="uniform", eta_omega=1e-6)
 DID = SynthOptions(omega="uniform", lam="uniform")
+OPTIONS = {"sdid": SDID, "sc": SC, "difp": DIFP}
 
 
 def _worst(*codes: jax.Array) -> jax.Array:
@@ -306,11 +307,14 @@ def member(method: str, options: SynthOptions, doc: str):
             options=options.replace(solver=solver),
         )
 
-    def estimate(panel, solver: wts.Solver = "fw"):
+    def estimate(panel, solver: wts.Solver = "fw", variance=None, reps=None, seed=0):
+        from ..results import with_variance
+
         check_choice("solver", solver, wts.SOLVERS)
-        return estimate_synth(
+        est = estimate_synth(
             panel, method, options.replace(solver=solver), {"solver": solver}
         )
+        return with_variance(est, variance, reps, seed)
 
     fit.__doc__ = (
         f"{method.upper()} at the array level. {doc}\n\n"
@@ -320,7 +324,9 @@ def member(method: str, options: SynthOptions, doc: str):
     estimate.__doc__ = (
         f"{method.upper()} on a balanced block-design :class:`jaxpanel.Panel`. {doc}\n\n"
         "solver : 'fw' (R synthdid's Frank-Wolfe; reproduces R's numbers) or 'exact' "
-        "(the exact minimisers of the weight problems)."
+        "(the exact minimisers of the weight problems).\n"
+        "variance, reps, seed : also run a variance method (jaxpanel.inference), e.g. "
+        "variance='placebo', reps=1000, seed=0."
     )
     fit.__name__ = estimate.__name__ = method
     return jax.jit(fit, static_argnames=("solver",)), estimate

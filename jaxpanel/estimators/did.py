@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from ..panel import Panel
-from ..results import Estimate, make_estimate
+from ..results import Estimate, make_estimate, with_variance
 from ._core import Fit, _require_panel, default_mask, impute
 
 
@@ -50,8 +50,13 @@ def att(
     return fit(Y, W, mask, freq).att
 
 
-def estimate(panel: Panel) -> Estimate:
+def estimate(
+    panel: Panel, variance: str | None = None, reps: int | None = None, seed=0
+) -> Estimate:
     """DID on a :class:`jaxpanel.Panel` (block, staggered or on/off treatment).
+
+    ``variance`` (e.g. 'placebo', with ``reps`` and ``seed``) also runs a variance method
+    (see :mod:`jaxpanel.inference`).
 
     Returns
     -------
@@ -59,4 +64,5 @@ def estimate(panel: Panel) -> Estimate:
     """
     _require_panel(panel)
     Y, W, mask = panel.arrays()
-    return make_estimate(panel, "did", fit(Y, W, mask))
+    est = make_estimate(panel, "did", fit(Y, W, mask))
+    return with_variance(est, variance, reps, seed)

@@ -1,0 +1,63 @@
+"""Regression-based variance for estimators linear in Y given their weights.
+
+With the weights held fixed, DID, SC, DIFP and SDID are linear in the outcomes:
+``tau = sum_js c_js Y_js`` (the imputation of section 1 is a linear least-squares fit). The
+coefficients are the gradient of the fixed-weight estimate with respect to Y, computed by
+``jax.grad``. Under homoskedastic, independent errors ``V = sigma^2 sum_js c_js^2``, with
+``sigma^2`` the residual variance of the two-way model on the untreated observed cells
+(degrees of freedom: cells - (N + T - 1)).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from ..estimators import did
+from ._replicate import replicator
+from ._result import VarianceResult, normal_ci, normal_p
+
+LINEAR = ("did", "sc", "difp", "sdid")
+
+
+def coefficients(est) -> np.ndarray:
+    """(N, T) coefficients c with ``att = sum c * Y`` at fixed weights."""
+    rep = replicator(est)
+    Y = est.panel.arrays()[0]
+    return np.asarray(jax.grad(rep.linear)(Y))
+
+
+def residual_variance(panel) -> tuple[float, int]:
+    Y, W, M = panel.arrays()
+    fit = did.fit(Y, W, M)
+    control = np.asarray((1 - W) * M) > 0
+    resid = np.asarray(Y - fit.y0)[control]
+    dof = int(control.sum()) - (panel.N + panel.T - 1)
+    return float(resid @ resid / dof), dof
+
+
+def regression(est, level=0.95, **_):
+    if est.method not in LINEAR:
+        raise ValueError(
+            f"the regression-based variance needs an estimator linear in Y given its weights "
+            f"({', '.join(LINEAR)}); {est.method} is not. Fix: use method='placebo', "
+            "'bootstrap' or 'conditional'"
+        )
+    c = coefficients(est)
+    sigma2, dof = residual_variance(est.panel)
+    se = float(np.sqrt(sigma2 * np.sum(c**2)))
+    return VarianceResult(
+        "regression",
+        se,
+        normal_ci(est.att, se, level),
+        None,
+        normal_p(est.att, se),
+        0,
+        0,
+        level,
+        None,
+        {"sigma2": sigma2, "dof": dof, "sum_c2": float(np.sum(c**2))},
+    )
+
+
+__all__ = ["coefficients", "regression", "residual_variance"]

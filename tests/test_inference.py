@@ -1,0 +1,307 @@
+"""Variance methods: R synthdid's jackknife exactly, placebo and bootstrap within Monte
+Carlo error of R, refusals, and invariance to chunk size and device count."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxpanel
+from jaxpanel import Panel
+from jaxpanel.estimators import did, sdid
+from jaxpanel.inference import _batch, resampling
+from jaxpanel.inference import _regression as regression
+
+from .reference import did_att
+from .test_synth import multi_panel
+
+
+@pytest.fixture(scope="module")
+def multi():
+    return multi_panel()
+
+
+@pytest.fixture(scope="module")
+def estimates(prop99_panel, multi):
+    return {
+        (key, m): getattr(jaxpanel, m)(panel)
+        for key, panel in (("prop99", prop99_panel), ("prop99_multi", multi))
+        for m in ("did", "sc", "difp", "sdid")
+    }
+
+
+# ------------------------------------------------------------------ fidelity to R
+@pytest.mark.parametrize("method", ["sdid", "did", "difp", "sc"])
+def test_jackknife_equals_r(estimates, r_reference, method):
+    est = estimates[("prop99_multi", method)]
+    kw = {"allow_sc": True} if method == "sc" else {}
+    se = est.variance("jackknife", **kw).se
+    # Fixed-weight jackknife: deterministic. Issue 5 asks for 4 decimals; measured ~1e-14.
+    np.testing.assert_allclose(
+        se, r_reference["prop99_multi"][method]["se_jackknife"], rtol=1e-9
+    )
+
+
+def r_spread(r, method, key):
+    """Mean and sd of R's SEs over seeds (SDID's relative sd where R gives one seed)."""
+    by_seed = r[method].get(f"{key}_by_seed") or {"12345": r[method][key]}
+    vals = np.array(list(by_seed.values()))
+    sd = vals.std(ddof=1) if len(vals) > 2 else None
+    return vals.mean(), sd
+
+
+@pytest.mark.parametrize("method", ["sdid", "sc", "did", "difp"])
+def test_unit_placebo_within_monte_carlo_error_of_r(estimates, r_reference, method):
+    r = r_reference["prop99"]
+    mean, sd = r_spread(r, method, "se_placebo_200")
+    sdid_mean, sdid_sd = r_spread(r, "sdid", "se_placebo_200")
+    sd = sd if sd is not None else mean * sdid_sd / sdid_mean
+    se = (
+        estimates[("prop99", method)]
+        .variance("placebo", reps=200, seed=0, progress=False)
+        .se
+    )
+    assert abs(se - mean) <= 3 * sd, (se, mean, sd)
+
+
+@pytest.mark.parametrize("method", ["sdid", "did"])
+def test_bootstrap_within_monte_carlo_error_of_r(estimates, r_reference, method):
+    r = r_reference["prop99_multi"]
+    mean, sd = r_spread(r, method, "se_bootstrap_200")
+    if sd is None:  # DID: R gives 200 and 1000 replicates; use SDID's relative spread
+        s_mean, s_sd = r_spread(r, "sdid", "se_bootstrap_200")
+        sd = mean * s_sd / s_mean
+    se = (
+        estimates[("prop99_multi", method)]
+        .variance("bootstrap", reps=200, seed=0, progress=False)
+        .se
+    )
+    assert abs(se - mean) <= 3 * sd, (se, mean, sd)
+
+
+# ------------------------------------------------------------------ construction checks
+def test_placebo_draws_are_explicit_refits(estimates, prop99_panel):
+    est = estimates[("prop99", "sdid")]
+    res = est.variance(
+        "placebo", reps=3, seed=5, return_draws=True, progress=False
+    ).inference
+    idx = resampling.placebo_draws(5, np.flatnonzero(~prop99_panel.ever_treated), 1, 3)
+    Y, W, M = prop99_panel.arrays()
+    freq = jnp.asarray(~prop99_panel.ever_treated, Y.dtype)
+    info = est.info
+    for b in range(2):
+        Wb = jnp.zeros_like(W).at[idx[b, 0], prop99_panel.n_pre :].set(1.0)
+        fit = sdid.fit(
+            Y,
+            Wb,
+            M,
+            freq,
+            est.fit.unit_weights,
+            est.fit.time_weights,
+            info["zeta_omega"],
+            info["zeta_lambda"],
+            info["min_decrease"],
+        )
+        np.testing.assert_allclose(res.draws[b], float(fit.att), rtol=1e-12)
+
+
+def test_did_bootstrap_draws_match_reference_on_duplicated_panels(estimates, multi):
+    est = estimates[("prop99_multi", "did")]
+    res = est.variance(
+        "bootstrap", reps=4, seed=3, return_draws=True, progress=False
+    ).inference
+    counts, _ = resampling.bootstrap_draws(
+        3, multi.N, np.flatnonzero(multi.ever_treated), 4
+    )
+    for b in range(4):
+        rows = np.repeat(np.arange(multi.N), counts[b])
+        ref = did_att(
+            multi.Y[rows], multi.W[rows].astype(float), multi.mask[rows].astype(float)
+        )
+        np.testing.assert_allclose(res.draws[b], ref, rtol=1e-9)
+
+
+def test_bootstrap_redraws_samples_without_treated_or_controls():
+    # Two treated units among 3: many resamples have no treated or no control unit.
+    counts, candidates = resampling.bootstrap_draws(0, 3, np.array([0, 1]), 50)
+    assert counts.shape == (50, 3) and np.all(counts.sum(axis=1) == 3)
+    assert np.all(counts[:, :2].sum(axis=1) > 0) and np.all(counts[:, 2] > 0)
+    # Keys are per candidate index: asking for fewer gives a prefix.
+    fewer, _ = resampling.bootstrap_draws(0, 3, np.array([0, 1]), 20)
+    np.testing.assert_array_equal(fewer, counts[:20])
+
+
+def test_time_placebo_windows_match_reference(estimates, prop99_panel):
+    est = estimates[("prop99", "did")]
+    res = est.variance("time_placebo", return_draws=True).inference
+    t0, L = prop99_panel.n_pre, prop99_panel.n_post
+    y = prop99_panel.Y
+    for k, s in enumerate(range(2, t0 - L + 1)):
+        cols = np.arange(s + L)
+        d = np.zeros((prop99_panel.N, len(cols)))
+        d[prop99_panel.ever_treated, s:] = 1
+        ref = did_att(y[:, cols], d, np.ones_like(d))
+        np.testing.assert_allclose(res.draws[k], ref, rtol=1e-10)
+    np.testing.assert_allclose(res.se, np.sqrt(np.mean(res.draws**2)), rtol=1e-12)
+
+
+def test_regression_variance_did(rng):
+    n, t = 9, 7
+    y = rng.normal(size=(n, t)) + rng.normal(size=(n, 1))
+    d = np.zeros((n, t))
+    d[:2, 5:] = 1
+    panel = Panel.from_arrays(y, d)
+    est = jaxpanel.did(panel).variance("regression")
+    c = regression.coefficients(est)
+    # Linear: att = sum c Y, and c equals finite differences of the reference estimator.
+    np.testing.assert_allclose(np.sum(c * y), est.att, rtol=1e-10)
+    base = did_att(y, d, np.ones_like(d))
+    for i, s in [(0, 6), (3, 2), (8, 5)]:
+        bumped = y.copy()
+        bumped[i, s] += 1.0
+        np.testing.assert_allclose(
+            c[i, s], did_att(bumped, d, np.ones_like(d)) - base, atol=1e-10
+        )
+    # sigma^2 from the two-way residuals on untreated cells, dof = cells - (N + T - 1).
+    control = d == 0
+    resid = (y - np.asarray(did.fit(jnp.asarray(y), jnp.asarray(d)).y0))[control]
+    sigma2 = resid @ resid / (control.sum() - (n + t - 1))
+    np.testing.assert_allclose(est.se, np.sqrt(sigma2 * np.sum(c**2)), rtol=1e-10)
+
+
+def test_regression_sdid_is_linear(estimates, multi):
+    est = estimates[("prop99_multi", "sdid")].variance("regression")
+    c = regression.coefficients(est)
+    np.testing.assert_allclose(np.sum(c * multi.Y), est.att, rtol=1e-9)
+    assert est.se > 0 and est.inference.info["dof"] == 1209 - 60 - (39 + 31 - 1)
+
+
+# ------------------------------------------------------------------ refusals
+def test_methods_undefined_for_the_design_refuse(estimates):
+    one = estimates[("prop99", "sdid")]
+    with pytest.raises(
+        ValueError,
+        match="bootstrap is undefined with one treated unit.*method='placebo'",
+    ):
+        one.variance("bootstrap")
+    with pytest.raises(
+        ValueError,
+        match="jackknife is undefined with one treated unit.*method='placebo'",
+    ):
+        one.variance("jackknife")
+    with pytest.raises(
+        ValueError, match="jackknife is not recommended for SC.*method='placebo'"
+    ):
+        estimates[("prop99_multi", "sc")].variance("jackknife")
+    with pytest.raises(ValueError, match="reps does not apply"):
+        one.variance("jackknife", reps=10)
+    with pytest.raises(ValueError, match="method='nope' is not supported"):
+        one.variance("nope")
+
+
+def test_placebo_needs_more_controls_than_treated():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(6, 8))
+    d = np.zeros((6, 8))
+    d[:3, 5:] = 1
+    est = jaxpanel.did(Panel.from_arrays(y, d))
+    with pytest.raises(
+        ValueError, match="more controls than treated units.*'bootstrap'"
+    ):
+        est.variance("placebo", reps=10)
+
+
+def test_time_placebo_needs_pre_periods():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(8, 10))
+    d = np.zeros((8, 10))
+    d[0, 5:] = 1
+    with pytest.raises(
+        ValueError, match="time placebo needs at least two windows.*'placebo'"
+    ):
+        jaxpanel.did(Panel.from_arrays(y, d)).variance("time_placebo")
+
+
+# ------------------------------------------------------------------ API and batching
+def test_one_call_equals_two_calls(prop99_panel, estimates):
+    a = jaxpanel.did(prop99_panel, variance="placebo", reps=50, seed=2)
+    b = estimates[("prop99", "did")].variance("placebo", reps=50, seed=2)
+    assert a.se == b.se and a.ci == b.ci and a.variance_method == "placebo"
+    assert "SE       " in a.summary() and "(permutation)" in a.summary()
+    with pytest.raises(ValueError, match="reps= needs variance="):
+        jaxpanel.did(prop99_panel, reps=10)
+
+
+def test_results_do_not_depend_on_chunk_size(estimates):
+    est = estimates[("prop99_multi", "sdid")]
+    draws = [
+        est.variance(
+            "placebo", reps=24, seed=1, chunk=c, return_draws=True, progress=False
+        ).inference.draws
+        for c in (5, 24)
+    ]
+    np.testing.assert_array_equal(draws[0], draws[1])
+    fewer = est.variance(
+        "placebo", reps=10, seed=1, return_draws=True, progress=False
+    ).inference.draws
+    np.testing.assert_array_equal(fewer, draws[0][:10])
+
+
+def test_progress_bar(estimates, capsys):
+    est = estimates[("prop99", "did")]
+    est.variance("placebo", reps=30, seed=0, chunk=10, progress=True)
+    assert "placebo" in capsys.readouterr().err
+    est.variance("placebo", reps=30, seed=0, chunk=10, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+SCRIPT = """
+import jax, json
+jax.config.update("jax_enable_x64", True)
+import jaxpanel
+panel = jaxpanel.datasets.prop99_panel()
+out = {"devices": jax.device_count()}
+for m in ("did", "sdid"):
+    v = getattr(jaxpanel, m)(panel).variance("placebo", reps=18, seed=4, return_draws=True, progress=False)
+    out[m] = [v.se] + v.inference.draws.tolist()
+print(json.dumps(out))
+"""
+
+
+def test_same_se_on_four_devices(estimates):
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "JAX_PLATFORMS": "cpu",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["devices"] == 4
+    for m in ("did", "sdid"):
+        v = estimates[("prop99", m)].variance(
+            "placebo", reps=18, seed=4, return_draws=True, progress=False
+        )
+        np.testing.assert_allclose(
+            got[m], [v.se] + v.inference.draws.tolist(), rtol=1e-13
+        )
+
+
+def test_chunk_size_rule():
+    assert _batch.chunk_size(10_000, 10_000, 1) == 1000
+    assert _batch.chunk_size(300, 10_000, 1) == 256
+    assert _batch.chunk_size(100, 10_000, 4) == 100
+    assert (
+        _batch.chunk_size(10_000, 10**15, 4) == 4
+    )  # memory-bound: one lane per device
