@@ -129,7 +129,7 @@ def test_did_bootstrap_draws_match_reference_on_duplicated_panels(estimates, mul
 
 def test_bootstrap_redraws_samples_without_treated_or_controls():
     # Two treated units among 3: many resamples have no treated or no control unit.
-    counts, candidates = resampling.bootstrap_draws(0, 3, np.array([0, 1]), 50)
+    counts, _candidates = resampling.bootstrap_draws(0, 3, np.array([0, 1]), 50)
     assert counts.shape == (50, 3) and np.all(counts.sum(axis=1) == 3)
     assert np.all(counts[:, :2].sum(axis=1) > 0) and np.all(counts[:, 2] > 0)
     # Keys are per candidate index: asking for fewer gives a prefix.

@@ -41,7 +41,7 @@ def _memory_budget(device) -> int:
     """Bytes one chunk may use on ``device`` (a quarter of its memory)."""
     try:
         stats = device.memory_stats() or {}
-    except Exception:  # CPU backends may not report
+    except (RuntimeError, NotImplementedError, AttributeError):  # CPU may not report
         stats = {}
     total = stats.get("bytes_limit")
     if not total:

@@ -80,7 +80,7 @@ def bootstrap_draws(
 def bootstrap(
     est, reps=200, seed=0, level=0.95, chunk=None, progress=None, return_draws=False
 ):
-    panel, treated, controls = _design(est)
+    panel, treated, _controls = _design(est)
     if len(treated) < 2:
         raise _fail(
             f"the bootstrap is undefined with one treated unit ({panel.units[treated[0]]!r}): "
@@ -105,7 +105,7 @@ def bootstrap(
 def jackknife(
     est, level=0.95, chunk=None, progress=None, return_draws=False, allow_sc=False
 ):
-    panel, treated, controls = _design(est)
+    panel, treated, _controls = _design(est)
     if len(treated) < 2:
         raise _fail(
             "the jackknife is undefined with one treated unit (leaving it out leaves no "
@@ -195,7 +195,7 @@ def time_placebo(
     after the window are dropped too, so each fit sees only data from before its window's
     end (R's ``synthdid_placebo`` is the window that ends at the last pre-period).
     """
-    panel, treated, _ = _design(est)
+    panel, _treated, _ = _design(est)
     if panel.design != "block":
         raise _fail(
             "the time placebo needs a block design (one adoption period)",
@@ -211,7 +211,7 @@ def time_placebo(
             "use method='placebo' (unit placebo) or 'bootstrap'",
         )
     rep = replicator(est)
-    Y, W0, M0 = est.panel.arrays()
+    Y, _W0, M0 = est.panel.arrays()
     tr = jnp.asarray(panel.ever_treated, Y.dtype)
     cols = jnp.arange(panel.T)
     ones = jnp.ones(panel.N, Y.dtype)
