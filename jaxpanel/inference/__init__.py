@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._options import check_choice
+from ._conditional import conditional
 from ._regression import regression
 from ._result import VarianceResult
 from .resampling import bootstrap, jackknife, placebo, time_placebo
@@ -21,6 +22,7 @@ METHODS = {
     "placebo": placebo,
     "time_placebo": time_placebo,
     "regression": regression,
+    "conditional": conditional,
 }
 
 
@@ -42,7 +44,7 @@ def variance(
     check_choice("method", method, METHODS)
     fn = METHODS[method]
     kwargs = dict(options)
-    if method in ("bootstrap", "placebo"):
+    if method in ("bootstrap", "placebo", "conditional"):
         kwargs["reps"] = 200 if reps is None else int(reps)
         kwargs["seed"] = seed
     elif reps is not None:
