@@ -12,6 +12,7 @@ from typing import Any
 
 from .._options import check_choice
 from ._conditional import conditional
+from ._conformal import conformal
 from ._regression import regression
 from ._result import VarianceResult
 from .resampling import bootstrap, jackknife, placebo, time_placebo
@@ -23,6 +24,7 @@ METHODS = {
     "time_placebo": time_placebo,
     "regression": regression,
     "conditional": conditional,
+    "conformal": conformal,
 }
 
 
@@ -47,6 +49,10 @@ def variance(
     if method in ("bootstrap", "placebo", "conditional"):
         kwargs["reps"] = 200 if reps is None else int(reps)
         kwargs["seed"] = seed
+    elif method == "conformal":
+        kwargs["seed"] = seed
+        if reps is not None:
+            kwargs["reps"] = int(reps)
     elif reps is not None:
         raise ValueError(
             f"reps does not apply to method={method!r} (it is deterministic)"

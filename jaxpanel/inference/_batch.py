@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -106,6 +107,14 @@ def _gather(x: jax.Array) -> np.ndarray:
     return np.asarray(x)
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled(fn: Callable[..., Any], devices: tuple) -> Callable[..., Any]:
+    # One jitted batched function per (lane function, devices): repeated calls with the
+    # same lane function (grid refinements, widened grids) reuse its compilation.
+    sharding = NamedSharding(Mesh(np.array(devices), (_AXIS,)), PartitionSpec(_AXIS))
+    return jax.jit(jax.vmap(fn), in_shardings=sharding, out_shardings=sharding)
+
+
 def run(
     fn: Callable[..., Any],
     args: Any,
@@ -141,7 +150,7 @@ def run(
     else:
         chunk = max(n_dev, math.ceil(chunk / n_dev) * n_dev)
     sharding = NamedSharding(_mesh(), PartitionSpec(_AXIS))
-    batched = jax.jit(jax.vmap(fn), in_shardings=sharding, out_shardings=sharding)
+    batched = _compiled(fn, tuple(jax.devices()))
 
     host = jax.tree_util.tree_map(np.asarray, args)
     starts = list(range(0, n_total, chunk))

@@ -1,0 +1,252 @@
+"""Conformal inference (Chernozhukov, Wuthrich and Zhu 2021, JASA).
+
+For the null ``H0: tau_t = theta`` on the post-periods:
+
+1. Impose the null: the treated series (the mean of the treated units; CWZ treat one unit)
+   minus theta on the post-periods is its untreated outcome.
+2. Fit the estimator's counterfactual model on all periods of the sample, the post-periods
+   included (possible because under H0 they are untreated): DID a two-way fit, SC simplex
+   weights without intercept, DIFP and SDID simplex weights with an intercept and the
+   estimate's ridge (solved exactly by the active-set QP). Residuals ``u_t``.
+3. Statistic ``S(u) = |P|^(-1/2) sum_{t in P} |u_t|`` (CWZ's q = 1) over the post-periods P.
+4. p-value: the share of permutations pi with ``S(u o pi) >= S(u)``; moving-block
+   permutations (cyclic shifts of time, CWZ's default for serially dependent data) or iid
+   permutations (random, ``reps`` of them).
+
+Confidence sets invert the test over a grid of theta, every grid point one lane of one
+batched call: the constant-effect set (all post-periods jointly) and one set per
+post-period (data: the pre-periods and that period). The grid is widened while a set
+touches its edge, then refined twice around the accepted points (final resolution about
+(hi - lo) / grid_points). Sets are reported as the hull of the accepted grid points. The reported SE is the one implied by the conformal interval,
+``(hi - lo) / (2 z)``; the p-value is the test of theta = 0.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpanel.kernels import simplex
+
+from .._options import check_choice
+from . import _batch
+from ._result import VarianceResult, z_value
+from .resampling import _fail
+
+SUPPORTED = ("did", "sc", "difp", "sdid")
+SCHEMES = ("block", "iid")
+
+
+def _residuals(method: str, zeta, Yco: jax.Array, y: jax.Array, rows: jax.Array):
+    """Residuals of the treated series y (T,) on controls Yco (N_co, T) over ``rows``."""
+    dtype = y.dtype
+    if method == "did":
+        gap = y - Yco.mean(axis=0)
+        return gap - (rows * gap).sum() / rows.sum()
+    p = simplex.make_problem(Yco.T, y, zeta, intercept=method != "sc", row_weights=rows)
+    w = simplex.active_set(p).x
+    fitted = Yco.T @ w
+    if method == "sc":
+        return y - fitted
+    shift = (rows * (y - fitted)).sum() / rows.sum()
+    return (y - fitted - shift).astype(dtype)
+
+
+def _stat(u, post):
+    return (post * jnp.abs(u)).sum() / jnp.sqrt(post.sum())
+
+
+def _p_value(u, rows, post, perms):
+    """Share of permutations (index arrays over the sample's periods) with S >= S(u)."""
+    s0 = _stat(u, post)
+    # positions of the sample's periods; permutations act on those positions only
+    order = jnp.argsort(-rows, stable=True)  # sample periods first, in time order
+    n_in = rows.sum().astype(jnp.int32)
+
+    def one(perm):
+        # perm permutes 0..n_in-1; map to periods, leave the others in place
+        k = jnp.arange(u.shape[0])
+        src = jnp.where(
+            k < n_in,
+            order[jnp.where(k < n_in, perm, 0) % jnp.maximum(n_in, 1)],
+            order[k],
+        )
+        moved = jnp.zeros_like(u).at[order].set(u[src])
+        return _stat(moved, post) >= s0 - 1e-12 * jnp.abs(s0)
+
+    return jnp.mean(jax.vmap(one)(perms).astype(u.dtype))
+
+
+def _block_perms(n_in: int, T: int) -> np.ndarray:
+    k = np.arange(T)
+    return np.stack([(k + j) % n_in for j in range(n_in)])
+
+
+def conformal(
+    est,
+    level: float = 0.95,
+    scheme: str = "block",
+    reps: int = 1000,
+    seed=0,
+    grid_points: int = 201,
+    chunk=None,
+    progress=None,
+    return_draws: bool = False,
+) -> VarianceResult:
+    check_choice("scheme", scheme, SCHEMES)
+    if est.method not in SUPPORTED:
+        raise _fail(
+            f"conformal inference is implemented for {', '.join(SUPPORTED)}, not {est.method}",
+            "use method='placebo', 'bootstrap' or 'conditional'",
+        )
+    panel = est.panel
+    if panel.design != "block" or not panel.is_balanced:
+        raise _fail(
+            "conformal inference needs a balanced block design",
+            "use method='placebo' or 'bootstrap'",
+        )
+    Y, _, _ = panel.arrays()
+    dtype = Y.dtype
+    tr = np.asarray(panel.ever_treated)
+    Yco = Y[jnp.asarray(~tr)]
+    y = Y[jnp.asarray(tr)].mean(axis=0)
+    T, t0 = panel.T, panel.n_pre
+    post_all = jnp.asarray(np.arange(T) >= t0, dtype)
+    zeta = jnp.asarray(est.info.get("zeta_omega", 0.0), dtype)
+    method = est.method
+    alpha = 1 - level
+
+    def p_of(theta, rows, post, perms):
+        u = _residuals(method, zeta, Yco, y - theta * post, rows)
+        return _p_value(u, rows, post, perms)
+
+    if scheme == "block":
+        perms_joint = _block_perms(T, T)
+        perms_one = _block_perms(t0 + 1, T)
+    else:
+        keys = _batch.replicate_keys(seed, 0, reps)
+        perms_joint = np.asarray(jax.vmap(lambda k: jax.random.permutation(k, T))(keys))
+        perms_one = np.asarray(
+            jax.vmap(lambda k: jax.random.permutation(k, t0 + 1))(keys)
+        )
+        perms_one = np.concatenate(
+            [perms_one, np.tile(np.arange(t0 + 1, T), (reps, 1))], axis=1
+        )
+        # the observed order counts as one permutation: p = (1 + #{S_pi >= S}) / (B + 1)
+        perms_joint = np.concatenate([np.arange(T)[None, :], perms_joint])
+        perms_one = np.concatenate([np.arange(T)[None, :], perms_one])
+    perms_joint, perms_one = jnp.asarray(perms_joint), jnp.asarray(perms_one)
+
+    # half-width of the grid: a generous multiple of the residual spread under theta = att
+    u_att = np.asarray(
+        _residuals(method, zeta, Yco, y - est.att * post_all, jnp.ones(T, dtype))
+    )
+    half = 6 * max(float(np.std(u_att)) * np.sqrt(T - t0), abs(est.att), 1e-8)
+
+    def accepted_hull(p, grid):
+        """Hull of the accepted grid points, and whether it touches the grid's edge."""
+        ok = p > alpha
+        if not ok.any():
+            return (float("nan"), float("nan")), False
+        lo, hi = grid[ok].min(), grid[ok].max()
+        return (float(lo), float(hi)), bool(ok[0] or ok[-1])
+
+    def p_joint(theta, rows, post):
+        return p_of(theta, rows, post, perms_joint)
+
+    def p_one(theta, rows, post):
+        return p_of(theta, rows, post, perms_one)
+
+    lane = {id(perms_joint): p_joint, id(perms_one): p_one}
+
+    def run_grid(centres, half_width, rows_list, post_list, perms):
+        """p-values on a grid around each row's centre; one batched call for all rows."""
+        offsets = np.linspace(-1.0, 1.0, grid_points)
+        widths = np.broadcast_to(np.asarray(half_width, float), (len(rows_list),))
+        grids = np.asarray(centres)[:, None] + widths[:, None] * offsets[None, :]
+        rows_b = np.repeat(np.asarray(rows_list), grid_points, 0)
+        post_b = np.repeat(np.asarray(post_list), grid_points, 0)
+        np_dtype = np.dtype(dtype)
+        p = _batch.run(
+            lane[id(perms)],
+            (
+                grids.ravel().astype(np_dtype),
+                rows_b.astype(np_dtype),
+                post_b.astype(np_dtype),
+            ),
+            n_cells=(panel.N, T),
+            itemsize=np_dtype.itemsize,
+            chunk=chunk,
+            progress=progress,
+            desc="conformal",
+        )
+        return grids, np.asarray(p).reshape(len(rows_list), grid_points)
+
+    def refine(grids, p):
+        """Centres and half-widths of a finer grid around each row's accepted set."""
+        step = grids[:, 1] - grids[:, 0]
+        centres, widths = [], []
+        for g, pv, h in zip(grids, p, step):
+            ok = pv > alpha
+            lo, hi = (g[ok].min(), g[ok].max()) if ok.any() else (g[np.argmax(pv)],) * 2
+            centres.append((lo + hi) / 2)
+            widths.append((hi - lo) / 2 + h)
+        return np.asarray(centres), np.asarray(widths)
+
+    def solve_sets(centres, half_width, rows_list, post_list, perms, widen=True):
+        grids, p = run_grid(centres, half_width, rows_list, post_list, perms)
+        for _ in range(5 if widen else 0):  # widen while a set touches the grid's edge
+            edge = [accepted_hull(pv, g)[1] for pv, g in zip(p, grids)]
+            if not any(edge):
+                break
+            half_width = np.where(edge, 2 * np.asarray(half_width), half_width)
+            grids, p = run_grid(centres, half_width, rows_list, post_list, perms)
+        for _ in range(2):  # then zoom in on the accepted sets
+            centres, half_width = refine(grids, p)
+            grids, p = run_grid(centres, half_width, rows_list, post_list, perms)
+        return grids, p
+
+    grids, p = solve_sets(
+        [est.att], half, [np.ones(T)], [np.asarray(post_all)], perms_joint
+    )
+    ci = accepted_hull(p[0], grids[0])[0]
+    p_zero = float(
+        np.asarray(
+            p_of(jnp.asarray(0.0, dtype), jnp.ones(T, dtype), post_all, perms_joint)
+        )
+    )
+
+    # per-period sets: sample = pre-periods + period t, centred on that period's effect
+    periods = np.arange(T)
+    rows_list = [((periods < t0) | (periods == t)).astype(float) for t in range(t0, T)]
+    post_list = [(periods == t).astype(float) for t in range(t0, T)]
+    centres = est.trajectory["effect"].to_numpy()[t0:]
+    grids_pp, p_pp = solve_sets(
+        centres, np.full(len(centres), half), rows_list, post_list, perms_one
+    )
+    per_period = [accepted_hull(p_pp[k], grids_pp[k])[0] for k in range(len(rows_list))]
+
+    lo, hi = ci
+    se = float((hi - lo) / (2 * z_value(level))) if np.isfinite(lo) else float("nan")
+    info = {
+        "scheme": scheme,
+        "per_period_ci": dict(zip([panel.times[t] for t in range(t0, T)], per_period)),
+        "grid": grids[0],
+        "p_values": p[0],
+        "n_permutations": int(perms_joint.shape[0]),
+        "se_is_implied_by_ci": True,
+    }
+    return VarianceResult(
+        "conformal",
+        se,
+        ci,
+        None,
+        p_zero,
+        int(perms_joint.shape[0]),
+        int(perms_joint.shape[0]),
+        level,
+        p[0] if return_draws else None,
+        info,
+        "permutation",
+    )
