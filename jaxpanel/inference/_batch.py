@@ -107,18 +107,26 @@ def _gather(x: jax.Array) -> np.ndarray:
     return np.asarray(x)
 
 
-@functools.lru_cache(maxsize=32)
-def _compiled(fn: Callable[..., Any], devices: tuple) -> Callable[..., Any]:
-    # One jitted batched function per (lane function, devices): repeated calls with the
-    # same lane function (grid refinements, widened grids) reuse its compilation.
-    sharding = NamedSharding(Mesh(np.array(devices), (_AXIS,)), PartitionSpec(_AXIS))
-    return jax.jit(jax.vmap(fn), in_shardings=sharding, out_shardings=sharding)
+@functools.lru_cache(maxsize=64)
+def _compiled(
+    fn: Callable[..., Any], devices: tuple, n_args: int
+) -> Callable[..., Any]:
+    # One jitted batched function per (lane function, devices): every call with the same
+    # lane function reuses its compilation (jit caches on shapes and dtypes).
+    mesh = Mesh(np.array(devices), (_AXIS,))
+    lanes = NamedSharding(mesh, PartitionSpec(_AXIS))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    batched = jax.vmap(fn, in_axes=(None,) + (0,) * n_args)
+    return jax.jit(
+        batched, in_shardings=(replicated,) + (lanes,) * n_args, out_shardings=lanes
+    )
 
 
 def run(
     fn: Callable[..., Any],
-    args: Any,
+    args: tuple,
     *,
+    shared: Any = None,
     n_cells: tuple[int, int],
     itemsize: int = 8,
     chunk: int | None = None,
@@ -129,8 +137,11 @@ def run(
 
     Parameters
     ----------
-    fn : per-replicate function (pure; vmapped here).
-    args : pytree of NumPy/JAX arrays sharing the leading replicate axis.
+    fn : per-replicate function ``fn(shared, *args_b)`` (pure; vmapped here). Give it a
+        stable identity (module-level or cached) to compile it once across calls.
+    args : tuple of arrays (or pytrees) sharing the leading replicate axis.
+    shared : pytree of arrays common to every replicate (not batched; replicated on every
+        device).
     n_cells : (N, T) of the panel, for the memory estimate.
     chunk : replicates per chunk (default: from the memory estimate, at least ten chunks
         for runs long enough to want a progress bar).
@@ -149,8 +160,11 @@ def run(
         chunk = chunk_size(n_total, per_rep, n_dev)
     else:
         chunk = max(n_dev, math.ceil(chunk / n_dev) * n_dev)
-    sharding = NamedSharding(_mesh(), PartitionSpec(_AXIS))
-    batched = _compiled(fn, tuple(jax.devices()))
+    mesh = _mesh()
+    sharding = NamedSharding(mesh, PartitionSpec(_AXIS))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    batched = _compiled(fn, tuple(jax.devices()), len(args))
+    shared = jax.tree_util.tree_map(lambda x: _put(np.asarray(x), replicated), shared)
 
     host = jax.tree_util.tree_map(np.asarray, args)
     starts = list(range(0, n_total, chunk))
@@ -168,9 +182,7 @@ def run(
             return part
 
         part = jax.tree_util.tree_map(lambda x: _put(take(x), sharding), host)
-        out = jax.tree_util.tree_map(
-            _gather, batched(*part) if isinstance(part, tuple) else batched(part)
-        )
+        out = jax.tree_util.tree_map(_gather, batched(shared, *part))
         outputs.append(jax.tree_util.tree_map(lambda x, n=stop - start: x[:n], out))
         if bar is None and progress is not False and len(starts) > 1:
             expected = (time.perf_counter() - t0) * len(starts) / (k + 1)

@@ -33,6 +33,8 @@ time-heteroskedastic noise.
 
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -53,27 +55,37 @@ def single_cell_cells(panel) -> np.ndarray:
     return np.asarray(cells, dtype=np.int32)
 
 
+@functools.cache
+def _single_cell_lane(refit_cold):
+    def lane(shared, cell):
+        data = shared["data"]
+        n, t = data["Y"].shape
+        dtype = data["Y"].dtype
+        j, s = cell[0], cell[1]
+        rows, cols = jnp.arange(n), jnp.arange(t)
+        W = ((rows == j)[:, None] & (cols == s)[None, :]).astype(dtype)
+        own_treated = 1 - shared["controls"][j]
+        freq = jnp.maximum(shared["controls"], (rows == j).astype(dtype))
+        # a treated unit's pre-period cell: its real post-periods are not in the sample
+        keep_cols = 1 - own_treated * shared["post_any"]
+        return refit_cold(data, W, freq, data["M"] * keep_cols[None, :])
+
+    return lane
+
+
 def single_cell_errors(est, chunk=None, progress=None) -> np.ndarray:
     """(N, T) single-cell placebo errors (NaN where no fit was made)."""
     panel = est.panel
     rep = replicator(est)
-    Y, _W0, M0 = panel.arrays()
-    dtype = Y.dtype
-    controls = jnp.asarray(~panel.ever_treated, dtype)
-    post_any = jnp.asarray(panel.W.any(axis=0), dtype)
+    dtype = rep.data["Y"].dtype
+    shared = {
+        "data": rep.data,
+        "controls": jnp.asarray(~panel.ever_treated, dtype),
+        "post_any": jnp.asarray(panel.W.any(axis=0), dtype),
+    }
     cells = single_cell_cells(panel)
-    rows, cols = jnp.arange(panel.N), jnp.arange(panel.T)
-
-    def one(cell):
-        j, s = cell[0], cell[1]
-        W = ((rows == j)[:, None] & (cols == s)[None, :]).astype(dtype)
-        own_treated = 1 - controls[j]
-        freq = jnp.maximum(controls, (rows == j).astype(dtype))
-        # a treated unit's pre-period cell: its real post-periods are not in the sample
-        keep_cols = 1 - own_treated * post_any
-        return rep.refit_cold(W, freq, M0 * keep_cols[None, :])
-
-    errs = _run(est, one, (cells,), chunk, progress, "single-cell placebo")
+    lane = _single_cell_lane(rep.refit_cold)
+    errs = _run(est, lane, shared, (cells,), chunk, progress, "single-cell placebo")
     E = np.full((panel.N, panel.T), np.nan)
     E[cells[:, 0], cells[:, 1]] = errs
     return E

@@ -23,6 +23,8 @@ touches its edge, then refined twice around the accepted points (final resolutio
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -78,6 +80,18 @@ def _p_value(u, rows, post, perms):
     return jnp.mean(jax.vmap(one)(perms).astype(u.dtype))
 
 
+@functools.cache
+def _lane(method: str):
+    """p-value of H0: tau = theta on the sample ``rows`` with post-periods ``post``."""
+
+    def lane(shared, theta, rows, post):
+        y0 = shared["y"] - theta * post
+        u = _residuals(method, shared["zeta"], shared["Yco"], y0, rows)
+        return _p_value(u, rows, post, shared["perms"])
+
+    return lane
+
+
 def _block_perms(n_in: int, T: int) -> np.ndarray:
     k = np.arange(T)
     return np.stack([(k + j) % n_in for j in range(n_in)])
@@ -118,8 +132,9 @@ def conformal(
     alpha = 1 - level
 
     def p_of(theta, rows, post, perms):
-        u = _residuals(method, zeta, Yco, y - theta * post, rows)
-        return _p_value(u, rows, post, perms)
+        return _lane(method)(
+            {"Yco": Yco, "y": y, "zeta": zeta, "perms": perms}, theta, rows, post
+        )
 
     if scheme == "block":
         perms_joint = _block_perms(T, T)
@@ -152,14 +167,6 @@ def conformal(
         lo, hi = grid[ok].min(), grid[ok].max()
         return (float(lo), float(hi)), bool(ok[0] or ok[-1])
 
-    def p_joint(theta, rows, post):
-        return p_of(theta, rows, post, perms_joint)
-
-    def p_one(theta, rows, post):
-        return p_of(theta, rows, post, perms_one)
-
-    lane = {id(perms_joint): p_joint, id(perms_one): p_one}
-
     def run_grid(centres, half_width, rows_list, post_list, perms):
         """p-values on a grid around each row's centre; one batched call for all rows."""
         offsets = np.linspace(-1.0, 1.0, grid_points)
@@ -169,12 +176,13 @@ def conformal(
         post_b = np.repeat(np.asarray(post_list), grid_points, 0)
         np_dtype = np.dtype(dtype)
         p = _batch.run(
-            lane[id(perms)],
+            _lane(method),
             (
                 grids.ravel().astype(np_dtype),
                 rows_b.astype(np_dtype),
                 post_b.astype(np_dtype),
             ),
+            shared={"Yco": Yco, "y": y, "zeta": zeta, "perms": perms},
             n_cells=(panel.N, T),
             itemsize=np_dtype.itemsize,
             chunk=chunk,

@@ -23,8 +23,7 @@ LINEAR = ("did", "sc", "difp", "sdid")
 def coefficients(est) -> np.ndarray:
     """(N, T) coefficients c with ``att = sum c * Y`` at fixed weights."""
     rep = replicator(est)
-    Y = est.panel.arrays()[0]
-    return np.asarray(jax.grad(rep.linear)(Y))
+    return np.asarray(jax.grad(rep.linear, argnums=1)(rep.data, rep.data["Y"]))
 
 
 def residual_variance(panel) -> tuple[float, int]:

@@ -1,23 +1,29 @@
 """How each estimator is re-run inside a variance method (the estimator's recipe, as arrays).
 
-A :class:`Replicator` closes over the original estimate's data, tuning constants and weights
-and exposes pure, vmappable functions of the quantities that change across replicates:
+A :class:`Replicator` holds the original estimate's arrays (``data``: outcomes, treatment,
+mask, weights, tuning constants) and pure functions of ``data`` plus the quantities that
+change across replicates:
 
-- ``refit(W, freq, mask)``: re-optimise the weights on a placebo mask / bootstrap draw,
-  warm-started from the original weights with the original tuning constants (R synthdid's
-  ``opts``); ``refit_cold`` starts from scratch (R's ``synthdid_placebo``).
-- ``fixed(freq)``: the estimate with the original weights held fixed (jackknife, Alg. 3).
-- ``linear(Y)``: the estimate as a function of the outcomes with all weights fixed; linear
-  in Y for DID and the SC family, so its gradient gives the coefficients of the
+- ``refit(data, W, freq, mask)``: re-optimise the weights on a placebo mask / bootstrap
+  draw, warm-started from the original weights with the original tuning constants (R
+  synthdid's ``opts``); ``refit_cold`` starts from scratch (R's ``synthdid_placebo``).
+- ``fixed(data, freq)``: the estimate with the original weights held fixed (jackknife).
+- ``linear(data, Y)``: the estimate as a function of the outcomes with all weights fixed;
+  linear in Y for DID and the SC family, so its gradient gives the coefficients of the
   regression-based variance.
 
+The functions have stable identities (module-level, or cached per estimator options) and
+take the data as an argument, so a variance method compiles once per estimator
+configuration and panel shape, however many estimates it is run on (simulation studies).
 Estimators register a builder with :func:`register`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -26,6 +32,7 @@ _BUILDERS: dict[str, Callable] = {}
 
 @dataclass(frozen=True)
 class Replicator:
+    data: Any
     refit: Callable
     refit_cold: Callable
     fixed: Callable | None = None
@@ -50,63 +57,106 @@ def replicator(est) -> Replicator:
     return builder(est)
 
 
-def arrays(est):
-    Y, W, M = est.panel.arrays()
-    return Y, W, M
+# ------------------------------------------------------------------------------ DID
+def _did_refit(data, W, freq, mask):
+    from ..estimators import did
+
+    return did.fit(data["Y"], W, mask, freq).att
+
+
+def _did_fixed(data, freq):
+    from ..estimators import did
+
+    return did.fit(data["Y"], data["W"], data["M"], freq).att
+
+
+def _did_linear(data, Y):
+    from ..estimators import did
+
+    return did.fit(Y, data["W"], data["M"]).att
 
 
 @register("did")
 def _did(est) -> Replicator:
-    from ..estimators import did
-
-    Y, W0, M0 = arrays(est)
-
-    def refit(W, freq, mask):
-        return did.fit(Y, W, mask, freq).att
-
+    Y, W, M = est.panel.arrays()
     return Replicator(
-        refit=refit,
-        refit_cold=refit,
-        fixed=lambda freq: did.fit(Y, W0, M0, freq).att,
-        linear=lambda Yv: did.fit(Yv, W0, M0).att,
+        {"Y": Y, "W": W, "M": M}, _did_refit, _did_refit, _did_fixed, _did_linear
     )
+
+
+# ------------------------------------------------------------------------------ SC family
+@functools.cache
+def _synth_fns(opts):
+    from ..estimators import _synth
+
+    fixed_opts = opts.replace(
+        omega="given", lam="zero" if opts.lam == "zero" else "given"
+    )
+
+    def consts(data):
+        return data["zeta_omega"], data["zeta_lambda"], data["min_decrease"]
+
+    def refit(data, W, freq, mask):
+        return _synth.synth_fit(
+            data["Y"],
+            W,
+            mask,
+            freq,
+            data["omega"],
+            data["lambda"],
+            *consts(data),
+            options=opts,
+        ).att
+
+    def refit_cold(data, W, freq, mask):
+        return _synth.synth_fit(
+            data["Y"], W, mask, freq, None, None, *consts(data), options=opts
+        ).att
+
+    def fixed(data, freq):
+        return _synth.synth_fit(
+            data["Y"],
+            data["W"],
+            data["M"],
+            freq,
+            data["omega"],
+            data["lambda"],
+            *consts(data),
+            options=fixed_opts,
+        ).att
+
+    def linear(data, Y):
+        return _synth.synth_fit(
+            Y,
+            data["W"],
+            data["M"],
+            None,
+            data["omega"],
+            data["lambda"],
+            *consts(data),
+            options=fixed_opts,
+        ).att
+
+    return refit, refit_cold, fixed, linear
 
 
 def _synth_builder(est) -> Replicator:
     from ..estimators import _synth
 
-    Y, W0, M0 = arrays(est)
+    Y, W, M = est.panel.arrays()
     opts = _synth.OPTIONS[est.method].replace(**est.recipe.options)
-    info = est.info
-    consts = tuple(
-        jnp.asarray(info[k], Y.dtype)
-        for k in ("zeta_omega", "zeta_lambda", "min_decrease")
-    )
-    omega0 = jnp.asarray(est.fit.unit_weights, Y.dtype)
-    lam0 = jnp.asarray(est.fit.time_weights, Y.dtype)
-    fixed_opts = opts.replace(
-        omega="given", lam="zero" if opts.lam == "zero" else "given"
-    )
-
-    def refit(W, freq, mask):
-        return _synth.synth_fit(
-            Y, W, mask, freq, omega0, lam0, *consts, options=opts
-        ).att
-
-    def refit_cold(W, freq, mask):
-        return _synth.synth_fit(Y, W, mask, freq, None, None, *consts, options=opts).att
-
-    def fixed(freq):
-        return _synth.synth_fit(
-            Y, W0, M0, freq, omega0, lam0, *consts, options=fixed_opts
-        ).att
-
-    def linear(Yv):
-        return _synth.synth_fit(
-            Yv, W0, M0, None, omega0, lam0, *consts, options=fixed_opts
-        ).att
-
-    return Replicator(refit, refit_cold, fixed, linear)
+    data = {
+        "Y": Y,
+        "W": W,
+        "M": M,
+        "omega": jnp.asarray(est.fit.unit_weights, Y.dtype),
+        "lambda": jnp.asarray(est.fit.time_weights, Y.dtype),
+        **{
+            k: jnp.asarray(est.info[k], Y.dtype)
+            for k in ("zeta_omega", "zeta_lambda", "min_decrease")
+        },
+    }
+    return Replicator(data, *_synth_fns(opts))
 
 
 for _name in ("sc", "difp", "sdid"):

@@ -19,6 +19,8 @@ systematic error that centring would remove.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,18 +41,64 @@ def _design(est):
     return panel, treated, controls
 
 
-def _run(est, fn, args, chunk, progress, desc):
+def _run(est, fn, shared, args, chunk, progress, desc):
     panel = est.panel
     dtype = np.dtype(est.fit.att.dtype)
     return _batch.run(
         fn,
         args,
+        shared=shared,
         n_cells=(panel.N, panel.T),
         itemsize=dtype.itemsize,
         chunk=chunk,
         progress=progress,
         desc=desc,
     )
+
+
+# Lane functions, one per replicator function (cached, so compiled once per estimator
+# configuration): ``lane(shared, per_replicate_args) -> att``.
+@functools.cache
+def _bootstrap_lane(refit):
+    def lane(shared, count):
+        data = shared["data"]
+        return refit(data, data["W"], count.astype(data["Y"].dtype), data["M"])
+
+    return lane
+
+
+@functools.cache
+def _jackknife_lane(fixed):
+    def lane(shared, i):
+        Y = shared["data"]["Y"]
+        return fixed(shared["data"], jnp.ones(Y.shape[0], Y.dtype).at[i].set(0.0))
+
+    return lane
+
+
+@functools.cache
+def _placebo_lane(refit):
+    def lane(shared, units):
+        data = shared["data"]
+        W = jnp.zeros_like(data["W"]).at[units].set(shared["patterns"])
+        return refit(data, W, shared["freq"], data["M"])
+
+    return lane
+
+
+@functools.cache
+def _time_placebo_lane(refit_cold, length: int):
+    def lane(shared, s):
+        data = shared["data"]
+        dtype = data["Y"].dtype
+        cols = jnp.arange(data["Y"].shape[1])
+        window = ((cols >= s) & (cols < s + length)).astype(dtype)
+        keep = (cols < s + length).astype(dtype)
+        W = shared["treated"][:, None] * window[None, :]
+        ones = jnp.ones(data["Y"].shape[0], dtype)
+        return refit_cold(data, W, ones, data["M"] * keep[None, :])
+
+    return lane
 
 
 # ------------------------------------------------------------------------------ bootstrap
@@ -88,14 +136,9 @@ def bootstrap(
             "use method='placebo' (unit placebo), 'time_placebo' or 'conditional'",
         )
     rep = replicator(est)
-    Y, W0, M0 = est.panel.arrays()
-    dtype = Y.dtype
     counts, _ = bootstrap_draws(seed, panel.N, treated, reps)
-
-    def one(count):
-        return rep.refit(W0, count.astype(dtype), M0)
-
-    draws = _run(est, one, (counts,), chunk, progress, "bootstrap")
+    lane = _bootstrap_lane(rep.refit)
+    draws = _run(est, lane, {"data": rep.data}, (counts,), chunk, progress, "bootstrap")
     return from_draws(
         "bootstrap", est.att, draws, reps, level, "bootstrap", return_draws
     )
@@ -124,14 +167,14 @@ def jackknife(
             "the fixed-weight jackknife is undefined with a single control of non-zero weight",
             "use method='placebo' or 'bootstrap'",
         )
-    Y = est.panel.arrays()[0]
     n = panel.N
-    leave_out = np.arange(n)
-
-    def one(i):
-        return rep.fixed(jnp.ones(n, Y.dtype).at[i].set(0.0))
-
-    u = np.asarray(_run(est, one, (leave_out,), chunk, progress, "jackknife"), float)
+    lane = _jackknife_lane(rep.fixed)
+    u = np.asarray(
+        _run(
+            est, lane, {"data": rep.data}, (np.arange(n),), chunk, progress, "jackknife"
+        ),
+        float,
+    )
     se = float(np.sqrt((n - 1) / n * np.sum((u - u.mean()) ** 2)))
     return VarianceResult(
         "jackknife",
@@ -169,18 +212,18 @@ def placebo(
             "use method='bootstrap', 'jackknife' or 'time_placebo'",
         )
     rep = replicator(est)
-    Y, W0, M0 = est.panel.arrays()
-    base_freq = jnp.asarray(
-        ~panel.ever_treated, Y.dtype
-    )  # the real treated units leave
-    patterns = W0[jnp.asarray(treated)]  # placebo units take over these treatment rows
+    W0 = rep.data["W"]
+    shared = {
+        "data": rep.data,
+        "freq": jnp.asarray(
+            ~panel.ever_treated, W0.dtype
+        ),  # the real treated units leave
+        "patterns": W0[jnp.asarray(treated)],  # placebo units take over these rows
+    }
     idx = placebo_draws(seed, controls, len(treated), reps)
-
-    def one(units):
-        W = jnp.zeros_like(W0).at[units].set(patterns)
-        return rep.refit(W, base_freq, M0)
-
-    draws = _run(est, one, (idx,), chunk, progress, "placebo")
+    draws = _run(
+        est, _placebo_lane(rep.refit), shared, (idx,), chunk, progress, "placebo"
+    )
     return from_draws("placebo", est.att, draws, reps, level, "placebo", return_draws)
 
 
@@ -211,18 +254,10 @@ def time_placebo(
             "use method='placebo' (unit placebo) or 'bootstrap'",
         )
     rep = replicator(est)
-    Y, _W0, M0 = est.panel.arrays()
-    tr = jnp.asarray(panel.ever_treated, Y.dtype)
-    cols = jnp.arange(panel.T)
-    ones = jnp.ones(panel.N, Y.dtype)
-
-    def one(s):
-        window = ((cols >= s) & (cols < s + length)).astype(Y.dtype)
-        keep = (cols < s + length).astype(Y.dtype)
-        W = tr[:, None] * window[None, :]
-        return rep.refit_cold(W, ones, M0 * keep[None, :])
-
-    draws = _run(est, one, (starts,), chunk, progress, "time placebo")
+    treated_units = jnp.asarray(panel.ever_treated, rep.data["Y"].dtype)
+    shared = {"data": rep.data, "treated": treated_units}
+    lane = _time_placebo_lane(rep.refit_cold, int(length))
+    draws = _run(est, lane, shared, (starts,), chunk, progress, "time placebo")
     # Windows overlap and share one systematic error; each estimate is an error under the
     # null, so the variance is their mean square (centring would remove that shared part).
     return from_draws(
