@@ -34,7 +34,11 @@ PROGRESS_AFTER_S = 3.0  # show a bar when the whole run is expected to take long
 def replicate_keys(seed: int | jax.Array, start: int, stop: int) -> jax.Array:
     """Keys of replicates ``start .. stop - 1`` (independent of any batch size)."""
     base = jax.random.PRNGKey(seed) if isinstance(seed, (int, np.integer)) else seed
-    idx = jnp.arange(start, stop, dtype=jnp.uint32)
+    return _fold(base, jnp.arange(start, stop, dtype=jnp.uint32))
+
+
+@jax.jit
+def _fold(base, idx):
     return jax.vmap(lambda i: jax.random.fold_in(base, i))(idx)
 
 

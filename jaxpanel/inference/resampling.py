@@ -108,15 +108,11 @@ def bootstrap_draws(
     """Unit counts of the first ``reps`` valid bootstrap samples, and candidates drawn."""
     is_tr = np.zeros(n_units, bool)
     is_tr[treated] = True
-
-    @jax.jit
-    def counts(keys):
-        idx = jax.vmap(lambda k: jax.random.randint(k, (n_units,), 0, n_units))(keys)
-        return jax.vmap(lambda i: jnp.zeros(n_units, jnp.int32).at[i].add(1))(idx)
-
     kept, start, block = [], 0, max(64, 2 * reps)
     while sum(len(k) for k in kept) < reps:
-        c = np.asarray(counts(_batch.replicate_keys(seed, start, start + block)))
+        c = np.asarray(
+            _counts(_batch.replicate_keys(seed, start, start + block), n_units)
+        )
         ok = (c[:, is_tr].sum(axis=1) > 0) & (c[:, ~is_tr].sum(axis=1) > 0)
         kept.append(c[ok])
         start += block
@@ -192,13 +188,19 @@ def jackknife(
 # ------------------------------------------------------------------------------ placebo
 def placebo_draws(seed, controls: np.ndarray, n_treated: int, reps: int) -> np.ndarray:
     """(reps, n_treated) control indices that play the treated units in each replicate."""
-    ctrl = jnp.asarray(controls)
+    keys = _batch.replicate_keys(seed, 0, reps)
+    return np.asarray(_first_of_permutation(keys, jnp.asarray(controls), n_treated))
 
-    @jax.jit
-    def draw(keys):
-        return jax.vmap(lambda k: jax.random.permutation(k, ctrl)[:n_treated])(keys)
 
-    return np.asarray(draw(_batch.replicate_keys(seed, 0, reps)))
+@functools.partial(jax.jit, static_argnames="n_units")
+def _counts(keys, n_units: int):
+    idx = jax.vmap(lambda k: jax.random.randint(k, (n_units,), 0, n_units))(keys)
+    return jax.vmap(lambda i: jnp.zeros(n_units, jnp.int32).at[i].add(1))(idx)
+
+
+@functools.partial(jax.jit, static_argnames="n_treated")
+def _first_of_permutation(keys, controls, n_treated: int):
+    return jax.vmap(lambda k: jax.random.permutation(k, controls)[:n_treated])(keys)
 
 
 def placebo(
