@@ -103,8 +103,10 @@ def run(args):
 
 def table(rows, args) -> str:
     lines = [
-        f"Rejection rates at 5% ({args.estimator.upper()}, {args.replications} replications, "
-        f"B = {args.B}; Monte Carlo SE in parentheses). CPS log_wage / min_wage design.",
+        (
+            f"Rejection rates at 5% ({args.estimator.upper()}, {args.replications} replications, "
+            f"B = {args.B}; Monte Carlo SE in parentheses). CPS log_wage / min_wage design."
+        ),
         "",
         "| noise | effect | " + " | ".join(METHODS) + " |",
         "|---|---|" + "---|" * len(METHODS),
