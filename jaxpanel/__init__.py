@@ -33,9 +33,10 @@ def _map_source_tree_kernels() -> None:
 
 _map_source_tree_kernels()
 
-from . import datasets, estimators, kernels
+from . import datasets, estimators, kernels, tuning
 from .estimators import Fit
 from .estimators.did import estimate as did
+from .estimators.mc import estimate as mc
 from .panel import Panel
 from .results import ConvergenceWarning, Estimate, Recipe
 
@@ -55,4 +56,6 @@ __all__ = [
     "did",
     "estimators",
     "kernels",
+    "mc",
+    "tuning",
 ]

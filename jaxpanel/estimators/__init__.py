@@ -4,12 +4,14 @@ Each module has an array-level ``fit(Y, W, mask, ...) -> Fit`` (pure, jitted, vm
 user-level ``estimate(panel, ...) -> Estimate``.
 """
 
-from . import did
+from . import did, mc
 from ._core import Fit, impute
+from ._lowrank import LowRankFit
 
 # name -> user-level function; Recipe.run looks estimators up here.
 REGISTRY = {
     "did": did.estimate,
+    "mc": mc.estimate,
 }
 
-__all__ = ["REGISTRY", "Fit", "did", "impute"]
+__all__ = ["REGISTRY", "Fit", "LowRankFit", "did", "impute", "mc"]
