@@ -37,6 +37,7 @@ from . import datasets, estimators, kernels, tuning
 from .estimators import Fit
 from .estimators.did import estimate as did
 from .estimators.mc import estimate as mc
+from .estimators.trop import estimate as trop
 from .panel import Panel
 from .results import ConvergenceWarning, Estimate, Recipe
 
@@ -57,5 +58,6 @@ __all__ = [
     "estimators",
     "kernels",
     "mc",
+    "trop",
     "tuning",
 ]

@@ -112,9 +112,9 @@ def cycle_search(
     grids : per coordinate, the candidate values.
     start : initial point (need not lie on the grids).
     order : coordinates in the order they are updated within a round.
-    first : optional opening updates ``(coordinate, fixed values of the other
-        coordinates...)`` done once before the rounds; see ``jaxpanel.trop`` (the TROP
-        paper's footnote 2 opens with lambda_nn = inf and lambda_unit = 0).
+    first : optional opening updates ``(coordinate, values of the other coordinates)``
+        done once before the rounds (None keeps a coordinate's current value); the TROP
+        paper's footnote 2 opens with lambda_nn = inf and lambda_unit = 0.
     max_rounds : rounds of ``order`` before giving up (a warning is the caller's job).
 
     Returns
@@ -144,7 +144,8 @@ def cycle_search(
     for coord, fixed in first:
         others = [c for c in range(len(grids)) if c != coord]
         for c, value in zip(others, fixed):
-            current[c] = float(value)
+            if value is not None:
+                current[c] = float(value)
         update(coord)
     rounds = 0
     while rounds < max_rounds:

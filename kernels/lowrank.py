@@ -90,6 +90,25 @@ def svt(x: jax.Array, threshold: jax.Array) -> tuple[jax.Array, jax.Array]:
     return (u * s[None, :]) @ vt, s
 
 
+def svt_gram(x: jax.Array, threshold: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """:func:`svt` from the eigendecomposition of the smaller Gram matrix.
+
+    ``x V diag(max(s - threshold, 0) / s) V'`` with ``x'x = V diag(s^2) V'``: half the
+    cost of the SVD on CPU for panel-sized matrices (39 x 31: 87 against 180
+    microseconds). Squaring loses accuracy on singular values far below the largest
+    (relative error about ``eps * (s_max / s)^2``), harmless in float64 at the thresholds
+    used here and the reason float32 keeps the SVD (see :func:`solve`).
+    """
+    tall = x.shape[0] >= x.shape[1]
+    a = x if tall else x.T
+    e, v = jnp.linalg.eigh(a.T @ a)
+    s = jnp.sqrt(jnp.maximum(e, 0.0))
+    kept = jnp.maximum(s - threshold, 0.0)
+    scale = jnp.where(kept > 0, kept / jnp.where(s > 0, s, 1.0), 0.0)
+    out = ((a @ v) * scale[None, :]) @ v.T
+    return (out if tall else out.T), kept[::-1]
+
+
 def default_tol(dtype) -> float:
     """Default relative tolerance: 1e-9, or 100 machine epsilons if that is larger."""
     return max(1e-9, 100.0 * float(jnp.finfo(dtype).eps))
@@ -140,6 +159,7 @@ def solve(
     tol: float | None = None,
     max_steps: int = 10_000,
     fac: twfe.TWFEFactor | None = None,
+    method: str = "auto",
 ) -> LowRankResult:
     """Weighted nuclear-norm-penalised two-way FE fit of ``Y`` with cell weights ``w``.
 
@@ -154,6 +174,8 @@ def solve(
         ``Y`` over weighted cells; default :func:`default_tol` of the dtype.
     max_steps : iteration cap (status MAX_STEPS when reached).
     fac : ``twfe.factor(w)``, if already computed (it depends on ``w`` only).
+    method : singular value thresholding by "svd" or "gram" (:func:`svt_gram`); "auto"
+        (default) takes "gram" in float64 and "svd" otherwise.
 
     Returns
     -------
@@ -175,6 +197,11 @@ def solve(
 
     lam = jnp.asarray(lambda_nn, dtype)
     tol = default_tol(dtype) if tol is None else tol
+    if method == "auto":
+        method = "gram" if dtype == jnp.float64 else "svd"
+    if method not in ("svd", "gram"):
+        raise ValueError(f"method must be 'auto', 'svd' or 'gram', got {method!r}")
+    prox = svt_gram if method == "gram" else svt
     wmax = w.max()
     wn = jnp.where(wmax > 0, w / jnp.where(wmax > 0, wmax, 1.0), 0.0)
     threshold = lam / (2.0 * jnp.where(wmax > 0, wmax, 1.0))
@@ -190,7 +217,7 @@ def solve(
     def step(s: _State) -> _State:
         resid = y - twfe.apply(fac, y - s.Z).fitted - s.Z
         g = s.Z + jnp.where(w > 0, wn * resid, 0.0)
-        L, sv = svt(g, threshold)
+        L, sv = prox(g, threshold)
         L = jnp.where(fixed, s.L, L)
         # Gradient restart: drop the momentum when it points against the step taken.
         restart = jnp.vdot(s.Z - L, L - s.L) > 0
@@ -214,6 +241,7 @@ def solve_path(
     *,
     tol: float | None = None,
     max_steps: int = 10_000,
+    method: str = "auto",
 ) -> LowRankResult:
     """:func:`solve` along a sequence of penalties, each warm-started from the previous.
 
@@ -226,11 +254,11 @@ def solve_path(
     L_init = jnp.zeros(Y.shape, jnp.result_type(Y, w)) if L0 is None else L0
 
     def body(L, lam):
-        res = solve(Y, w, lam, L, tol=tol, max_steps=max_steps, fac=fac)
+        res = solve(Y, w, lam, L, tol=tol, max_steps=max_steps, fac=fac, method=method)
         return res.L, res
 
     _, out = jax.lax.scan(body, L_init, jnp.asarray(lambdas, L_init.dtype))
     return out
 
 
-solve_jit = jax.jit(solve, static_argnames=("tol", "max_steps"))
+solve_jit = jax.jit(solve, static_argnames=("tol", "max_steps", "method"))

@@ -4,7 +4,7 @@ Each module has an array-level ``fit(Y, W, mask, ...) -> Fit`` (pure, jitted, vm
 user-level ``estimate(panel, ...) -> Estimate``.
 """
 
-from . import did, mc
+from . import did, mc, trop
 from ._core import Fit, impute
 from ._lowrank import LowRankFit
 
@@ -12,6 +12,7 @@ from ._lowrank import LowRankFit
 REGISTRY = {
     "did": did.estimate,
     "mc": mc.estimate,
+    "trop": trop.estimate,
 }
 
-__all__ = ["REGISTRY", "Fit", "LowRankFit", "did", "impute", "mc"]
+__all__ = ["REGISTRY", "Fit", "LowRankFit", "did", "impute", "mc", "trop"]
