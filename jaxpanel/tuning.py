@@ -39,12 +39,22 @@ def lane_map(fn: Callable, xs, chunk: int):
     """``jax.vmap(fn)(xs)`` computed ``chunk`` lanes at a time (``jax.lax.map``).
 
     Results do not depend on ``chunk``: lanes are independent and each runs its own loop
-    to its own stopping point (a chunk's loop runs until its slowest lane stops).
+    to its own stopping point (a chunk's loop runs until its slowest lane stops). The
+    lanes are padded (with copies of the first) to a multiple of ``chunk``, so every
+    chunk has the same shape: ``lax.map``'s separate remainder batch, which XLA may run
+    concurrently with the chunks, hung indefinitely on CPU for batches of these solvers
+    (jax 0.10.2).
     """
     n = jax.tree_util.tree_leaves(xs)[0].shape[0]
     if chunk >= n:
         return jax.vmap(fn)(xs)
-    return jax.lax.map(fn, xs, batch_size=chunk)
+    pad = -n % chunk
+    if pad:
+        xs = jax.tree_util.tree_map(
+            lambda x: jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)]), xs
+        )
+    out = jax.lax.map(fn, xs, batch_size=chunk)
+    return jax.tree_util.tree_map(lambda x: x[:n], out)
 
 
 class SearchResult(NamedTuple):

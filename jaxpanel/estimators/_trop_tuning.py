@@ -36,27 +36,32 @@ from ._lowrank import from_result
 from .trop import TROPOptions, cell_path
 
 
-def group_points(points: np.ndarray):
+def group_points(points: np.ndarray, k_min: int = 1):
     """Group (P, 3) points by (lambda_unit, lambda_time).
 
     Returns ``(pairs (G, 2), nn (G, K), where (P, 2))``: each group's ``lambda_nn`` values in
-    decreasing order, padded by repeating the smallest, and each point's (group, slot).
+    decreasing order, padded by repeating the smallest (a warm-started repeat stops after
+    one step), and each point's (group, slot). To keep the number of compiled shapes small
+    across the calls of a search, ``K >= k_min`` and ``G`` is rounded up to a power of
+    two with dummy groups ``(0, 0, inf)``, whose fits take one step.
     """
     points = np.asarray(points, float)
-    pairs = list(dict.fromkeys(map(tuple, points[:, :2])))
+    keys = list(map(tuple, points[:, :2]))
+    pairs = list(dict.fromkeys(keys))
     per = {
-        p: sorted(
-            {x for q, x in zip(map(tuple, points[:, :2]), points[:, 2]) if q == p},
-            reverse=True,
-        )
+        p: sorted({x for q, x in zip(keys, points[:, 2]) if q == p}, reverse=True)
         for p in pairs
     }
-    k = max(len(v) for v in per.values())
-    nn = np.array([v + [v[-1]] * (k - len(v)) for v in (per[p] for p in pairs)])
+    k = max(k_min, max(len(v) for v in per.values()))
+    nn = [v + [v[-1]] * (k - len(v)) for v in (per[p] for p in pairs)]
+    g = 1 << (len(pairs) - 1).bit_length()
+    dummies = g - len(pairs)
+    table = np.array([*pairs, *[(0.0, 0.0)] * dummies], float)
+    nn = np.array([*nn, *[[np.inf] * k] * dummies], float)
     where = np.array(
-        [(pairs.index(tuple(pt[:2])), per[tuple(pt[:2])].index(pt[2])) for pt in points]
+        [(pairs.index(q), per[q].index(x)) for q, x in zip(keys, points[:, 2])]
     )
-    return np.array(pairs, float), nn, where
+    return table, nn, where
 
 
 def loocv_cells(Y, W, mask) -> tuple[np.ndarray, int]:
@@ -112,10 +117,10 @@ def _summary(steps, status, used):
     }
 
 
-def loocv_scores(Y, W, mask, points, cells, options: TROPOptions):
+def loocv_scores(Y, W, mask, points, cells, options: TROPOptions, k_min: int = 1):
     """``Q(lambda)`` (paper Eq. 5) for (P, 3) points: the sum of squared held-out errors;
     inf where a held-out fit failed. Returns ``(scores (P,), diagnostics dict)``."""
-    pairs, nn, where = group_points(points)
+    pairs, nn, where = group_points(points, k_min)
     tau, steps, status = (
         np.asarray(a) for a in loocv_table(Y, W, mask, cells, pairs, nn, options)
     )
@@ -247,11 +252,11 @@ def placebo_table(
 
 
 def placebo_scores(
-    Y, mask, controls, sets, points, n_post, variant, options: TROPOptions
+    Y, mask, controls, sets, points, n_post, variant, options: TROPOptions, k_min=1
 ):
     """Placebo RMSE for (P, 3) points; trials whose fit failed are dropped (as the package
     drops non-finite ATTs); inf when all fail. Returns ``(scores (P,), diagnostics)``."""
-    pairs, nn, where = group_points(points)
+    pairs, nn, where = group_points(points, k_min)
     att, status = (
         np.asarray(a)
         for a in placebo_table(

@@ -294,7 +294,7 @@ Search = Literal["cycle", "grid"]
 SEARCHES = ("cycle", "grid")
 
 # Default grids, in scale-free units (see default_grid): 6 x 6 x 5 points.
-TIME_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.6)
+TIME_GRID = (0.0, 0.1, 0.2, 0.4, 0.7, 1.0)
 UNIT_GRID_SCALED = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 NN_GRID_SCALED = (math.inf, 1 / 4, 1 / 16, 1 / 64, 1 / 256)
 
@@ -330,8 +330,8 @@ def _uniform_lambda_max(Y, W, mask) -> float:
 def default_grid(panel: Panel, variant: Variant = "paper") -> dict:
     """The default tuning grid for ``panel`` (6 x 6 x 5 points), scaled to the data.
 
-    - ``lambda_time`` (per period): 0, 0.05, 0.1, 0.2, 0.35, 0.6 (a period 10 steps away
-      weighs 1, 0.61, 0.37, 0.14, 0.03, 0.002).
+    - ``lambda_time`` (per period): 0, 0.1, 0.2, 0.4, 0.7, 1 (a period 3 steps away weighs
+      1, 0.74, 0.55, 0.30, 0.12, 0.05).
     - ``lambda_unit``: 0, 0.25, 0.5, 1, 2, 4 divided by the median unit distance ``m``
       (treated to control units, Eq. 3 without leaving a period out; for the global
       variant the median ``d_j`` of the control units), so the median control unit weighs
@@ -474,7 +474,9 @@ def estimate(
             info.update(loocv_cells=len(cells), loocv_cells_dropped=dropped)
 
             def score(points):
-                q, d = tt.loocv_scores(Y, W, mask, points, cells, tune_options)
+                q, d = tt.loocv_scores(
+                    Y, W, mask, points, cells, tune_options, len(grids[2])
+                )
                 add(d)
                 return q
 
@@ -496,6 +498,7 @@ def estimate(
                     n_post,
                     variant,
                     tune_options,
+                    len(grids[2]),
                 )
                 add(d)
                 return r
