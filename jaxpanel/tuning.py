@@ -17,7 +17,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-DEFAULT_MEMORY_BYTES = 1 << 30  # working memory a batch of fits may use
+# Working memory one chunk of a batch of fits may use, by backend. Lanes of a chunk run
+# their solver loops in lockstep (the chunk takes as many steps as its slowest lane), and
+# on CPU the batched LAPACK calls gain nothing from widths beyond a few dozen matrices, so
+# small chunks win there: 64 Prop 99-sized lanes took 69 s where one 7,182-lane batch
+# took 175 s (LOOCV, 6 weight pairs). Accelerators want wide batches.
+DEFAULT_MEMORY_BYTES = {"cpu": 16 << 20}
+ACCELERATOR_MEMORY_BYTES = 1 << 30
+
+
+def default_memory_bytes() -> int:
+    """The working-memory budget of one chunk on the default backend."""
+    return DEFAULT_MEMORY_BYTES.get(jax.default_backend(), ACCELERATOR_MEMORY_BYTES)
 
 
 def lane_bytes(n: int, t: int, dtype, arrays: int = 24) -> int:
@@ -30,8 +41,9 @@ def lane_bytes(n: int, t: int, dtype, arrays: int = 24) -> int:
 
 
 def batch_size(n_lanes: int, per_lane: int, memory_bytes: int | None = None) -> int:
-    """Lanes per chunk: as many as fit in ``memory_bytes`` (at least 1, at most all)."""
-    budget = DEFAULT_MEMORY_BYTES if memory_bytes is None else memory_bytes
+    """Lanes per chunk: as many as fit in ``memory_bytes`` (at least 1, at most all);
+    None takes :func:`default_memory_bytes`."""
+    budget = default_memory_bytes() if memory_bytes is None else memory_bytes
     return int(max(1, min(n_lanes, budget // max(per_lane, 1))))
 
 

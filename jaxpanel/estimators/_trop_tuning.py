@@ -42,8 +42,9 @@ def group_points(points: np.ndarray, k_min: int = 1):
     Returns ``(pairs (G, 2), nn (G, K), where (P, 2))``: each group's ``lambda_nn`` values in
     decreasing order, padded by repeating the smallest (a warm-started repeat stops after
     one step), and each point's (group, slot). To keep the number of compiled shapes small
-    across the calls of a search, ``K >= k_min`` and ``G`` is rounded up to a power of
-    two with dummy groups ``(0, 0, inf)``, whose fits take one step.
+    across the calls of a search, ``K >= k_min`` and ``G`` is rounded up (to a power of
+    two up to 8, then to a multiple of 8) with dummy groups ``(0, 0, inf)``, whose fits
+    take one step.
     """
     points = np.asarray(points, float)
     keys = list(map(tuple, points[:, :2]))
@@ -54,7 +55,11 @@ def group_points(points: np.ndarray, k_min: int = 1):
     }
     k = max(k_min, max(len(v) for v in per.values()))
     nn = [v + [v[-1]] * (k - len(v)) for v in (per[p] for p in pairs)]
-    g = 1 << (len(pairs) - 1).bit_length()
+    g = (
+        1 << (len(pairs) - 1).bit_length()
+        if len(pairs) <= 8
+        else -(-len(pairs) // 8) * 8
+    )
     dummies = g - len(pairs)
     table = np.array([*pairs, *[(0.0, 0.0)] * dummies], float)
     nn = np.array([*nn, *[[np.inf] * k] * dummies], float)
@@ -204,7 +209,7 @@ def placebo_table(
         omega, theta = tw.global_weights(
             d_unit, d_time, pairs[g, 0], pairs[g, 1], options.squared_weights
         )
-        w = omega[:, None] * theta[None, :] * (1 - Wb) * mask
+        w = tw.drop_negligible(omega[:, None] * theta[None, :] * (1 - Wb) * mask)
         fac = twfe.factor(w)
         ones = (jnp.ones(N, dtype), jnp.ones(T, dtype))
 

@@ -70,7 +70,8 @@ class MCOptions:
         (defaults of ``mcnnm_cv``; its ``mcnnm_fit`` uses ``max_iter=1000``).
     tol, max_steps : the exact solver's relative tolerance (None: the dtype default of
         ``kernels.lowrank``) and iteration cap.
-    memory_bytes : working memory for one chunk of the exact solver's CV batch.
+    memory_bytes : working memory for one chunk of the exact solver's CV batch (None:
+        ``jaxpanel.tuning.default_memory_bytes()``, 16 MiB on CPU, 1 GiB otherwise).
     cv_path : how the exact solver runs the (fold, penalty) fits: "warm" (default) walks
         each fold's path warm-starting every fit from the previous one (folds batched);
         "batch" makes every (fold, penalty) fit an independent lane of one batch, chunked
@@ -84,7 +85,7 @@ class MCOptions:
     rel_tol: float = 1e-5
     tol: float | None = None
     max_steps: int = 10_000
-    memory_bytes: int = tuning.DEFAULT_MEMORY_BYTES
+    memory_bytes: int | None = None
     cv_path: CVPath = "warm"
 
     def __post_init__(self):

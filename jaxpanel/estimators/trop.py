@@ -69,14 +69,15 @@ class TROPOptions:
     ----------
     tol : relative tolerance of ``kernels.lowrank`` (None: its dtype default).
     max_steps : iteration cap per fit.
-    memory_bytes : working memory of one chunk of a batch of fits.
+    memory_bytes : working memory of one chunk of a batch of fits (None:
+        ``jaxpanel.tuning.default_memory_bytes()``, 16 MiB on CPU, 1 GiB otherwise).
     squared_weights : global variant only; the simulation notebooks' convention (weights
         inside the square), see the module docstring.
     """
 
     tol: float | None = None
     max_steps: int = 10_000
-    memory_bytes: int = tuning.DEFAULT_MEMORY_BYTES
+    memory_bytes: int | None = None
     squared_weights: bool = False
 
 
@@ -140,7 +141,7 @@ def cell_path(
     are not tied together by weighted cells.
     """
     omega, theta = tw.cell_weights(y, c, i, t, lambda_unit, lambda_time)
-    w = (omega[:, None] * theta[None, :] * c).at[i, t].set(0.0)
+    w = tw.drop_negligible((omega[:, None] * theta[None, :] * c).at[i, t].set(0.0))
     fac = twfe.factor(w)
 
     def body(L, lam):
@@ -294,7 +295,7 @@ Search = Literal["cycle", "grid"]
 SEARCHES = ("cycle", "grid")
 
 # Default grids, in scale-free units (see default_grid): 6 x 6 x 5 points.
-TIME_GRID = (0.0, 0.1, 0.2, 0.4, 0.7, 1.0)
+TIME_GRID = (0.0, 0.1, 0.3, 1.0, 2.0, 4.0)
 UNIT_GRID_SCALED = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 NN_GRID_SCALED = (math.inf, 1 / 4, 1 / 16, 1 / 64, 1 / 256)
 
@@ -330,8 +331,10 @@ def _uniform_lambda_max(Y, W, mask) -> float:
 def default_grid(panel: Panel, variant: Variant = "paper") -> dict:
     """The default tuning grid for ``panel`` (6 x 6 x 5 points), scaled to the data.
 
-    - ``lambda_time`` (per period): 0, 0.1, 0.2, 0.4, 0.7, 1 (a period 3 steps away weighs
-      1, 0.74, 0.55, 0.30, 0.12, 0.05).
+    - ``lambda_time`` (per period): 0, 0.1, 0.3, 1, 2, 4 (the adjacent period weighs 1,
+      0.90, 0.74, 0.37, 0.14, 0.02 of the target period). Leave-one-out on Prop 99 keeps
+      improving up to about 3: held-out cells are best predicted from neighbouring
+      periods.
     - ``lambda_unit``: 0, 0.25, 0.5, 1, 2, 4 divided by the median unit distance ``m``
       (treated to control units, Eq. 3 without leaving a period out; for the global
       variant the median ``d_j`` of the control units), so the median control unit weighs
@@ -390,7 +393,7 @@ def estimate(
     tol: float | None = None,
     tune_tol: float = 1e-6,
     max_steps: int = 10_000,
-    memory_bytes: int = tuning.DEFAULT_MEMORY_BYTES,
+    memory_bytes: int | None = None,
 ) -> Estimate:
     """TROP on a :class:`jaxpanel.Panel`, tuning the lambdas it is not given.
 
