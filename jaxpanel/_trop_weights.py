@@ -17,23 +17,14 @@ the average treated trajectory over the pre-periods and ``d_s = |s - (T - T_post
 (0-based periods: the package's centre, half a period after the middle of the treated
 block).
 
-Cell weights at or below machine epsilon times the largest weight are set to exactly zero
-(:func:`drop_negligible`). Exponential decay produces weights such as ``exp(-3 * 30) =
-1e-39`` that cannot move a floating-point fit but make the two-way normal equations
-numerically singular (the Cholesky factor of ``kernels.twfe`` then fails); dropping them
-changes nothing else.
+Decaying weights span many orders of magnitude (``exp(-3 * 30) = 1e-39``); the two-way
+solve in ``kernels.twfe`` is scaled so that such weights keep their exact effect.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-
-
-def drop_negligible(w: jax.Array) -> jax.Array:
-    """``w`` with entries ``<= eps * max(w)`` set to zero (eps of ``w``'s dtype)."""
-    eps = jnp.finfo(w.dtype).eps
-    return jnp.where(w > eps * w.max(), w, 0.0)
 
 
 def _decay(dist: jax.Array, lam: jax.Array) -> jax.Array:

@@ -15,14 +15,21 @@ from .reference import twfe_design, twfe_fit
 
 
 def twfe_projector(w: np.ndarray):
-    """``y -> twfe_fit(y, w)`` with the weighted least-squares solve set up once."""
+    """``y -> twfe_fit(y, w)`` with the weighted least-squares solve set up once.
+
+    The weighted design's columns are scaled to unit norm before the pseudo-inverse, so
+    weights spanning many orders of magnitude (TROP's time decay) do not fall below its
+    cut-off.
+    """
     n, t = w.shape
     x = twfe_design(n, t)
     units = np.flatnonzero(w.sum(axis=1) > 0)
     times = np.flatnonzero(w.sum(axis=0) > 0)
     x = x[:, [0, *(1 + units[1:]), *(1 + n + times[1:])]]
     sw = np.sqrt(w.ravel())
-    pinv = np.linalg.pinv(x * sw[:, None])
+    xw = x * sw[:, None]
+    norms = np.linalg.norm(xw, axis=0)
+    pinv = np.linalg.pinv(xw / norms) / norms[:, None]
     return lambda y: (x @ (pinv @ (np.where(w > 0, y, 0.0).ravel() * sw))).reshape(n, t)
 
 
@@ -45,12 +52,12 @@ def lowrank_fit(
     ``lam = 0`` the weighted residual on weighted cells (the kernel's convention).
     """
     y = np.where(w > 0, y, 0.0)
-    if np.isinf(lam):
-        return twfe_fit(y, w), np.zeros_like(y)
-    if lam == 0:
-        fe = twfe_fit(y, w)
-        return fe, np.where(w > 0, y - fe, 0.0)
     fe_of = twfe_projector(w)
+    if np.isinf(lam):
+        return fe_of(y), np.zeros_like(y)
+    if lam == 0:
+        fe = fe_of(y)
+        return fe, np.where(w > 0, y - fe, 0.0)
     wmax = w.max()
     L = np.zeros_like(y)
     z = L.copy()

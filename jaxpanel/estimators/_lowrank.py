@@ -96,10 +96,6 @@ def impute_lowrank(
     W = jnp.asarray(W, Y.dtype)
     mask = jnp.asarray(mask, Y.dtype)
     w = unit_weights[:, None] * time_weights[None, :] * (1 - W) * mask
-    # Decaying weights can reach 1e-39: below eps * max they cannot move the fit but make
-    # the two-way normal equations singular in floating point (see _trop_weights).
-    eps = jnp.finfo(w.dtype).eps
-    w = jnp.where(w > eps * w.max(), w, 0.0)
     y = jnp.where(mask > 0, Y, 0.0)
     res = lowrank.solve(y, w, lambda_nn, L0, tol=tol, max_steps=max_steps)
     return from_result(Y, W, mask, res, unit_weights, time_weights)

@@ -209,7 +209,7 @@ def placebo_table(
         omega, theta = tw.global_weights(
             d_unit, d_time, pairs[g, 0], pairs[g, 1], options.squared_weights
         )
-        w = tw.drop_negligible(omega[:, None] * theta[None, :] * (1 - Wb) * mask)
+        w = omega[:, None] * theta[None, :] * (1 - Wb) * mask
         fac = twfe.factor(w)
         ones = (jnp.ones(N, dtype), jnp.ones(T, dtype))
 

@@ -141,7 +141,7 @@ def cell_path(
     are not tied together by weighted cells.
     """
     omega, theta = tw.cell_weights(y, c, i, t, lambda_unit, lambda_time)
-    w = tw.drop_negligible((omega[:, None] * theta[None, :] * c).at[i, t].set(0.0))
+    w = (omega[:, None] * theta[None, :] * c).at[i, t].set(0.0)
     fac = twfe.factor(w)
 
     def body(L, lam):
