@@ -18,7 +18,11 @@ DTYPES = ("float64", "float32")
 # Prop 99 by default (minutes on a laptop CPU: bench/bench_trop.py), so the demo fixes
 # them at the values that tuning chooses: `jaxpanel.trop(panel).info` on Prop 99.
 DEMO_OPTIONS = {
-    "trop": {"lambda_unit": 0.0, "lambda_time": 0.0, "lambda_nn": 0.0},
+    "trop": {
+        "lambda_unit": 0.028952969783880806,  # 0.5 / median unit distance
+        "lambda_time": 3.0,
+        "lambda_nn": 2.662285931600467,  # lambda_max / 256
+    },
 }
 
 
