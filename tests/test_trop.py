@@ -271,6 +271,8 @@ def test_user_level_tunes_and_reruns(rng):
     assert not fixed.info["tuned"]
     np.testing.assert_allclose(fixed.att, est.att, atol=1e-8)
     assert est.recipe.run(panel).att == est.att  # the recipe re-tunes identically
+    held = jaxpanel.Recipe("trop", est.info["fixed_options"]).run(panel)
+    assert not held.info["tuned"] and held.att == pytest.approx(est.att, abs=1e-8)
 
 
 @pytest.mark.slow
@@ -307,6 +309,7 @@ def test_user_level_cycle_search_scores_grid_points(rng):
         ({"lambda_nn": -2.0}, r"lambda_nn must be a number in \[0, inf\]"),
         ({"variant": "global", "cv": "loocv"}, "tuned by the placebo criterion"),
         ({"squared_weights": True}, "applies to variant='global' only"),
+        ({"grid": {"lambda_unit": [0.0]}}, "grid must be a dict with keys"),
     ],
 )
 def test_bad_input_raises(prop99_panel, kwargs, message):

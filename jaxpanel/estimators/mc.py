@@ -402,7 +402,9 @@ def estimate(
     Returns
     -------
     Estimate; ``info`` holds the chosen penalty (``lambda``, and ``lambda_nn = lambda |O|``
-    on the kernels' scale), the path and CV curve, the rank of ``L`` and solver iterations.
+    on the kernels' scale), the path and CV curve, the rank of ``L``, solver iterations
+    and ``fixed_options`` (the recipe options with ``lam`` fixed at the chosen penalty;
+    ``estimate.recipe`` re-runs the CV).
     """
     _require_panel(panel)
     if num_folds < 2:
@@ -453,6 +455,7 @@ def estimate(
         "tol": tol,
         "max_steps": max_steps,
     }
+    info["fixed_options"] = {**recipe, "lam": chosen}
     return make_estimate(panel, "mc", out, options=recipe, info=info)
 
 

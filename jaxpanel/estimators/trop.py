@@ -424,7 +424,8 @@ def estimate(
     -------
     Estimate; ``info`` holds the lambdas, whether they were tuned, the CV criterion, the
     search, every grid point scored with its score, tuning seconds, fit and iteration
-    counts.
+    counts, and ``fixed_options``: the recipe options with the chosen lambdas fixed
+    (``estimate.recipe`` re-tunes; ``Recipe("trop", info["fixed_options"])`` does not).
     """
     from . import _trop_tuning as tt
 
@@ -455,8 +456,15 @@ def estimate(
         chosen = tuple(float(x) for x in fixed)
         info["tuned"] = False
     else:
-        given = grid or default_grid(panel, variant)
         names = ("lambda_unit", "lambda_time", "lambda_nn")
+        if grid is not None and (
+            not isinstance(grid, dict) or any(n not in grid for n in names)
+        ):
+            raise ValueError(
+                "grid must be a dict with keys 'lambda_unit', 'lambda_time' and "
+                "'lambda_nn' (sequences of values)"
+            )
+        given = grid or default_grid(panel, variant)
         grids = []
         for k, name in enumerate(names):
             values = (fixed[k],) if fixed[k] is not None else tuple(given[name])
@@ -567,6 +575,14 @@ def estimate(
         "tune_tol": tune_tol,
         "max_steps": max_steps,
         "memory_bytes": memory_bytes,
+    }
+    # The same estimator with the lambdas held at their chosen values (the paper's
+    # bootstrap re-fits with fixed lambdas): Recipe("trop", info["fixed_options"]).
+    info["fixed_options"] = {
+        **recipe,
+        "lambda_unit": lu,
+        "lambda_time": lt,
+        "lambda_nn": ln,
     }
     if variant == "global":
         out = fit_global(Y, W, mask, lu, lt, ln, options)
