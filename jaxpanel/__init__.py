@@ -33,12 +33,14 @@ def _map_source_tree_kernels() -> None:
 
 _map_source_tree_kernels()
 
-from . import datasets, estimators, inference, kernels
+from . import datasets, estimators, inference, kernels, tuning
 from .estimators import Fit
 from .estimators.did import estimate as did
 from .estimators.difp import estimate as difp
+from .estimators.mc import estimate as mc
 from .estimators.sc import estimate as sc
 from .estimators.sdid import estimate as sdid
+from .estimators.trop import estimate as trop
 from .panel import Panel
 from .results import ConvergenceWarning, Estimate, Recipe
 
@@ -60,6 +62,9 @@ __all__ = [
     "estimators",
     "inference",
     "kernels",
+    "mc",
     "sc",
     "sdid",
+    "trop",
+    "tuning",
 ]

@@ -38,8 +38,9 @@ class TWFEFactor(NamedTuple):
     """Weights-only part of the solve (reusable across outcome matrices)."""
 
     w: jax.Array  # (N, T) cell weights
-    chol: jax.Array  # (K, K) lower Cholesky factor of the regularised reduced system
+    chol: jax.Array  # (K, K) lower Cholesky factor of the regularised, scaled system
     n_components: jax.Array  # int32: connected components among weighted cells
+    d: jax.Array | None = None  # (K,) diagonal scaling: the system solved is D S D
 
 
 class TWFEResult(NamedTuple):
@@ -108,6 +109,12 @@ def factor(w: jax.Array, unit_fe: bool = True, time_fe: bool = True) -> TWFEFact
     so the Cholesky solve returns the minimum-norm (pseudo-inverse) solution exactly.
     Only the two-way case needs a factorisation; with a single set of effects (or none) the
     solve is a weighted mean and the Cholesky factor is empty.
+
+    The system is factored after symmetric diagonal (Jacobi) scaling, ``D S D`` with
+    ``D = diag(c)^(-1/2)``: weights spanning many orders of magnitude across periods (TROP's
+    ``exp(-lambda_time |t - s|)`` reaches 1e-40) otherwise leave pivots below rounding and
+    the Cholesky factor NaN. The null directions become ``D^(-1) 1_C`` and are regularised
+    as such; fitted values are unchanged (they are unique on each component).
     """
     w = jnp.asarray(w)
     if not (unit_fe and time_fe):
@@ -121,13 +128,21 @@ def factor(w: jax.Array, unit_fe: bool = True, time_fe: bool = True) -> TWFEFact
     s = 0.5 * (s + s.T)
     comp = _components(s, pos)
     size_inv = _safe_inv(comp.sum(axis=1))
+    d = jnp.where(pos, jax.lax.rsqrt(jnp.where(pos, c, 1.0)), 1.0)
+    s_scaled = s * d[:, None] * d[None, :]
+    # Null direction of the scaled system on component C: D^(-1) 1_C, normalised.
+    d_inv = 1.0 / d
+    null = comp * d_inv[None, :] * d_inv[:, None]
+    norm_inv = _safe_inv((comp * (d_inv**2)[None, :]).sum(axis=1))
     n_pos = pos.sum()
-    scale = jnp.trace(s) / jnp.maximum(n_pos, 1)
+    scale = jnp.trace(s_scaled) / jnp.maximum(n_pos, 1)
     scale = jnp.where(scale > 0, scale, 1.0)
-    s_reg = s + jnp.diag(jnp.where(pos, 0.0, 1.0)) + scale * comp * size_inv[:, None]
+    s_reg = (
+        s_scaled + jnp.diag(jnp.where(pos, 0.0, 1.0)) + scale * null * norm_inv[:, None]
+    )
     chol = jnp.linalg.cholesky(s_reg)
     n_components = jnp.round((pos * size_inv).sum()).astype(jnp.int32)
-    return TWFEFactor(w, chol, n_components)
+    return TWFEFactor(w, chol, n_components, d)
 
 
 def apply(
@@ -155,7 +170,7 @@ def apply(
         r_inv = _safe_inv(a.sum(axis=1))
         zbar = (a * zz).sum(axis=1) * r_inv
         rhs = (a * (zz - zbar[:, None])).sum(axis=0)
-        b = jax.scipy.linalg.cho_solve((fac.chol, True), rhs)
+        b = fac.d * jax.scipy.linalg.cho_solve((fac.chol, True), fac.d * rhs)
         g = zbar - (a @ b) * r_inv
         alpha, beta = (b, g) if tr else (g, b)
     elif unit_fe:

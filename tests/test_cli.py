@@ -21,6 +21,8 @@ def test_demo_prints_table(capsys):
     assert cli.main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "did" in out and "-27.3491" in out and "converged" in out
+    assert "mc " in out and "-19.9964" in out  # R MCPanel's number
+    assert "trop" in out and "--tune re-tunes" in out
 
 
 def test_fit_prints_estimate(prop99_csv, capsys):

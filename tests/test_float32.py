@@ -12,14 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpanel.estimators import did, sc, sdid
+from jaxpanel.estimators import did, mc, sc, sdid, trop
 
 TOLERANCES = {
     # dtype: {quantity: tolerance vs float64}
     # did_*: relative. sdid/sc_exact_att: relative; *_weights: absolute.
     # Frank-Wolfe's stopping rule (decrease <= (1e-5 sigma)^2) is below float32's
     # resolution of the objective, so float32 SDID stops at a slightly different iterate;
-    # the exact (active-set) solver is the one to use in float32.
+    # the exact (active-set) solver is the one to use in float32. mc/trop: relative.
     jnp.float32: {
         "did_att": 1e-5,
         "did_y0": 1e-5,
@@ -27,6 +27,15 @@ TOLERANCES = {
         "sdid_exact_att": 1e-5,
         "sc_exact_att": 3e-4,
         "exact_weights": 2e-3,
+        # MCPanel's iteration (R's path and stopping rule) in float32 picks the same
+        # penalty on Prop 99; its early stops amplify rounding along the warm-started
+        # path: 1.6e-7 relative with 20 penalties, 2.5e-4 with 100 (observed).
+        "mc_att": 1e-3,
+        # The FISTA kernel stops at 100 float32 epsilons of relative change of L (and
+        # uses the SVD, not the Gram eigendecomposition, in float32); cell effects are
+        # differences of ~100-sized numbers: 1e-7 to 2.3e-4 relative on Prop 99
+        # across (lambda_unit, lambda_time, lambda_nn) triples (observed).
+        "trop_att": 1e-3,
     },
     jnp.float64: {
         "did_att": 1e-12,
@@ -35,6 +44,8 @@ TOLERANCES = {
         "sdid_exact_att": 1e-12,
         "sc_exact_att": 1e-12,
         "exact_weights": 1e-12,
+        "mc_att": 1e-9,  # against R's number
+        "trop_att": 1e-12,
     },
 }
 
@@ -72,3 +83,25 @@ def test_sc_family_prop99(prop99_panel, dtype):
             np.asarray(ex64.unit_weights),
             atol=tol["exact_weights"],
         )
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_mc_prop99(prop99_panel, r_reference, dtype):
+    folds = jnp.asarray(mc.panel_fold_draws(prop99_panel), dtype)
+    out, res = mc.fit_cv(
+        *prop99_panel.arrays(dtype), folds, mc.MCOptions(num_lambda=20)
+    )
+    assert out.att.dtype == dtype and int(res.best_index) == 9
+    ref = r_reference["prop99"]["mc"]["att_num_lam_L_20"]
+    np.testing.assert_allclose(float(out.att), ref, rtol=TOLERANCES[dtype]["mc_att"])
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_trop_prop99(prop99_panel, dtype):
+    lams = (0.03, 0.2, 3.0)
+    ref = trop.fit(*prop99_panel.arrays(jnp.float64), *lams)
+    out = trop.fit(*prop99_panel.arrays(dtype), *lams)
+    assert out.att.dtype == dtype and int(out.status) == 0
+    np.testing.assert_allclose(
+        float(out.att), float(ref.att), rtol=TOLERANCES[dtype]["trop_att"]
+    )

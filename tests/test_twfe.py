@@ -200,3 +200,19 @@ def test_property_component_count(shape, seed):
     w = (rng.random((n, t)) > 0.75).astype(float)
     res = twfe.solve_jit(jnp.asarray(rng.normal(size=(n, t))), jnp.asarray(w))
     assert int(res.n_components) == n_components_reference(w)
+
+
+def test_weights_spanning_forty_orders_of_magnitude(rng):
+    """TROP's time decay gives period weights down to 1e-40; the solve stays finite and
+    satisfies every row's and column's normal equation relative to its own weights."""
+    n, t = 12, 30
+    y = rng.normal(size=(n, t)) * 10 + rng.normal(size=(n, 1)) * 50
+    theta = np.exp(-3.0 * np.abs(np.arange(t) - 29))  # 1 down to 1e-38
+    w = np.outer(rng.uniform(0.2, 1.0, n), theta)
+    w[0, 20:] = 0.0  # unit 0 only in far, tiny-weight periods
+    res = twfe.solve_jit(jnp.asarray(y), jnp.asarray(w))
+    assert int(res.status) == CONVERGED
+    r = y - np.asarray(res.fitted)
+    for axis in (1, 0):
+        scale = (w * np.abs(r)).sum(axis=axis) + (w * np.abs(y)).sum(axis=axis) * 1e-300
+        assert np.all(np.abs((w * r).sum(axis=axis)) <= 1e-8 * scale)

@@ -4,8 +4,9 @@ Each module has an array-level ``fit(Y, W, mask, ...) -> Fit`` (pure, jitted, vm
 user-level ``estimate(panel, ...) -> Estimate``.
 """
 
-from . import did, difp, sc, sdid
+from . import did, difp, mc, sc, sdid, trop
 from ._core import Fit, impute
+from ._lowrank import LowRankFit
 
 # name -> user-level function; Recipe.run looks estimators up here.
 REGISTRY = {
@@ -13,6 +14,19 @@ REGISTRY = {
     "sc": sc.estimate,
     "difp": difp.estimate,
     "sdid": sdid.estimate,
+    "mc": mc.estimate,
+    "trop": trop.estimate,
 }
 
-__all__ = ["REGISTRY", "Fit", "did", "impute"]
+__all__ = [
+    "REGISTRY",
+    "Fit",
+    "LowRankFit",
+    "did",
+    "difp",
+    "impute",
+    "mc",
+    "sc",
+    "sdid",
+    "trop",
+]

@@ -1,0 +1,276 @@
+"""TROP tuning criteria: leave-one-out over control cells and the package's placebo RMSE.
+
+Both criteria score a batch of grid points ``(lambda_unit, lambda_time, lambda_nn)`` in one
+jitted call. Points sharing ``(lambda_unit, lambda_time)`` share their weights, so each
+lane of the batch is one (cell or placebo set, weight pair) and walks that pair's
+``lambda_nn`` values in decreasing order, warm-starting every fit from the previous one
+(the fits are exact, so the order changes the iteration count, not the result). Lanes are
+chunked to a memory budget (``jaxpanel.tuning.lane_map``).
+
+- LOOCV (paper Eq. 4-5): every control cell (i, t) is held out in turn and predicted by the
+  paper's fit with weights centred on (i, t); ``Q(lambda) = sum tau_it^2``. Cells whose
+  held-out fit is unidentified whatever the weights (e.g. a unit's only control cell) are
+  left out of the sum and counted.
+- Placebo RMSE (the ``trop`` package's ``TROP_cv_*``): on the never-treated units only,
+  each placebo set of units is declared treated over the last ``T_post`` periods and the
+  estimator is applied; the score is the root mean square of the placebo ATTs (the true
+  effect is zero). Placebo sets are drawn exactly as the package draws them (NumPy
+  ``default_rng(seed)``; ``choice`` without replacement per trial, or a permutation split
+  into K folds), so the same seed gives the same sets.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpanel.kernels import lowrank, twfe
+from jaxpanel.kernels._loop import CONVERGED, MAX_STEPS, NONFINITE, UNIDENTIFIED
+
+from .. import _trop_weights as tw
+from .. import tuning
+from ._lowrank import from_result
+from .trop import TROPOptions, cell_path
+
+
+def group_points(points: np.ndarray, k_min: int = 1):
+    """Group (P, 3) points by (lambda_unit, lambda_time).
+
+    Returns ``(pairs (G, 2), nn (G, K), where (P, 2))``: each group's ``lambda_nn`` values in
+    decreasing order, padded by repeating the smallest (a warm-started repeat stops after
+    one step), and each point's (group, slot). To keep the number of compiled shapes small
+    across the calls of a search, ``K >= k_min`` and ``G`` is rounded up (to a power of
+    two up to 8, then to a multiple of 8) with dummy groups ``(0, 0, inf)``, whose fits
+    take one step.
+    """
+    points = np.asarray(points, float)
+    keys = list(map(tuple, points[:, :2]))
+    pairs = list(dict.fromkeys(keys))
+    per = {
+        p: sorted({x for q, x in zip(keys, points[:, 2]) if q == p}, reverse=True)
+        for p in pairs
+    }
+    k = max(k_min, max(len(v) for v in per.values()))
+    nn = [v + [v[-1]] * (k - len(v)) for v in (per[p] for p in pairs)]
+    g = (
+        1 << (len(pairs) - 1).bit_length()
+        if len(pairs) <= 8
+        else -(-len(pairs) // 8) * 8
+    )
+    dummies = g - len(pairs)
+    table = np.array([*pairs, *[(0.0, 0.0)] * dummies], float)
+    nn = np.array([*nn, *[[np.inf] * k] * dummies], float)
+    where = np.array(
+        [(pairs.index(q), per[q].index(x)) for q, x in zip(keys, points[:, 2])]
+    )
+    return table, nn, where
+
+
+def loocv_cells(Y, W, mask) -> tuple[np.ndarray, int]:
+    """Control cells whose held-out fit is identified with uniform weights: (C, 2) array
+    and the number of control cells left out."""
+    Y, W, mask = (jnp.asarray(a) for a in (Y, W, mask))
+    c = (1 - W) * mask
+    ii, tt = np.nonzero(np.asarray(c) > 0)
+
+    @jax.jit
+    def ok(i, t):
+        w = c.at[i, t].set(0.0)
+        fac = twfe.factor(w)
+        return (w[i].sum() > 0) & (w[:, t].sum() > 0) & (fac.n_components == 1)
+
+    good = np.asarray(jax.vmap(ok)(jnp.asarray(ii), jnp.asarray(tt)))
+    cells = np.stack([ii[good], tt[good]], axis=1)
+    return cells, int((~good).sum())
+
+
+@partial(jax.jit, static_argnames=("options",))
+def loocv_table(Y, W, mask, cells, pairs, nn, options: TROPOptions):
+    """Held-out prediction errors: ``tau (G, C, K)``, ``steps``, ``status`` (same shape)."""
+    Y = jnp.asarray(Y)
+    W = jnp.asarray(W, Y.dtype)
+    mask = jnp.asarray(mask, Y.dtype)
+    y = jnp.where(mask > 0, Y, 0.0)
+    c = (1 - W) * mask
+    cells = jnp.asarray(cells)
+    pairs = jnp.asarray(pairs, Y.dtype)
+    nn = jnp.asarray(nn, Y.dtype)
+    n_g, n_c = pairs.shape[0], cells.shape[0]
+    g_idx = jnp.repeat(jnp.arange(n_g), n_c)
+    c_idx = jnp.tile(jnp.arange(n_c), n_g)
+
+    def lane(ix):
+        g, k = ix
+        i, t = cells[k, 0], cells[k, 1]
+        return cell_path(y, c, i, t, pairs[g, 0], pairs[g, 1], nn[g], options)
+
+    per_lane = tuning.lane_bytes(*Y.shape, Y.dtype)
+    chunk = tuning.batch_size(n_g * n_c, per_lane, options.memory_bytes)
+    tau, steps, status = tuning.lane_map(lane, (g_idx, c_idx), chunk)
+    shape = (n_g, n_c, nn.shape[1])
+    return tau.reshape(shape), steps.reshape(shape), status.reshape(shape)
+
+
+def _summary(steps, status, used):
+    return {
+        "fits": int(used.sum()),
+        "max_steps_hit": int(((status == MAX_STEPS) & used).sum()),
+        "steps_total": int(np.where(used, steps, 0).sum()),
+    }
+
+
+def loocv_scores(Y, W, mask, points, cells, options: TROPOptions, k_min: int = 1):
+    """``Q(lambda)`` (paper Eq. 5) for (P, 3) points: the sum of squared held-out errors;
+    inf where a held-out fit failed. Returns ``(scores (P,), diagnostics dict)``."""
+    pairs, nn, where = group_points(points, k_min)
+    tau, steps, status = (
+        np.asarray(a) for a in loocv_table(Y, W, mask, cells, pairs, nn, options)
+    )
+    bad = (status == NONFINITE) | (status == UNIDENTIFIED) | ~np.isfinite(tau)
+    q = np.where(bad.any(axis=1), np.inf, (np.where(bad, 0.0, tau) ** 2).sum(axis=1))
+    used = np.zeros(nn.shape, bool)
+    used[where[:, 0], where[:, 1]] = True
+    diag = _summary(steps, status, np.broadcast_to(used[:, None, :], steps.shape))
+    return q[where[:, 0], where[:, 1]], diag
+
+
+def placebo_sets(
+    n_control: int,
+    n_trials: int = 200,
+    n_units: int = 1,
+    method: str = "resample",
+    K: int | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Placebo-treated sets of control units, drawn as the ``trop`` package draws them.
+
+    ``method="resample"``: ``n_trials`` sets of ``n_units`` distinct units (NumPy
+    ``default_rng(seed).choice`` per trial). ``"kfold"``: a permutation split into ``K``
+    near-equal folds (``np.array_split``), padded with -1 to a common size.
+    """
+    rng = np.random.default_rng(seed)
+    units = np.arange(n_control)
+    if method == "resample":
+        if not 1 <= n_units < n_control:
+            raise ValueError(
+                f"placebo sets need 1 <= n_units < {n_control} control units, "
+                f"got {n_units}"
+            )
+        return np.stack(
+            [rng.choice(units, size=n_units, replace=False) for _ in range(n_trials)]
+        )
+    if method == "kfold":
+        if K is None or not 2 <= K <= n_control:
+            raise ValueError(f"kfold needs 2 <= K <= {n_control}, got {K}")
+        folds = np.array_split(rng.permutation(units), K)
+        size = max(len(f) for f in folds)
+        return np.stack(
+            [np.pad(f, (0, size - len(f)), constant_values=-1) for f in folds]
+        )
+    raise ValueError(f"method must be 'resample' or 'kfold', got {method!r}")
+
+
+@partial(jax.jit, static_argnames=("n_post", "variant", "options"))
+def placebo_table(
+    Y, mask, controls, sets, pairs, nn, n_post: int, variant: str, options: TROPOptions
+):
+    """Placebo ATTs ``att (G, B, K)`` and statuses on the control-only panel.
+
+    ``controls`` (N,) 0/1 marks never-treated units; ``sets`` (B, m) indexes them (in panel
+    order among controls; -1 pads); the set's units are treated over the last ``n_post``
+    periods.
+    """
+    Y = jnp.asarray(Y)
+    dtype = Y.dtype
+    mask = jnp.asarray(mask, dtype) * jnp.asarray(controls, dtype)[:, None]
+    y = jnp.where(mask > 0, Y, 0.0)
+    N, T = Y.shape
+    rows = jnp.nonzero(jnp.asarray(controls) > 0, size=N, fill_value=0)[0]
+    sets = jnp.asarray(sets)
+    pairs = jnp.asarray(pairs, dtype)
+    nn = jnp.asarray(nn, dtype)
+    n_g, n_b = pairs.shape[0], sets.shape[0]
+    post = (jnp.arange(T) >= T - n_post).astype(dtype)
+
+    def assignment(b):
+        s = sets[b]
+        unit = (
+            jnp.zeros(N, dtype).at[rows[jnp.maximum(s, 0)]].max((s >= 0).astype(dtype))
+        )
+        return unit[:, None] * post[None, :] * mask
+
+    def lane_global(ix):
+        g, b = ix
+        Wb = assignment(b)
+        d_unit, d_time = tw.global_distances(y, Wb, mask)
+        omega, theta = tw.global_weights(
+            d_unit, d_time, pairs[g, 0], pairs[g, 1], options.squared_weights
+        )
+        w = omega[:, None] * theta[None, :] * (1 - Wb) * mask
+        fac = twfe.factor(w)
+        ones = (jnp.ones(N, dtype), jnp.ones(T, dtype))
+
+        def body(L, lam):
+            res = lowrank.solve(
+                y, w, lam, L, tol=options.tol, max_steps=options.max_steps, fac=fac
+            )
+            out = from_result(y, Wb, mask, res, *ones)
+            return res.L, (out.att, out.status)
+
+        _, (att, status) = jax.lax.scan(body, jnp.zeros_like(y), nn[g])
+        return att, status
+
+    n_cells = sets.shape[1] * n_post
+
+    def lane_paper(ix):
+        g, b = ix
+        Wb = assignment(b)
+        c = (1 - Wb) * mask
+        s = sets[b]
+        unit = rows[jnp.maximum(s, 0)]
+        ii = jnp.repeat(unit, n_post)
+        tt = jnp.tile(jnp.arange(T - n_post, T), sets.shape[1])
+        valid = jnp.repeat(s >= 0, n_post) & (mask[ii, tt] > 0)
+
+        def cell(i, t):
+            return cell_path(y, c, i, t, pairs[g, 0], pairs[g, 1], nn[g], options)
+
+        tau, _, status = jax.vmap(cell)(ii, tt)  # (cells, K)
+        att = jnp.where(valid[:, None], tau, 0.0).sum(axis=0) / valid.sum()
+        st = jnp.where(valid[:, None], status, CONVERGED)
+        worst = jnp.where((st == NONFINITE).any(0), NONFINITE, CONVERGED)
+        worst = jnp.where((st == UNIDENTIFIED).any(0), UNIDENTIFIED, worst)
+        return att, worst.astype(jnp.int32)
+
+    lane = lane_global if variant == "global" else lane_paper
+    g_idx = jnp.repeat(jnp.arange(n_g), n_b)
+    b_idx = jnp.tile(jnp.arange(n_b), n_g)
+    cells_per_lane = 1 if variant == "global" else n_cells
+    per_lane = tuning.lane_bytes(N, T, dtype) * cells_per_lane
+    chunk = tuning.batch_size(n_g * n_b, per_lane, options.memory_bytes)
+    att, status = tuning.lane_map(lane, (g_idx, b_idx), chunk)
+    shape = (n_g, n_b, nn.shape[1])
+    return att.reshape(shape), status.reshape(shape)
+
+
+def placebo_scores(
+    Y, mask, controls, sets, points, n_post, variant, options: TROPOptions, k_min=1
+):
+    """Placebo RMSE for (P, 3) points; trials whose fit failed are dropped (as the package
+    drops non-finite ATTs); inf when all fail. Returns ``(scores (P,), diagnostics)``."""
+    pairs, nn, where = group_points(points, k_min)
+    att, status = (
+        np.asarray(a)
+        for a in placebo_table(
+            Y, mask, controls, sets, pairs, nn, n_post, variant, options
+        )
+    )
+    ok = np.isfinite(att) & (status != NONFINITE) & (status != UNIDENTIFIED)
+    n_ok = ok.sum(axis=1)
+    mse = np.where(ok, att, 0.0) ** 2
+    rmse = np.where(n_ok > 0, np.sqrt(mse.sum(axis=1) / np.maximum(n_ok, 1)), np.inf)
+    diag = {"trials": int(att.shape[1]), "failed_trials": int((~ok).sum())}
+    return rmse[where[:, 0], where[:, 1]], diag
