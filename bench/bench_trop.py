@@ -1,6 +1,10 @@
 """TROP and MC on Prop 99: fixed-lambda fits, LOOCV / placebo tuning, and peers.
 
 python bench/bench_trop.py [--skip-grid] [--skip-peers] [--trials 200]
+                           [--only fixed,mc,loocv,placebo,peers]
+
+Ratios against peers use this run's rows, or the latest recorded ones of the same kind
+(``--only peers`` after a full run).
 
 Rows (bench/results/trop_prop99.jsonl), all in float64 on this machine's CPU:
 
@@ -37,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jax
 import numpy as np
-from _harness import measure, record, show
+from _harness import RESULTS, measure, record, show
 
 NAME = "trop_prop99"
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "references"
@@ -55,7 +59,13 @@ def main() -> None:
     ap.add_argument("--skip-grid", action="store_true", help="skip full-grid LOOCV")
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--trials", type=int, default=200, help="placebo sets")
+    ap.add_argument(
+        "--only",
+        default="fixed,mc,loocv,placebo,peers",
+        help="comma-separated sections to run",
+    )
     args = ap.parse_args()
+    only = set(args.only.split(","))
     jax.config.update("jax_enable_x64", True)
 
     import jaxpanel
@@ -71,6 +81,18 @@ def main() -> None:
         rows.append(record(NAME, {"kind": kind, **base, **row}))
         show(rows[-1])
 
+    def latest(kind):
+        """This run's row of ``kind``, else the latest recorded one (or None)."""
+        mine = [r for r in rows if r["kind"] == kind]
+        if mine:
+            return mine[-1]
+        path = RESULTS / f"{NAME}.jsonl"
+        if not path.exists():
+            return None
+        old = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        old = [r for r in old if r.get("kind") == kind]
+        return old[-1] if old else None
+
     # ---------------------------------------------------------------- fixed lambdas
     # The triple leave-one-out chooses on Prop 99 with the default grid (cycle search).
     from jaxpanel.cli import DEMO_OPTIONS
@@ -79,12 +101,15 @@ def main() -> None:
         DEMO_OPTIONS["trop"][k] for k in ("lambda_unit", "lambda_time", "lambda_nn")
     )
     opts = trop.TROPOptions()
-    t = measure(lambda y, w, m: trop._fit(y, w, m, *fixed, n_cells, opts).att, Y, W, M)
-    att = float(trop.fit(Y, W, M, *fixed).att)
-    emit("trop_fixed", lambdas=fixed, att=att, **t)
-    t = measure(lambda y, w, m: trop.fit_global(y, w, m, *fixed, opts).att, Y, W, M)
-    att_global = float(trop.fit_global(Y, W, M, *fixed).att)
-    emit("trop_global_fixed", lambdas=fixed, att=att_global, **t)
+    if "fixed" in only:
+        t = measure(
+            lambda y, w, m: trop._fit(y, w, m, *fixed, n_cells, opts).att, Y, W, M
+        )
+        att = float(trop.fit(Y, W, M, *fixed).att)
+        emit("trop_fixed", lambdas=fixed, att=att, **t)
+        t = measure(lambda y, w, m: trop.fit_global(y, w, m, *fixed, opts).att, Y, W, M)
+        att_global = float(trop.fit_global(Y, W, M, *fixed).att)
+        emit("trop_global_fixed", lambdas=fixed, att=att_global, **t)
 
     # ---------------------------------------------------------------- MC
     folds = mc.panel_fold_draws(panel)
@@ -92,7 +117,7 @@ def main() -> None:
     ref_file = REFERENCE / "prop99_synthdid_R.json"
     if ref_file.exists():
         r_time = json.loads(ref_file.read_text())["prop99"]["mc"]["time_s_cv_fit"]
-    for solver in ("mcpanel", "exact"):
+    for solver in ("mcpanel", "exact") if "mc" in only else ():
         o = mc.MCOptions(solver=solver)
         t = measure(
             lambda y, w, m, f, o=o: mc.fit_cv(y, w, m, f, o)[0].att, Y, W, M, folds
@@ -112,7 +137,7 @@ def main() -> None:
     # ---------------------------------------------------------------- tuning
     grid = trop.default_grid(panel)
     searches = ["cycle"] if args.skip_grid else ["cycle", "grid"]
-    for search in searches:
+    for search in searches if "loocv" in only else ():
         est, wall = seconds(jaxpanel.trop, panel, search=search)
         info = est.info
         emit(
@@ -129,7 +154,7 @@ def main() -> None:
             chosen=(info["lambda_unit"], info["lambda_time"], info["lambda_nn"]),
             att=est.att,
         )
-    for search in searches:
+    for search in searches if "placebo" in only else ():
         est, wall = seconds(
             jaxpanel.trop, panel, variant="global", search=search, n_trials=args.trials
         )
@@ -143,7 +168,7 @@ def main() -> None:
             chosen=(info["lambda_unit"], info["lambda_time"], info["lambda_nn"]),
             att=est.att,
         )
-    if args.skip_peers:
+    if args.skip_peers or "peers" not in only:
         return
 
     # ---------------------------------------------------------------- trop package
@@ -206,7 +231,7 @@ def main() -> None:
         n_inf * per_point["inf"]
         + (len(grid["lambda_nn"]) - n_inf) * per_point["finite"]
     )
-    our_grid = [r for r in rows if r["kind"] == "trop_global_placebo_grid"]
+    our_grid = [r for r in [latest("trop_global_placebo_grid")] if r]
     emit(
         "peer_trop_package",
         package_version=importlib.metadata.version("trop"),
@@ -307,7 +332,7 @@ def main() -> None:
             )
         t_inf, t_large, t_small = rust.values()
         rust_grid = n_pairs * (t_inf + 2 * t_large + 2 * t_small)
-    our_loocv = [r for r in rows if r["kind"] == "trop_loocv_grid"]
+    our_loocv = [r for r in [latest("trop_loocv_grid")] if r]
     emit(
         "peer_diff_diff",
         package_version=importlib.metadata.version("diff-diff"),

@@ -94,8 +94,10 @@ def global_distances(
     d_unit = jnp.where(
         count > 0, jnp.sqrt((gap**2).sum(axis=1) / jnp.maximum(count, 1)), jnp.inf
     )
-    n_post = T - first
-    centre = T - n_post / 2.0
+    # The package's centre T - T_post / 2 (treated block to the end); a block that ends
+    # before T (a time placebo window, later periods masked out) is centred the same way.
+    end = T - jnp.argmax(((W * mask).max(axis=0) > 0)[::-1])
+    centre = end - (end - first) / 2.0
     d_time = jnp.abs(jnp.arange(T, dtype=Y.dtype) - centre)
     return d_unit, d_time
 

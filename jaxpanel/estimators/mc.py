@@ -47,7 +47,7 @@ from jaxpanel.kernels._loop import MAX_STEPS, NONFINITE
 
 from .. import tuning
 from ..panel import Panel
-from ..results import Estimate, make_estimate
+from ..results import Estimate, make_estimate, with_variance
 from ._core import _require_panel, default_mask
 from ._lowrank import LowRankFit, connected, from_result
 
@@ -383,6 +383,8 @@ def estimate(
     rel_tol: float = 1e-5,
     tol: float | None = None,
     max_steps: int = 10_000,
+    variance: str | None = None,
+    reps: int | None = None,
 ) -> Estimate:
     """MC on a :class:`jaxpanel.Panel` (block, staggered or on/off treatment).
 
@@ -398,6 +400,10 @@ def estimate(
         Bernoulli(cv_ratio) folds.
     max_iter, rel_tol : MCPanel's sweep cap and tolerance (``solver="mcpanel"``).
     tol, max_steps : the exact solver's tolerance and iteration cap.
+
+    variance, reps : also run a variance method (``jaxpanel.inference``), e.g.
+        ``variance='placebo', reps=1000``; it re-fits with the chosen penalties
+        held fixed and draws its replicates from ``seed`` (0 when None).
 
     Returns
     -------
@@ -456,7 +462,8 @@ def estimate(
         "max_steps": max_steps,
     }
     info["fixed_options"] = {**recipe, "lam": chosen}
-    return make_estimate(panel, "mc", out, options=recipe, info=info)
+    est = make_estimate(panel, "mc", out, options=recipe, info=info)
+    return with_variance(est, variance, reps, 0 if seed is None else seed)
 
 
 __all__ = [

@@ -53,7 +53,7 @@ from jaxpanel.kernels._loop import CONVERGED, MAX_STEPS, NONFINITE, UNIDENTIFIED
 from .. import _trop_weights as tw
 from .. import tuning
 from ..panel import Panel
-from ..results import ConvergenceWarning, Estimate, make_estimate
+from ..results import ConvergenceWarning, Estimate, make_estimate, with_variance
 from ._core import _require_panel, default_mask
 from ._lowrank import LowRankFit, impute_lowrank
 
@@ -126,6 +126,7 @@ def cell_path(
     lambda_time: jax.Array,
     lambda_nn: jax.Array,
     options: TROPOptions,
+    freq: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Effect of cell (i, t) for several ``lambda_nn`` (K,) at one weight pair.
 
@@ -133,7 +134,8 @@ def cell_path(
     paper's Eq. 3 weights centred on (i, t); ``tau = y_it - fitted_it``. For a treated cell
     this is the paper's estimator; for a control cell it is the leave-one-out prediction
     error of Eq. 4. The weights are factored once and the penalties (sorted decreasing for
-    speed) are solved in turn, each warm-started from the previous ``L``.
+    speed) are solved in turn, each warm-started from the previous ``L``. ``freq`` (N,)
+    multiplies the weights of unit j by its frequency (bootstrap counts; 0 drops a unit).
 
     Returns
     -------
@@ -141,6 +143,8 @@ def cell_path(
     are not tied together by weighted cells.
     """
     omega, theta = tw.cell_weights(y, c, i, t, lambda_unit, lambda_time)
+    if freq is not None:
+        omega = omega * freq
     w = (omega[:, None] * theta[None, :] * c).at[i, t].set(0.0)
     fac = twfe.factor(w)
 
@@ -174,9 +178,15 @@ def count_cells(W, mask=None) -> int:
 
 
 @partial(jax.jit, static_argnames=("n_cells", "options"))
-def _fit(Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options):
+def _fit(Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options, freq=None):
+    """``fit`` with a static ``n_cells``; ``freq`` (N,) are unit frequencies (inference:
+    bootstrap counts multiply each unit's weights and its cells' weight in the ATT; 0
+    drops a unit)."""
     Y, W, mask, y, c = _arrays(Y, W, mask)
     treated = W * mask
+    if freq is not None:
+        freq = jnp.asarray(freq, Y.dtype)
+        treated = treated * (freq > 0)[:, None]
     ii, tt = jnp.nonzero(treated > 0, size=n_cells, fill_value=0)
     valid = jnp.arange(n_cells) < treated.sum()
     dtype = Y.dtype
@@ -184,7 +194,7 @@ def _fit(Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options):
 
     def lane(cell):
         i, t = cell
-        tau, steps, status = cell_path(y, c, i, t, lu, lt, ln[None], options)
+        tau, steps, status = cell_path(y, c, i, t, lu, lt, ln[None], options, freq)
         return tau[0], steps[0], status[0]
 
     per_lane = tuning.lane_bytes(Y.shape[0], Y.shape[1], dtype)
@@ -192,7 +202,8 @@ def _fit(Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options):
     tau, steps, status = tuning.lane_map(lane, (ii, tt), chunk)
     tau = jnp.where(valid, tau, 0.0)
     tau_mat = jnp.zeros_like(y).at[ii, tt].add(tau)
-    att = tau.sum() / valid.sum()
+    cw = valid.astype(dtype) if freq is None else jnp.where(valid, freq[ii], 0.0)
+    att = (tau * cw).sum() / cw.sum()
     y0 = jnp.where(treated > 0, y - tau_mat, y)
     # More treated cells than lanes: the ATT would leave some out, so it is not reported
     # as estimated (the concrete-input wrapper raises instead).
@@ -394,6 +405,8 @@ def estimate(
     tune_tol: float = 1e-6,
     max_steps: int = 10_000,
     memory_bytes: int | None = None,
+    variance: str | None = None,
+    reps: int | None = None,
 ) -> Estimate:
     """TROP on a :class:`jaxpanel.Panel`, tuning the lambdas it is not given.
 
@@ -419,6 +432,10 @@ def estimate(
     tol : tolerance of the final fits (None: ``kernels.lowrank`` default, 1e-9 in
         float64); ``tune_tol``: of the tuning fits, whose criterion needs less.
     max_steps, memory_bytes : iteration cap per fit; working memory per batch chunk.
+
+    variance, reps : also run a variance method (``jaxpanel.inference``), e.g.
+        ``variance='placebo', reps=1000``; it re-fits with the chosen penalties
+        held fixed and draws its replicates from ``seed`` (the same seed).
 
     Returns
     -------
@@ -587,7 +604,7 @@ def estimate(
     if variant == "global":
         out = fit_global(Y, W, mask, lu, lt, ln, options)
         info.update(rank=int(out.rank), steps=int(out.steps))
-        return make_estimate(
+        est = make_estimate(
             panel,
             "trop",
             out,
@@ -596,9 +613,11 @@ def estimate(
             time_weights=np.asarray(out.time_weights),
             info=info,
         )
+        return with_variance(est, variance, reps, seed)
     out = fit(Y, W, mask, lu, lt, ln, count_cells(W, mask), options)
     info.update(
         cells=int(np.asarray(out.cell_valid).sum()),
         cell_steps_max=int(np.asarray(out.cell_steps).max()),
     )
-    return make_estimate(panel, "trop", out, options=recipe, info=info)
+    est = make_estimate(panel, "trop", out, options=recipe, info=info)
+    return with_variance(est, variance, reps, seed)

@@ -76,7 +76,7 @@ def _single_cell_lane(refit_cold):
 def single_cell_errors(est, chunk=None, progress=None) -> np.ndarray:
     """(N, T) single-cell placebo errors (NaN where no fit was made)."""
     panel = est.panel
-    rep = replicator(est)
+    rep = replicator(est, max_cells=1)
     dtype = rep.data["Y"].dtype
     shared = {
         "data": rep.data,

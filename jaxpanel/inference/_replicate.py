@@ -12,6 +12,16 @@ change across replicates:
   linear in Y for DID and the SC family, so its gradient gives the coefficients of the
   regression-based variance.
 
+MC and TROP re-fit with their penalties held at the values the estimate chose (the TROP
+paper's bootstrap; tuning inside every replicate would multiply the cost by the grid size).
+Their bootstrap and jackknife: MC and global TROP (one fit each) re-fit on the resampled
+rows themselves (``_resample_rows``: a draw's units, duplicates included, with static shape
+N), which is exactly the bootstrap on duplicated units; per-cell TROP multiplies each unit's
+weights by its count (and each treated cell's weight in the ATT), which equals the
+duplicated-rows fit except that the nuclear norm sees ``diag(sqrt(count)) L`` rather than
+``L``. "Fixed" for them means the penalties fixed, the weights recomputed (TROP's weights
+are functions of the data, not optimised).
+
 The functions have stable identities (module-level, or cached per estimator options) and
 take the data as an argument, so a variance method compiles once per estimator
 configuration and panel shape, however many estimates it is run on (simulation studies).
@@ -47,14 +57,41 @@ def register(name: str):
     return deco
 
 
-def replicator(est) -> Replicator:
+def replicator(est, max_cells: int | None = None) -> Replicator:
+    """The estimate's Replicator. ``max_cells``: the most treated cells any replicate has,
+    when fewer than the estimate's (the single-cell placebo: 1); per-cell TROP sizes its
+    batch of cell fits by it."""
     try:
         builder = _BUILDERS[est.method]
     except KeyError:
         raise ValueError(
             f"no variance methods are available for {est.method!r}"
         ) from None
+    if est.method == "trop":
+        return builder(est, max_cells)
     return builder(est)
+
+
+def _failed_to_nan(fit):
+    """The ATT, NaN where the fit failed (non-finite or unidentified): such replicates are
+    not counted as valid (``from_draws``)."""
+    from jaxpanel.kernels._loop import NONFINITE, UNIDENTIFIED
+
+    bad = (fit.status == NONFINITE) | (fit.status == UNIDENTIFIED)
+    return jnp.where(bad, jnp.nan, fit.att)
+
+
+def _resample_rows(freq):
+    """Rows ``idx`` (N,) holding unit j ``freq_j`` times and a 0/1 row mask ``valid``.
+
+    With counts summing to N (a bootstrap draw) every row is used; with 0/1 frequencies
+    (units left out) the kept units come first and the rest of the rows are masked out.
+    """
+    n = freq.shape[0]
+    counts = jnp.round(freq).astype(jnp.int32)
+    idx = jnp.repeat(jnp.arange(n), counts, total_repeat_length=n)
+    valid = (jnp.arange(n) < counts.sum()).astype(freq.dtype)
+    return idx, valid
 
 
 # ------------------------------------------------------------------------------ DID
@@ -161,3 +198,90 @@ def _synth_builder(est) -> Replicator:
 
 for _name in ("sc", "difp", "sdid"):
     register(_name)(_synth_builder)
+
+
+# ------------------------------------------------------------------------------ MC
+@functools.cache
+def _mc_fns(options):
+    from ..estimators import mc
+
+    def refit(data, W, freq, mask):
+        idx, valid = _resample_rows(freq)
+        fit = mc.fit(
+            data["Y"][idx], W[idx], mask[idx] * valid[:, None], data["lam"], options
+        )
+        return _failed_to_nan(fit)
+
+    def fixed(data, freq):
+        return refit(data, data["W"], freq, data["M"])
+
+    return refit, refit, fixed
+
+
+@register("mc")
+def _mc(est) -> Replicator:
+    from ..estimators import mc
+
+    Y, W, M = est.panel.arrays()
+    o = est.info["fixed_options"]
+    options = mc.MCOptions(
+        o["solver"],
+        o["num_lambda"],
+        o["max_iter"],
+        o["rel_tol"],
+        o["tol"],
+        o["max_steps"],
+    )
+    data = {"Y": Y, "W": W, "M": M, "lam": jnp.asarray(est.info["lambda"], Y.dtype)}
+    return Replicator(data, *_mc_fns(options))
+
+
+# ------------------------------------------------------------------------------ TROP
+@functools.cache
+def _trop_fns(options, variant: str, n_cells: int):
+    from ..estimators import trop
+
+    def lams(data):
+        return data["lambda_unit"], data["lambda_time"], data["lambda_nn"]
+
+    if variant == "global":
+
+        def refit(data, W, freq, mask):
+            idx, valid = _resample_rows(freq)
+            fit = trop.fit_global(
+                data["Y"][idx], W[idx], mask[idx] * valid[:, None], *lams(data), options
+            )
+            return _failed_to_nan(fit)
+
+    else:
+
+        def refit(data, W, freq, mask):
+            fit = trop._fit(data["Y"], W, mask, *lams(data), n_cells, options, freq)
+            return _failed_to_nan(fit)
+
+    def fixed(data, freq):
+        return refit(data, data["W"], freq, data["M"])
+
+    return refit, refit, fixed
+
+
+@register("trop")
+def _trop(est, max_cells: int | None = None) -> Replicator:
+    from ..estimators import trop
+
+    Y, W, M = est.panel.arrays()
+    o = est.info["fixed_options"]
+    options = trop.TROPOptions(
+        o["tol"], o["max_steps"], o["memory_bytes"], o["squared_weights"]
+    )
+    n_cells = trop.count_cells(W, M) if max_cells is None else int(max_cells)
+    data = {
+        "Y": Y,
+        "W": W,
+        "M": M,
+        **{
+            k: jnp.asarray(o[k], Y.dtype)
+            for k in ("lambda_unit", "lambda_time", "lambda_nn")
+        },
+    }
+    return Replicator(data, *_trop_fns(options, o["variant"], n_cells))

@@ -58,6 +58,18 @@ def normal_p(att: float, se: float) -> float:
     return 2 * (1 - NormalDist().cdf(abs(att) / se))
 
 
+def _valid(method: str, draws: np.ndarray) -> np.ndarray:
+    """The finite replicate estimates (a failed refit is NaN); too few is an error."""
+    ok = np.isfinite(draws)
+    if ok.sum() < 2:
+        raise ValueError(
+            f"{method}: only {int(ok.sum())} of {draws.size} replicate fits succeeded "
+            "(the others were unidentified or non-finite). Fix: check the design "
+            "(est.summary()), or use another variance method"
+        )
+    return draws[ok]
+
+
 def from_draws(
     method: str,
     att: float,
@@ -77,6 +89,7 @@ def from_draws(
         estimation errors under the null, as the overlapping time-placebo windows).
     """
     draws = np.asarray(draws, float)
+    draws = _valid(method, draws)
     centre = draws.mean() if centred else 0.0
     se = float(np.sqrt(np.mean((draws - centre) ** 2)))
     a = (1 - level) / 2

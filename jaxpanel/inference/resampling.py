@@ -171,6 +171,12 @@ def jackknife(
         ),
         float,
     )
+    if not np.isfinite(u).all():
+        bad = [panel.units[i] for i in np.flatnonzero(~np.isfinite(u))]
+        raise ValueError(
+            f"jackknife: the estimate is unidentified without unit(s) {bad[:5]}. "
+            "Fix: use method='placebo' or 'bootstrap'"
+        )
     se = float(np.sqrt((n - 1) / n * np.sum((u - u.mean()) ** 2)))
     return VarianceResult(
         "jackknife",
