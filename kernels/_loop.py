@@ -81,7 +81,7 @@ def run(
         state, k, _, _ = carry
         new = step(state)
         k = k + 1
-        finite = all_finite(new)
+        finite = all_finite(new) if check_every_step else jnp.asarray(True)
         stop = jnp.logical_or(
             jnp.logical_and(done(state, new), k >= min_steps), ~finite
         )
@@ -89,6 +89,8 @@ def run(
 
     carry = (init, jnp.asarray(0, jnp.int32), jnp.asarray(False), jnp.asarray(True))
     state, k, stop, finite = jax.lax.while_loop(cond, body, carry)
+    if not check_every_step:
+        finite = all_finite(state)
     status = jnp.where(
         ~finite,
         NONFINITE,

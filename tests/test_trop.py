@@ -333,6 +333,19 @@ def test_prop99_fixed_lambdas(prop99_panel, r_reference):
     assert glob.unit_weights is not None and est.unit_weights is None
 
 
+def test_global_prop99_with_weights_over_35_decades_equals_reference(prop99_panel):
+    """The demo's triple: global weights from 1 down to 6e-35. The reference solver agrees
+    (the trop package's SCS solve does not: -25.53, bench/results/trop_prop99.jsonl)."""
+    Y, W, _ = (np.asarray(a) for a in prop99_panel.arrays())
+    lams = (0.028952969783880806, 3.0, 2.662285931600467)
+    ours = trop.fit_global(*jarr(Y, W), None, *lams, options=TIGHT)
+    w = trop_global_weights(Y, [int(np.flatnonzero(W.any(1))[0])], 12, *lams[:2])
+    w = w * (1 - W)
+    assert w[w > 0].min() < 1e-34
+    fe, L = lowrank_fit(Y, w, lams[2])
+    np.testing.assert_allclose(float(ours.att), (Y - fe - L)[W > 0].mean(), atol=ATOL)
+
+
 def trop_package_cases(rng):
     cases = []
     for n, t, n_tr, n_post in [(8, 7, 2, 2), (12, 9, 3, 3)]:
