@@ -299,8 +299,10 @@ def test_same_se_on_four_devices(estimates):
 
 
 def test_chunk_size_rule():
-    assert _batch.chunk_size(10_000, 10_000, 1) == 1000
-    assert _batch.chunk_size(300, 10_000, 1) == 256
+    cpu = _batch.MIN_LANES["cpu"]
+    assert _batch.chunk_size(100 * cpu, 10_000, 1) == 10 * cpu  # ~10 chunks
+    assert _batch.chunk_size(3 * cpu, 10_000, 1) == cpu  # at least MIN_LANES lanes
+    assert _batch.chunk_size(300, 10_000, 1) == 300  # one chunk
     assert _batch.chunk_size(100, 10_000, 4) == 100
     assert (
         _batch.chunk_size(10_000, 10**15, 4) == 4
