@@ -20,7 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "references" / "prop99_synthdid_R.json"
+REFERENCE = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "references"
+    / "prop99_synthdid_R.json"
+)
 
 
 def _chunk(reps: int) -> int:
@@ -36,11 +41,14 @@ def main() -> None:
     ap.add_argument("--peer-reps", type=int, default=20)
     ap.add_argument("--solver", default="fw")
     ap.add_argument("--sweep", type=int, default=0)
-    ap.add_argument("--repeats", type=int, default=3, help="steady-state calls (min taken)")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="steady-state calls (min taken)"
+    )
     args = ap.parse_args()
     if args.host_devices:
         os.environ["XLA_FLAGS"] = (
-            os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={args.host_devices}"
+            os.environ.get("XLA_FLAGS", "")
+            + f" --xla_force_host_platform_device_count={args.host_devices}"
         )
     import jax
 
@@ -64,10 +72,16 @@ def main() -> None:
     steady_s = min(times)
     per_rep = steady_s / args.reps
     row = {
-        "solver": args.solver, "reps": args.reps, "se": first.se,
-        "first_call_s": first_s, "steady_s": steady_s, "compile_s_approx": first_s - steady_s,
-        "per_rep_s": per_rep, "fits_per_s": args.reps / steady_s,
-        "steady_all_s": times, "chunk": _chunk(args.reps),
+        "solver": args.solver,
+        "reps": args.reps,
+        "se": first.se,
+        "first_call_s": first_s,
+        "steady_s": steady_s,
+        "compile_s_approx": first_s - steady_s,
+        "per_rep_s": per_rep,
+        "fits_per_s": args.reps / steady_s,
+        "steady_all_s": times,
+        "chunk": _chunk(args.reps),
     }
     if REFERENCE.exists():
         r = json.loads(REFERENCE.read_text())["prop99"]["sdid"]
@@ -86,16 +100,26 @@ def main() -> None:
         print("azcausal not installed: peer comparison skipped (pip install azcausal)")
     else:
         warnings.simplefilter("ignore")
-        az_panel = CausalDataFrame(jaxpanel.datasets.prop99()).setup(
-            unit="State", time="Year", outcome="PacksPerCapita", intervention="treated"
-        ).to_panel()
+        az_panel = (
+            CausalDataFrame(jaxpanel.datasets.prop99())
+            .setup(
+                unit="State",
+                time="Year",
+                outcome="PacksPerCapita",
+                intervention="treated",
+            )
+            .to_panel()
+        )
         az = SDID()
         res = az.fit(az_panel)
         t0 = time.perf_counter()
         az.error(res, Placebo(n_samples=args.peer_reps))
         az_per_rep = (time.perf_counter() - t0) / args.peer_reps
-        row.update(azcausal_per_rep_s=az_per_rep, azcausal_reps_measured=args.peer_reps,
-                   ratio_azcausal_per_rep=az_per_rep / per_rep)
+        row.update(
+            azcausal_per_rep_s=az_per_rep,
+            azcausal_reps_measured=args.peer_reps,
+            ratio_azcausal_per_rep=az_per_rep / per_rep,
+        )
     show(record("sdid_placebo_se_prop99", row))
 
     if args.sweep:
@@ -103,15 +127,28 @@ def main() -> None:
         for chunk in (256, 1024, 4096, 16384, 65536):
             if chunk > args.sweep:
                 break
-            est.variance("placebo", reps=args.sweep, seed=1, chunk=chunk, progress=False)  # compile
+            est.variance(
+                "placebo", reps=args.sweep, seed=1, chunk=chunk, progress=False
+            )  # compile
             t0 = time.perf_counter()
-            est.variance("placebo", reps=args.sweep, seed=1, chunk=chunk, progress=False)
+            est.variance(
+                "placebo", reps=args.sweep, seed=1, chunk=chunk, progress=False
+            )
             s = time.perf_counter() - t0
-            sweep = record("sdid_placebo_sweep", {"reps": args.sweep, "chunk": chunk, "seconds": s,
-                                                  "fits_per_s": args.sweep / s})
+            sweep = record(
+                "sdid_placebo_sweep",
+                {
+                    "reps": args.sweep,
+                    "chunk": chunk,
+                    "seconds": s,
+                    "fits_per_s": args.sweep / s,
+                },
+            )
             show(sweep)
             best = sweep if best is None or s < best["seconds"] else best
-        print(f"fastest chunk: {best['chunk']} ({best['seconds']:.2f} s for {args.sweep} fits)")
+        print(
+            f"fastest chunk: {best['chunk']} ({best['seconds']:.2f} s for {args.sweep} fits)"
+        )
 
 
 if __name__ == "__main__":

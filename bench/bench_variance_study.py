@@ -55,7 +55,9 @@ def run(args):
     for name, design in designs(base).items():
         for effect in (0.0, 0.05):
             keys = jax.random.split(jax.random.PRNGKey(args.seed), args.replications)
-            Ys, Ws = jax.vmap(lambda k, d=design, e=effect: simulate.draw(d, k, e))(keys)
+            Ys, Ws = jax.vmap(lambda k, d=design, e=effect: simulate.draw(d, k, e))(
+                keys
+            )
             Ys, Ws = np.asarray(Ys), np.asarray(Ws)
             ses = {m: [] for m in METHODS}
             atts = []

@@ -175,6 +175,7 @@ def test_regression_variance_did(rng):
     np.testing.assert_allclose(est.se, np.sqrt(sigma2 * np.sum(c**2)), rtol=1e-10)
 
 
+@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_regression_sdid_is_linear(estimates, multi):
     est = estimates[("prop99_multi", "sdid")].variance("regression")
     c = regression.coefficients(est)
@@ -432,6 +433,7 @@ def test_conformal_did_matches_reference(rng):
     assert lo_t <= min(inside) + 0.6 and hi_t >= max(inside) - 0.6
 
 
+@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_conformal_detects_a_large_effect_and_runs_iid(rng):
     n, t, t0 = 20, 30, 24
     Y = rng.normal(size=(n, t)) + rng.normal(size=(n, 1))

@@ -98,6 +98,7 @@ def test_wheel_ships_kernels_inside_jaxpanel(tmp_path):
     assert out[2] == "-27.3491"
 
 
+@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_console_script_runs_demo_in_float32():
     exe = shutil.which("jaxpanel")
     if exe is None:

@@ -185,6 +185,7 @@ def test_loop_vmap_jit_agree_and_no_retrace(prop99_panel, rng):
         np.testing.assert_allclose(looped[k], tau, rtol=1e-9)
 
 
+@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_zero_frequency_equals_dropping_the_unit(multi):
     Y, W, M = multi.arrays()
     drop = [list(multi.units).index(u) for u in ("Utah", "Kentucky")]
@@ -197,6 +198,7 @@ def test_zero_frequency_equals_dropping_the_unit(multi):
         np.testing.assert_allclose(float(a.att), float(b.att), rtol=1e-10)
 
 
+@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_frequencies_equal_duplicated_units_with_exact_solver(multi):
     Y, W, M = multi.arrays()
     freq = np.ones(multi.N)
@@ -296,6 +298,7 @@ def test_missing_cell_at_array_level_is_reported(prop99_panel):
     assert jaxpanel.kernels.status_name(int(fit.status)) == "unidentified"
 
 
+@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_absent_periods_equal_a_sliced_panel(multi):
     """Whole masked-out columns: the same fit as on the panel without those periods."""
     Y, W, M = multi.arrays()
