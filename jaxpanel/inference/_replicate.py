@@ -50,6 +50,9 @@ class Replicator:
 
 
 def register(name: str):
+    """Register ``builder(est, max_cells=None) -> Replicator`` for estimator ``name``;
+    ``max_cells`` matters to estimators whose cost grows with the treated cells."""
+
     def deco(builder):
         _BUILDERS[name] = builder
         return builder
@@ -67,9 +70,7 @@ def replicator(est, max_cells: int | None = None) -> Replicator:
         raise ValueError(
             f"no variance methods are available for {est.method!r}"
         ) from None
-    if est.method == "trop":
-        return builder(est, max_cells)
-    return builder(est)
+    return builder(est, max_cells=max_cells)
 
 
 def _failed_to_nan(fit):
@@ -114,7 +115,7 @@ def _did_linear(data, Y):
 
 
 @register("did")
-def _did(est) -> Replicator:
+def _did(est, max_cells: int | None = None) -> Replicator:
     Y, W, M = est.panel.arrays()
     return Replicator(
         {"Y": Y, "W": W, "M": M}, _did_refit, _did_refit, _did_fixed, _did_linear
@@ -177,7 +178,7 @@ def _synth_fns(opts):
     return refit, refit_cold, fixed, linear
 
 
-def _synth_builder(est) -> Replicator:
+def _synth_builder(est, max_cells: int | None = None) -> Replicator:
     from ..estimators import _synth
 
     Y, W, M = est.panel.arrays()
@@ -219,7 +220,7 @@ def _mc_fns(options):
 
 
 @register("mc")
-def _mc(est) -> Replicator:
+def _mc(est, max_cells: int | None = None) -> Replicator:
     from ..estimators import mc
 
     Y, W, M = est.panel.arrays()
