@@ -202,16 +202,19 @@ for _name in ("sc", "difp", "sdid"):
 
 
 # ------------------------------------------------------------------------------ MC
+def _on_rows(fit_fn, data, W, freq, mask, *args):
+    """ATT of ``fit_fn(Y, W, mask, *args)`` on the rows ``freq`` selects (NaN if failed)."""
+    idx, valid = _resample_rows(freq)
+    fit = fit_fn(data["Y"][idx], W[idx], mask[idx] * valid[:, None], *args)
+    return _failed_to_nan(fit)
+
+
 @functools.cache
 def _mc_fns(options):
     from ..estimators import mc
 
     def refit(data, W, freq, mask):
-        idx, valid = _resample_rows(freq)
-        fit = mc.fit(
-            data["Y"][idx], W[idx], mask[idx] * valid[:, None], data["lam"], options
-        )
-        return _failed_to_nan(fit)
+        return _on_rows(mc.fit, data, W, freq, mask, data["lam"], options)
 
     def fixed(data, freq):
         return refit(data, data["W"], freq, data["M"])
@@ -248,11 +251,7 @@ def _trop_fns(options, variant: str, n_cells: int):
     if variant == "global":
 
         def refit(data, W, freq, mask):
-            idx, valid = _resample_rows(freq)
-            fit = trop.fit_global(
-                data["Y"][idx], W[idx], mask[idx] * valid[:, None], *lams(data), options
-            )
-            return _failed_to_nan(fit)
+            return _on_rows(trop.fit_global, data, W, freq, mask, *lams(data), options)
 
     else:
 
