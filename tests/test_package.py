@@ -1,4 +1,11 @@
-"""Packaging: kernels/ ships as jaxpanel.kernels (never as a top-level `kernels`)."""
+"""Packaging: every subpackage ships; kernels/ ships as jaxpanel.kernels (never `kernels`).
+
+The wheel is built with package discovery and ``jaxpanel/kernels`` is a symbolic link to the
+repository's top-level ``kernels/`` folder: the same files are imported from a checkout, an
+editable install and the wheel. ``.ci/run`` also installs the wheel into a fresh virtual
+environment (its dependencies from the index) and runs ``jaxpanel demo`` from outside the
+checkout.
+"""
 
 from __future__ import annotations
 
@@ -17,20 +24,48 @@ import jaxpanel
 REPO = Path(__file__).resolve().parents[1]
 
 
+def source_modules() -> list[str]:
+    """Every module of the package in this checkout (symbolic links followed)."""
+    out = []
+    root = REPO / "jaxpanel"
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = [d for d in dirs if (Path(folder) / d / "__init__.py").exists()]
+        rel = Path(folder).relative_to(root)
+        prefix = ".".join(("jaxpanel", *rel.parts))
+        for f in files:
+            if f.endswith(".py"):
+                out.append(prefix if f == "__init__.py" else f"{prefix}.{f[:-3]}")
+    return sorted(out)
+
+
+def test_every_source_module_imports():
+    import importlib
+
+    modules = source_modules()
+    assert "jaxpanel.inference.resampling" in modules
+    assert "jaxpanel.kernels.twfe" in modules
+    for name in modules:
+        if name.endswith("__main__"):
+            continue
+        importlib.import_module(name)
+
+
 def test_jaxpanel_kernels_is_this_repository_kernels():
     installed = Path(jaxpanel.kernels.__file__).resolve().parent
-    repo = REPO / "kernels"
+    repo = (REPO / "kernels").resolve()
     ours = sorted(p.name for p in repo.glob("*.py"))
     assert ours == sorted(p.name for p in installed.glob("*.py"))
     for name in ours:
         assert (installed / name).read_bytes() == (repo / name).read_bytes(), name
-    # Editable installs point at the repository itself.
-    if installed != repo.resolve():
+    # Checkouts and editable installs import the repository's own files.
+    if installed != repo:
         assert "site-packages" in str(installed)
     assert sys.modules.get("kernels") is not jaxpanel.kernels
+    assert jaxpanel.plot.__name__ == "jaxpanel.plot"
+    assert jaxpanel.simulate.__name__ == "jaxpanel.simulate"
 
 
-def test_wheel_ships_kernels_inside_jaxpanel(tmp_path):
+def test_wheel_ships_every_module(tmp_path):
     pytest.importorskip("setuptools")
     subprocess.run(
         [
@@ -50,9 +85,12 @@ def test_wheel_ships_kernels_inside_jaxpanel(tmp_path):
         env={**os.environ, "PIP_NO_INPUT": "1"},
     )
     (wheel,) = tmp_path.glob("jaxpanel-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "jaxpanel/kernels/twfe.py" in names
-    assert "jaxpanel/kernels/_loop.py" in names
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for module in source_modules():
+        parts = module.split(".")
+        path = "/".join(parts) + ("/__init__.py" if module.count(".") == 0 else ".py")
+        package = "/".join(parts) + "/__init__.py"
+        assert path in names or package in names, f"{module} is not in the wheel"
     assert "jaxpanel/data/california_prop99.csv" in names
     assert not any(n.startswith("kernels/") for n in names)
     entry = [n for n in names if n.endswith("entry_points.txt")]
@@ -62,7 +100,8 @@ def test_wheel_ships_kernels_inside_jaxpanel(tmp_path):
         in zipfile.ZipFile(wheel).read(entry[0]).decode()
     )
 
-    # A regular (non-editable) install of that wheel imports and runs from its own folder.
+    # A regular (non-editable) install of that wheel imports every module from its own
+    # folder, outside the checkout.
     target = tmp_path / "site"
     subprocess.run(
         [
@@ -79,23 +118,24 @@ def test_wheel_ships_kernels_inside_jaxpanel(tmp_path):
         check=True,
         capture_output=True,
     )
+    modules = [m for m in source_modules() if not m.endswith("__main__")]
     code = (
-        "import jax; jax.config.update('jax_enable_x64', True); import jaxpanel, jaxpanel.kernels; "
-        "print(jaxpanel.__file__); print(jaxpanel.kernels.__file__); "
-        "print(round(jaxpanel.did(jaxpanel.datasets.prop99_panel()).att, 4))"
+        "import importlib, jax; jax.config.update('jax_enable_x64', True)\n"
+        f"for m in {modules!r}:\n"
+        "    mod = importlib.import_module(m)\n"
+        f"    assert mod.__file__.startswith({str(target)!r}), mod.__file__\n"
+        "import jaxpanel\n"
+        "print(round(jaxpanel.did(jaxpanel.datasets.prop99_panel()).att, 4))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        check=True,
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(target)},
-    ).stdout.split()
-    assert out[0].startswith(str(target)) and out[1].startswith(
-        str(target / "jaxpanel" / "kernels")
     )
-    assert out[2] == "-27.3491"
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["-27.3491"]
 
 
 @pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
@@ -112,7 +152,7 @@ def test_console_script_runs_demo_in_float32():
 
 
 def test_source_tree_import_without_install(tmp_path):
-    """From a checkout with no install (no .pth finder), jaxpanel.kernels maps to kernels/."""
+    """From a checkout with no install (no finder), jaxpanel.kernels is kernels/."""
     import site
     import sysconfig
 
@@ -123,7 +163,7 @@ def test_source_tree_import_without_install(tmp_path):
     ]
     code = (
         f"import sys; sys.path[:0] = [{str(REPO)!r}]; sys.path += {paths!r}; "
-        "import jaxpanel.kernels as k; print(k.__file__); "
+        "import os, jaxpanel.kernels as k; print(os.path.realpath(k.__file__)); "
         "from jaxpanel.kernels import twfe; print(twfe.__name__)"
     )
     out = subprocess.run(
@@ -133,4 +173,7 @@ def test_source_tree_import_without_install(tmp_path):
         check=True,
         cwd=tmp_path,
     ).stdout.split()
-    assert out == [str(REPO / "kernels" / "__init__.py"), "jaxpanel.kernels.twfe"]
+    assert out == [
+        str((REPO / "kernels" / "__init__.py").resolve()),
+        "jaxpanel.kernels.twfe",
+    ]
