@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import _timeaxis
+
 _SHOW = 5  # offending rows/units listed in an error message
 
 
@@ -34,8 +36,25 @@ def _sorted_labels(values: pd.Series | np.ndarray) -> pd.Index:
     uniq = pd.unique(pd.Series(values))
     try:
         return pd.Index(sorted(uniq))
-    except TypeError:  # mixed, unorderable labels: keep order of appearance
+    except TypeError:  # mixed, unorderable unit labels: keep order of appearance
         return pd.Index(uniq)
+
+
+def _numeric_outcome(values: pd.Series, column: str, locate) -> np.ndarray:
+    """The outcome column as float64, or raise naming non-numeric entries."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype=float)
+    y = pd.to_numeric(values, errors="coerce")
+    text = y.isna().to_numpy() & values.notna().to_numpy()
+    if text.any():
+        sample = list(pd.unique(values[text].astype(str))[:3])
+        raise _fail(
+            f"outcome column {column!r} is not numeric",
+            f"{int(text.sum())} rows hold text such as {sample} at {locate(text)}",
+            "convert the column to numbers (pd.to_numeric; for decimal commas read the "
+            "file with decimal=',') or drop those rows",
+        )
+    return y.to_numpy(dtype=float)
 
 
 def _check_binary(values: np.ndarray, where: str, locate) -> np.ndarray:
@@ -66,8 +85,11 @@ class Panel:
     Y : (N, T) float64 outcomes; NaN on unobserved cells.
     W : (N, T) bool treatment; False on unobserved cells.
     mask : (N, T) bool, True where the unit-period is observed.
-    units, times : labels of the rows and columns (times sorted).
+    units, times : labels of the rows and columns (times in time order: numbers,
+        datetimes, Periods, or the order given explicitly).
     unit_name, time_name, outcome_name, treatment_name : column names, for display.
+    time_note : how the time labels were read when they were not typed already
+        (e.g. "dates, format %m/%d/%Y", "numbers", "given order"), else None.
 
     Build with :meth:`from_long`, :meth:`from_wide` or :meth:`from_arrays`.
     """
@@ -81,6 +103,7 @@ class Panel:
     time_name: str = "time"
     outcome_name: str = "outcome"
     treatment_name: str = "treatment"
+    time_note: str | None = None
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -91,13 +114,23 @@ class Panel:
         time: str,
         outcome: str,
         treatment: str,
+        *,
+        time_order: Sequence[Any] | None = None,
     ) -> Panel:
         """Build a panel from a long frame with one row per observed unit-period.
 
-        Missing unit-periods are allowed and become unobserved cells. Raises ``ValueError``
-        on missing columns, NaN/inf outcomes, missing unit or time labels, duplicate
-        (unit, time) rows, a non-binary treatment and the design problems listed in
-        :meth:`from_arrays`.
+        Missing unit-periods are allowed and become unobserved cells. The order of the
+        periods comes from the time values, never from text order: numbers, datetimes,
+        pandas Periods and ordered Categoricals are ordered as such; text that parses
+        completely as numbers or dates is parsed (``Panel.time_note`` says how); other
+        text needs ``time_order`` (every period, in time order).
+
+        Raises
+        ------
+        ValueError
+            Missing columns, missing unit or time labels, duplicate (unit, time) rows, a
+            non-numeric or NaN/inf outcome, a non-binary treatment, a time column whose
+            order is unknown, and the design problems listed in :meth:`from_arrays`.
         """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
@@ -129,7 +162,12 @@ class Panel:
                 f"{_listing(list(pairs.itertuples(index=False, name=None)))}",
                 "keep one row per unit and period (aggregate or drop the duplicates)",
             )
-        y = pd.to_numeric(df[outcome], errors="coerce").to_numpy(dtype=float)
+
+        def locate_rows(b):
+            rows = df.loc[b, [unit, time]].itertuples(index=False, name=None)
+            return f"({unit}, {time}) = {_listing(list(rows))}"
+
+        y = _numeric_outcome(df[outcome], outcome, locate_rows)
         bad = ~np.isfinite(y)
         if bad.any():
             rows = df.loc[bad, [unit, time]].itertuples(index=False, name=None)
@@ -140,24 +178,21 @@ class Panel:
                 "masked cell) or fill them in",
             )
         d_raw = df[treatment].to_numpy()
-
-        def locate_rows(b):
-            rows = df.loc[b, [unit, time]].itertuples(index=False, name=None)
-            return f"({unit}, {time}) = {_listing(list(rows))}"
-
         d = _check_binary(d_raw, f"column {treatment!r}", locate_rows)
 
+        typed, times, note = _timeaxis.parse(df[time], time, time_order)
         units = _sorted_labels(df[unit])
-        times = _sorted_labels(df[time])
         i = units.get_indexer(df[unit])
-        t = times.get_indexer(df[time])
+        t = times.get_indexer(typed)
         Y = np.full((len(units), len(times)), np.nan)
         W = np.zeros((len(units), len(times)), bool)
         mask = np.zeros((len(units), len(times)), bool)
         Y[i, t] = y
         W[i, t] = d
         mask[i, t] = True
-        return cls._build(Y, W, mask, units, times, unit, time, outcome, treatment)
+        return cls._build(
+            Y, W, mask, units, times, unit, time, outcome, treatment, time_note=note
+        )
 
     @classmethod
     def from_wide(
@@ -205,13 +240,28 @@ class Panel:
     ) -> Panel:
         """Build a panel from (N, T) arrays.
 
-        Raises ``ValueError`` on shape mismatches, NaN/inf outcomes in observed cells, a
-        non-binary treatment, no treated unit, no never-treated (control) unit, and treated
-        units with no untreated period before treatment starts. A treatment that switches
-        off is allowed and reported (:attr:`switching_units`); estimators that need an
-        absorbing treatment refuse it.
+        ``times`` are the column labels; numbers, datetimes and Periods (or text that
+        parses as them) are sorted, other labels keep the columns' order.
+
+        Raises ``ValueError`` on shape mismatches, a non-numeric outcome, NaN/inf
+        outcomes in observed cells, a non-binary treatment and no treated unit. Designs
+        are not judged here: a treatment that switches off, a panel in which every unit
+        is treated at some period, or too few pre-periods are panels; each estimator
+        states and checks its own requirements (:mod:`jaxpanel.requirements`).
         """
-        Y = np.array(Y, dtype=float)
+        try:
+            Y = np.array(Y, dtype=float)
+        except (TypeError, ValueError):
+            raw = np.asarray(Y, dtype=object)
+            num = pd.to_numeric(pd.Series(raw.ravel()), errors="coerce").to_numpy()
+            text = np.isnan(num) & pd.notna(pd.Series(raw.ravel())).to_numpy()
+            sample = list(pd.unique(pd.Series(raw.ravel()[text]).astype(str))[:3])
+            raise _fail(
+                "outcome is not numeric",
+                f"{int(text.sum())} entries hold text such as {sample}",
+                "convert the outcomes to numbers (pd.to_numeric) or mark those cells "
+                "unobserved",
+            ) from None
         W_raw = np.asarray(W)
         if Y.ndim != 2:
             raise _fail(
@@ -237,6 +287,7 @@ class Panel:
         mask = mask.astype(bool)
         units = pd.Index(range(Y.shape[0]) if units is None else list(units))
         times = pd.Index(range(Y.shape[1]) if times is None else list(times))
+        time_note = None
         if len(units) != Y.shape[0] or len(times) != Y.shape[1]:
             raise _fail(
                 "label mismatch",
@@ -250,7 +301,14 @@ class Panel:
                     _listing(idx[idx.duplicated()]),
                     f"give every {what} a distinct label",
                 )
-        if not times.is_monotonic_increasing:
+        try:
+            typed, _, time_note = _timeaxis.parse(times, time_name)
+            times = pd.Index(typed)
+        except ValueError:
+            # Text labels with no order of their own: the columns' order is the time
+            # order (it is given explicitly by the arrays).
+            time_note = "column order"
+        if time_note != "column order" and not times.is_monotonic_increasing:
             order = np.argsort(np.asarray(times), kind="stable")
             times, Y, W_raw, mask = (
                 times[order],
@@ -274,7 +332,16 @@ class Panel:
         W = _check_binary(np.asarray(W_obs), "matrix W", locate_cells) & mask
         Y = np.where(mask, Y, np.nan)
         return cls._build(
-            Y, W, mask, units, times, unit_name, time_name, outcome_name, treatment_name
+            Y,
+            W,
+            mask,
+            units,
+            times,
+            unit_name,
+            time_name,
+            outcome_name,
+            treatment_name,
+            time_note=time_note,
         )
 
     @classmethod
@@ -289,6 +356,7 @@ class Panel:
         time_name,
         outcome_name,
         treatment_name,
+        time_note=None,
     ):
         panel = cls(
             Y,
@@ -300,6 +368,7 @@ class Panel:
             time_name,
             outcome_name,
             treatment_name,
+            time_note,
         )
         panel._validate()
         return panel
@@ -312,21 +381,6 @@ class Panel:
                 "no treated unit",
                 f"treatment column {self.treatment_name!r} is 0 in every observed cell",
                 "check the treatment column: at least one unit-period must be treated (1)",
-            )
-        if ever.all():
-            raise _fail(
-                "no control unit",
-                f"all {self.N} units are treated in some period",
-                "add never-treated units to serve as controls",
-            )
-        first_obs = np.argmax(self.mask, axis=1)
-        no_pre = ever & self.W[np.arange(self.N), first_obs]
-        if no_pre.any():
-            raise _fail(
-                "no pre-treatment period",
-                f"units {_listing(self.units[no_pre])} are treated from their first observed "
-                "period",
-                "drop those units or add untreated periods before their treatment starts",
             )
 
     # ------------------------------------------------------------------ summaries
@@ -409,30 +463,45 @@ class Panel:
     def is_balanced(self) -> bool:
         return bool(self.mask.all())
 
-    def require_absorbing(self, estimator: str) -> None:
-        """Raise ``ValueError`` if the treatment switches off (for estimators that need it)."""
-        sw = self.switching_units
-        if len(sw):
-            raise _fail(
-                f"{estimator} needs an absorbing treatment",
-                f"treatment switches off for units {_listing(sw)}",
-                "use an estimator that allows on/off treatment (did, trop) or recode the "
-                "treatment so it stays on once started",
-            )
-
-    def require_block(self, estimator: str) -> None:
-        """Raise ``ValueError`` unless all treated units adopt in the same period."""
-        self.require_absorbing(estimator)
-        if self.design != "block":
-            adopt = self.adoption.dropna()
-            raise _fail(
-                f"{estimator} needs a block design",
-                f"treated units adopt at {adopt.nunique()} different periods "
-                f"({_listing(sorted(adopt.unique()))})",
-                "estimate each adoption cohort separately, or use did / trop",
-            )
-
     # ------------------------------------------------------------------ conversions
+    def select(self, units: Any = None, times: Any = None) -> Panel:
+        """The sub-panel of the given unit and time labels (None keeps all).
+
+        ``units`` / ``times`` are labels (any iterable) or a boolean mask over
+        ``self.units`` / ``self.times``; the panel's order is kept.
+        """
+
+        def positions(labels, index, what):
+            if labels is None:
+                return np.arange(len(index))
+            arr = np.asarray(labels)
+            if arr.dtype == bool and arr.shape == (len(index),):
+                return np.flatnonzero(arr)
+            pos = index.get_indexer(pd.Index(list(labels)))
+            if (pos < 0).any():
+                absent = [x for x, k in zip(labels, pos) if k < 0]
+                raise _fail(
+                    f"unknown {what} labels",
+                    _listing(absent),
+                    f"pass labels from panel.{what}s",
+                )
+            return np.sort(pos)
+
+        r = positions(units, self.units, "unit")
+        c = positions(times, self.times, "time")
+        return Panel._build(
+            self.Y[np.ix_(r, c)],
+            self.W[np.ix_(r, c)],
+            self.mask[np.ix_(r, c)],
+            self.units[r],
+            self.times[c],
+            self.unit_name,
+            self.time_name,
+            self.outcome_name,
+            self.treatment_name,
+            time_note=self.time_note,
+        )
+
     def arrays(self, dtype: Any = None):
         """``(Y, W, mask)`` as JAX arrays for the array-level estimators.
 
@@ -458,16 +527,24 @@ class Panel:
         )
 
     def summary(self) -> str:
+        first, last = (
+            _timeaxis.format_label(x) for x in (self.times[0], self.times[-1])
+        )
+        controls = (
+            f"controls: {self.n_control}"
+            if self.n_control
+            else "controls: none (every unit is treated at some period)"
+        )
         lines = [
-            f"Panel: {self.N} units x {self.T} periods ({self.times[0]}..{self.times[-1]}), "
+            f"Panel: {self.N} units x {self.T} periods ({first}..{last}), "
             f"{int(self.mask.sum())} observed cells"
             + ("" if self.is_balanced else f" ({int((~self.mask).sum())} missing)"),
-            (
-                f"  treated units: {self.n_treated} ({_listing(self.treated_units)}), "
-                f"controls: {self.n_control}"
-            ),
+            f"  treated units: {self.n_treated} ({_listing(self.treated_units)}), "
+            + controls,
             f"  design: {self.design}; pre-periods: {self.n_pre}, post-periods: {self.n_post}",
         ]
+        if self.time_note is not None:
+            lines.append(f"  {self.time_name}: read as {self.time_note}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

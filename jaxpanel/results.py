@@ -170,12 +170,46 @@ def _trajectory(
     )
 
 
-def check_status(method: str, status: str) -> None:
+# Quantities of a fit in the order they are computed, for naming the first non-finite one.
+_QUANTITIES = (
+    ("noise_level", "the noise level (sd of control first differences)"),
+    ("unit_weights", "the unit weights (omega)"),
+    ("time_weights", "the time weights (lambda)"),
+    ("mu", "the fitted two-way model (mu)"),
+    ("alpha", "the fitted unit effects (alpha)"),
+    ("beta", "the fitted time effects (beta)"),
+    ("L", "the low-rank term L"),
+    ("y0", "the imputed untreated outcomes Y(0)"),
+    ("cell_tau", "the per-cell effects"),
+    ("tau", "the cell effects"),
+    ("att", "the ATT"),
+)
+
+
+def nonfinite_quantity(fit: Any) -> str:
+    """The first quantity of ``fit`` (in computation order) holding a NaN or inf."""
+    info = getattr(fit, "info", None) or {}
+    for name, label in _QUANTITIES:
+        value = info.get(name) if name in info else getattr(fit, name, None)
+        if value is not None and not np.all(np.isfinite(np.asarray(value))):
+            return label
+    return "the solver's objective or another intermediate quantity"
+
+
+def check_status(method: str, status: str, fit: Any = None) -> None:
     """Turn a fit's status into an exception or a warning at the user level."""
     if status == status_name(NONFINITE):
+        what = "its values" if fit is None else nonfinite_quantity(fit)
+        dtype = None if fit is None else np.asarray(fit.att).dtype
+        hint = (
+            "enable float64 (jax.config.update('jax_enable_x64', True)) or rescale the "
+            "outcome"
+            if dtype == np.float32
+            else "check the outcome for extreme values (the fit ran in "
+            f"{dtype or 'float64'}; rescaling the outcome changes no estimate)"
+        )
         raise FloatingPointError(
-            f"{method}: the fit produced non-finite values. Check the outcome scale, or "
-            "enable float64 (jax.config.update('jax_enable_x64', True))."
+            f"{method}: the fit produced non-finite values in {what}. Fix: {hint}."
         )
     if status == status_name(UNIDENTIFIED):
         raise ValueError(
@@ -212,7 +246,7 @@ def make_estimate(
 
     fit = jax.tree_util.tree_map(np.asarray, fit)
     status = status_name(int(fit.status))
-    check_status(method, status)
+    check_status(method, status, fit)
     uw = (
         None
         if unit_weights is None

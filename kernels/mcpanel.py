@@ -8,7 +8,8 @@ by block-coordinate descent: one exact update of the unit effects ``u`` (row mea
 ``M - L - v`` over observed cells), one of the time effects ``v``, then one proximal
 gradient step on ``L`` with step ``|O| / 2``, i.e. ``L <- SVT(P_O(M - L - u - v) + L,
 lam |O| / 2)``. It stops when the relative decrease of the objective falls in
-``[0, rel_tol)`` (or the objective is below 1e-8), after at most ``max_iter`` sweeps, and
+``[0, rel_tol)`` (or the objective is below 1e-8, in squared outcome units: see ``fit``),
+after at most ``max_iter`` sweeps, and
 walks a decreasing path of penalties warm-starting each fit from the previous one. These
 stopping semantics define the numbers MCPanel reports (its fits stop well before the
 optimum: on Prop 99 the converged solution at MCPanel's chosen penalty moves the ATT by
@@ -73,7 +74,9 @@ def _sweep(M, mask, L, v):
 
 def _objective(M, mask, L, u, v, nuclear, lam):
     err = jnp.where(mask > 0, L + u[:, None] + v[None, :] - M, 0.0)
-    return (err**2).sum() / mask.sum() + lam * nuclear
+    # lam = inf with L = 0 is a finite objective (inf * 0 would be NaN)
+    penalty = jnp.where(nuclear > 0, lam * nuclear, 0.0)
+    return (err**2).sum() / mask.sum() + penalty
 
 
 def effects(
@@ -111,8 +114,14 @@ def fit(
     v0: jax.Array,
     max_iter: int = 400,
     rel_tol: float = 1e-5,
+    obj_floor: jax.Array | float = 1e-8,
 ) -> MCPanelFit:
-    """One MCPanel fit at penalty ``lam`` from ``(L0, u0, v0)`` (its ``NNM_fit``)."""
+    """One MCPanel fit at penalty ``lam`` from ``(L0, u0, v0)`` (its ``NNM_fit``).
+
+    ``obj_floor``: stop once the objective is below it. MCPanel's literal rule is 1e-8 in
+    squared outcome units, which ties the stopping point to the outcome's scale; callers
+    that want a rule equivariant to rescaling pass ``1e-8`` times a squared outcome scale.
+    """
     M = jnp.where(mask > 0, M, 0.0)
     n_obs = mask.sum()
     lam = jnp.asarray(lam, M.dtype)
@@ -129,7 +138,7 @@ def fit(
 
     def done(old, new):
         rel = (old.obj - new.obj) / old.obj
-        return (new.obj < 1e-8) | ((rel < rel_tol) & (rel >= 0))
+        return (new.obj < obj_floor) | ((rel < rel_tol) & (rel >= 0))
 
     out = run(step, done, init, max_iter)
     s = out.state
@@ -146,6 +155,7 @@ def fit_path(
     active: jax.Array | None = None,
     max_iter: int = 400,
     rel_tol: float = 1e-5,
+    obj_floor: jax.Array | float = 1e-8,
 ) -> MCPanelFit:
     """MCPanel's warm-started path (its ``NNM_with_uv_init``): ``L`` starts at zero.
 
@@ -161,7 +171,7 @@ def fit_path(
     def body(carry, x):
         L, u, v = carry
         lam, on = x
-        res = fit(M, mask, lam, L, u, v, max_iter, rel_tol)
+        res = fit(M, mask, lam, L, u, v, max_iter, rel_tol, obj_floor)
         res = jax.tree_util.tree_map(
             lambda new, old: jnp.where(on, new, old),
             res,

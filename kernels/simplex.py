@@ -8,6 +8,9 @@ with ``A`` (m, n), ``b`` (m,), optional row weights ``r`` (frequencies, default 
 ``n = sum r``), optional variable frequencies ``f`` (ridge ``||x||_D^2 = sum x_i^2 / f_i``:
 the exact minimiser of the problem with variable i duplicated f_i times, its weight split
 evenly), and an intercept handled by centring the columns of ``A`` and ``b`` over rows.
+Because ``sum x = 1``, subtracting ``b_k`` from row k of ``A`` and from ``b`` changes
+nothing; the Gram form is built from those gaps, so the solution does not depend on the
+level of the data (adding a constant, or a per-row constant, to ``A`` and ``b``).
 Variables may be excluded (``allowed == False``): they stay at zero.
 
 Everything works on the Gram form ``G = A'diag(r)A``, ``g = A'diag(r)b`` computed once, so a
@@ -84,9 +87,14 @@ def make_problem(
     if allowed is not None:
         ok = ok & jnp.asarray(allowed, bool)
     n_rows = r.sum()
+    # Subtract the target from every column, row by row: on the simplex (sum x = 1)
+    # (A - b 1')x - (b - b) = Ax - b exactly, and the Gram form is then built from gaps,
+    # not levels. Without this an outcome level far above its spread (Y + 1e8) cancels
+    # catastrophically in x'Gx - 2g'x + b'b, and the weights depend on the level.
+    A = A - b[:, None]
+    b = jnp.zeros_like(b)
     if intercept:
         A = A - ((r @ A) / n_rows)[None, :]
-        b = b - (r @ b) / n_rows
     Ar = A * r[:, None]
     G = Ar.T @ A
     G = 0.5 * (G + G.T)

@@ -7,11 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jaxpanel.kernels import CONVERGED
 
 import jaxpanel
 from jaxpanel import Panel
 from jaxpanel.estimators import did
+from jaxpanel.kernels import CONVERGED
 
 from .reference import did_att
 

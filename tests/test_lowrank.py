@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from jaxpanel.kernels import CONVERGED, MAX_STEPS, lowrank, twfe
 
 from .reference_lowrank import kkt_residual, lowrank_fit

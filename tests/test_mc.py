@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from jaxpanel.kernels import CONVERGED
 
 import jaxpanel
 from jaxpanel.estimators import mc
+from jaxpanel.kernels import CONVERGED
 
 from .conftest import shared_path
 from .reference_lowrank import kkt_residual, lowrank_fit

@@ -16,10 +16,10 @@ import sys
 import zipfile
 from pathlib import Path
 
-import jaxpanel.kernels
 import pytest
 
 import jaxpanel
+import jaxpanel.kernels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -133,6 +133,7 @@ def test_wheel_ships_every_module(tmp_path):
         text=True,
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(target)},
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["-27.3491"]

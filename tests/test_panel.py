@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import jaxpanel
 from jaxpanel import Panel
+
+from .reference import did_att
 
 
 def long_frame(n=5, t=6, treated=("u0",), start=3):
@@ -69,10 +72,10 @@ def test_staggered_and_nonabsorbing_designs():
     df.loc[(df.id == "u0") & (df.yr == 2005), "d"] = 0
     q = build(df)
     assert q.design == "nonabsorbing" and list(q.switching_units) == ["u0"]
-    with pytest.raises(ValueError, match="absorbing treatment.*'u0'"):
-        q.require_absorbing("sdid")
-    with pytest.raises(ValueError, match="block design"):
-        p.require_block("sdid")
+    with pytest.raises(ValueError, match="sdid needs an absorbing treatment.*'u0'"):
+        jaxpanel.sdid(q)
+    with pytest.raises(ValueError, match="sdid needs a block design.*2003, 2004"):
+        jaxpanel.sdid(p)
 
 
 def test_from_wide_and_arrays_agree():
@@ -160,23 +163,54 @@ def test_no_treated_unit():
         build(long_frame(treated=()))
 
 
-def test_no_control_unit():
-    with pytest.raises(ValueError, match="no control unit.*add never-treated units"):
-        build(long_frame(n=2, treated=("u0", "u1")))
-
-
-def test_no_pre_treatment_period():
+def test_every_unit_treated_is_a_panel():
+    """No never-treated unit: DID, MC and TROP use the not-yet-treated cells once the
+    periods in which every unit is treated are dropped; the SC family refuses."""
+    df = long_frame(n=4, t=8, treated=("u0", "u1", "u2", "u3"), start=3)
+    df.loc[df.id.isin(["u2", "u3"]) & (df.yr < 2005), "d"] = 0
+    df["y"] = df["y"] + np.sin(np.arange(len(df)))  # not an exact two-way model
+    p = build(df)
+    assert p.n_control == 0 and p.design == "staggered"
+    assert "controls: none" in p.summary()
     with pytest.raises(
-        ValueError, match=r"no pre-treatment period: units 'u0'.*drop those units"
+        ValueError,
+        match=r"did needs an untreated observed unit in every period with a treated "
+        r"cell.*periods 2005, 2006, 2007 every observed unit is treated.*"
+        r"panel.select\(times=panel.times\[:5\]\)",
     ):
-        build(long_frame(start=0))
+        jaxpanel.did(p)
+    with pytest.raises(
+        ValueError, match="sdid needs a block design.*No estimator applies"
+    ):
+        jaxpanel.sdid(p)
+    q = p.select(times=p.times[:5])
+    assert q.n_control == 2  # u2, u3 are not yet treated before 2005
+    ref = did_att(q.Y, q.W.astype(float), q.mask.astype(float))
+    for method in ("did", "mc", "trop"):
+        est = getattr(jaxpanel, method)(
+            q, **({"lam": np.inf} if method == "mc" else {})
+        )
+        if method != "trop":
+            assert est.att == pytest.approx(ref, rel=1e-9), method
+    with pytest.raises(ValueError, match="sc needs at least 1 never-treated"):
+        jaxpanel.sc(p.select(times=p.times[:5]).select(units=["u0", "u1"]))
 
 
-def test_no_pre_period_counts_observed_cells_only():
+def test_treated_in_every_observed_period_is_refused_by_estimators():
+    p = build(long_frame(start=0))  # u0 treated from its first period: a panel
+    with pytest.raises(
+        ValueError,
+        match=r"did needs an untreated observed period for every treated unit.*"
+        r"units 'u0' are treated in every period.*drop those units",
+    ):
+        jaxpanel.did(p)
+
+
+def test_treated_in_every_observed_period_counts_observed_cells_only():
     df = long_frame()
     df = df[~((df.id == "u0") & (df.yr < 2003))]
-    with pytest.raises(ValueError, match="no pre-treatment period"):
-        build(df)
+    with pytest.raises(ValueError, match="units 'u0' are treated in every period"):
+        jaxpanel.did(build(df))
 
 
 def test_switching_treatment_is_reported_not_refused():
@@ -201,3 +235,134 @@ def test_array_shape_mismatch():
 def test_not_a_frame():
     with pytest.raises(TypeError, match="DataFrame"):
         Panel.from_long({"a": [1]}, unit="a", time="a", outcome="a", treatment="a")
+
+
+# ---------------------------------------------------------------- the time axis
+def monthly_frame(n=6, t=15, start=11, fmt="{m}/1/{y}"):
+    """A monthly panel from January 1924 with text dates, e.g. '1/1/1924'."""
+    rng = np.random.default_rng(5)
+    months = pd.date_range("1924-01-01", periods=t, freq="MS")
+    y = rng.normal(size=(n, t)).cumsum(axis=1) + np.arange(t) * 0.3
+    rows = [
+        {
+            "unit": f"u{i}",
+            "month": fmt.format(m=d.month, d=d.day, y=d.year),
+            "date": d,
+            "y": y[i, s] + (2.0 if i == 0 and s >= start else 0.0),
+            "d": int(i == 0 and s >= start),
+        }
+        for i in range(n)
+        for s, d in enumerate(months)
+    ]
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=0), y
+
+
+def test_text_dates_are_parsed_not_sorted_as_text():
+    df, _ = monthly_frame()
+    p = Panel.from_long(df, unit="unit", time="month", outcome="y", treatment="d")
+    ref = Panel.from_long(df, unit="unit", time="date", outcome="y", treatment="d")
+    # text order would put '10/1/1924' before '2/1/1924' and make the design on/off
+    assert p.design == "block" and p.n_pre == 11
+    assert list(p.times) == list(pd.date_range("1924-01-01", periods=15, freq="MS"))
+    np.testing.assert_array_equal(p.Y, ref.Y)
+    np.testing.assert_array_equal(p.W, ref.W)
+    assert "read as dates, format %m/%d/%Y" in p.summary()
+    assert "(1924-01-01..1925-03-01)" in p.summary()
+    kw = {"lambda_unit": 0.5, "lambda_time": 0.3, "lambda_nn": np.inf}
+    assert jaxpanel.trop(p, **kw).att == jaxpanel.trop(ref, **kw).att
+
+
+def test_day_first_text_dates():
+    df, _ = monthly_frame(fmt="{d}/{m}/{y}")
+    df.loc[df.month == "1/1/1924", "month"] = "01/01/1924"
+    df["month"] = df["month"].str.replace("^1/", "13/", regex=True)  # day 13
+    p = Panel.from_long(df, unit="unit", time="month", outcome="y", treatment="d")
+    assert p.design == "block" and p.times.is_monotonic_increasing
+    assert p.times[1] == pd.Timestamp("1924-02-13")
+
+
+def test_year_column_with_some_text_years():
+    df = jaxpanel.datasets.prop99().astype({"Year": object})
+    df.loc[df.index[:20], "Year"] = df.loc[df.index[:20], "Year"].astype(str)
+    assert {type(x) for x in df.Year} == {int, str}
+    p = Panel.from_long(
+        df, unit="State", time="Year", outcome="PacksPerCapita", treatment="treated"
+    )
+    assert p.T == 31 and list(p.times) == list(range(1970, 2001))
+    ref = did_att(p.Y, p.W.astype(float), p.mask.astype(float))
+    assert jaxpanel.did(p).att == pytest.approx(-27.349111, abs=1e-6)
+    assert jaxpanel.did(p).att == pytest.approx(ref, rel=1e-10)
+
+
+def test_integer_valued_float_years_print_as_integers():
+    df = long_frame().astype({"yr": float})
+    p = build(df)
+    assert list(p.times) == list(range(2000, 2006))
+    assert "(2000..2005)" in p.summary() and "2000.0" not in p.summary()
+    assert p.times.dtype == np.int64
+
+
+def test_text_without_an_order_is_refused_with_the_fix():
+    df = long_frame()
+    names = dict(zip(range(2000, 2006), ["Jan", "Feb", "Mar", "Apr", "May", "Jun"]))
+    df["yr"] = df["yr"].map(names)
+    with pytest.raises(
+        ValueError,
+        match=r"time column 'yr' holds text that is neither numbers nor dates.*"
+        r"text order is never used.*time_order",
+    ):
+        build(df)
+    order = ["Jan", "Feb", "Mar", "Apr", "May", "Jun"]
+    p = build(df, time_order=order)
+    assert list(p.times) == order and p.design == "block" and p.n_pre == 3
+    q = build(df.astype({"yr": pd.CategoricalDtype(order, ordered=True)}))
+    np.testing.assert_array_equal(q.Y, p.Y)
+    with pytest.raises(ValueError, match="values not in time_order: \\['Jun'\\]"):
+        build(df, time_order=order[:5])
+
+
+def test_periods_and_unordered_categories():
+    df = long_frame()
+    quarters = pd.period_range("2000Q3", periods=6, freq="Q")
+    df["yr"] = df["yr"].map(dict(zip(range(2000, 2006), quarters)))
+    p = build(df.sample(frac=1.0, random_state=2))
+    assert list(p.times) == list(quarters)
+    text = build(df.assign(yr=df.yr.astype(str)))  # '2000Q3', ...: parsed as Periods
+    assert list(text.times) == list(quarters) and text.time_note == "periods (Q-DEC)"
+    cats = long_frame().astype({"yr": str}).astype({"yr": "category"})
+    assert list(build(cats).times) == list(range(2000, 2006))
+    with pytest.raises(ValueError, match="time column 'flag' is boolean"):
+        Panel.from_long(
+            long_frame().assign(flag=lambda x: x.yr > 2002),
+            unit="y",
+            time="flag",
+            outcome="y",
+            treatment="d",
+        )
+
+
+def test_wide_text_columns():
+    p = build(long_frame())
+    wide = pd.DataFrame(p.Y, index=p.units, columns=[str(t) for t in p.times])
+    shuffled = wide[list(reversed(wide.columns))]
+    q = Panel.from_wide(
+        shuffled, pd.DataFrame(p.W.astype(int), index=p.units, columns=wide.columns)
+    )
+    assert list(q.times) == list(range(2000, 2006))
+    np.testing.assert_array_equal(q.Y, p.Y)
+    labels = ["Jan", "Feb", "Mar", "Apr", "May", "Jun"]  # no order of their own
+    r = Panel.from_arrays(p.Y, p.W, times=labels)
+    assert list(r.times) == labels and r.time_note == "column order"
+
+
+def test_text_outcome_is_not_numeric():
+    df = long_frame().astype({"y": object})
+    df.loc[7, "y"] = "12,5"
+    with pytest.raises(
+        ValueError,
+        match=r"outcome column 'y' is not numeric: 1 rows hold text such as "
+        r"\['12,5'\] at \(id, yr\) = \('u1', 2001\).*decimal=','",
+    ):
+        build(df)
+    with pytest.raises(ValueError, match=r"outcome is not numeric.*\['x'\]"):
+        Panel.from_arrays([[1.0, "x"], [2.0, 3.0]], [[0, 1], [0, 0]])

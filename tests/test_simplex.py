@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from jaxpanel.kernels import CONVERGED, simplex
 
 from . import reference_synth as ref

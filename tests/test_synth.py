@@ -275,13 +275,18 @@ def test_bad_input(prop99_panel):
     p = Panel.from_long(
         stag, unit="State", time="Year", outcome="PacksPerCapita", treatment="treated"
     )
-    with pytest.raises(ValueError, match="sdid needs a block design.*did / trop"):
+    with pytest.raises(
+        ValueError,
+        match="sdid needs a block design.*apply to this panel: did, mc, trop",
+    ):
         jaxpanel.sdid(p)
     unbal = df.drop(index=df.index[(df.State == "Ohio") & (df.Year == 1980)])
     p = Panel.from_long(
         unbal, unit="State", time="Year", outcome="PacksPerCapita", treatment="treated"
     )
-    with pytest.raises(ValueError, match="sc needs a balanced panel.*'Ohio'"):
+    with pytest.raises(
+        ValueError, match="sc needs a balanced panel.*units 'Ohio'; periods 1980"
+    ):
         jaxpanel.sc(p)
     with pytest.raises(
         ValueError,

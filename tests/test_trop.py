@@ -10,13 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jaxpanel.kernels import CONVERGED
 
 import jaxpanel
 from jaxpanel import Panel, tuning
 from jaxpanel import _trop_weights as tw
 from jaxpanel.estimators import _trop_tuning as tt
 from jaxpanel.estimators import did, mc, trop
+from jaxpanel.kernels import CONVERGED
 
 from .reference_lowrank import (
     lowrank_fit,

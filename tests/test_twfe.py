@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from jaxpanel.kernels import CONVERGED, twfe
 
 from .reference import twfe_fit

@@ -238,18 +238,12 @@ def estimate_synth(panel, method: str, options: SynthOptions, recipe: dict):
     """User level: refuse designs the family cannot fit, fit, wrap into an Estimate."""
     import numpy as np
 
+    from ..requirements import SYNTH, require
     from ..results import make_estimate
     from ._core import _require_panel
 
     _require_panel(panel)
-    panel.require_block(method)
-    if not panel.is_balanced:
-        missing = panel.units[(~panel.mask).any(axis=1)]
-        raise ValueError(
-            f"{method} needs a balanced panel: units {list(missing[:5])} have missing "
-            "periods. Fix: drop or fill those unit-periods, or use did / trop, which allow "
-            "missing cells."
-        )
+    require(panel, method, SYNTH)
     Y, W, mask = panel.arrays()
     fit = synth_fit_jit(Y, W, mask, options=options)
     info = {k: np.asarray(v).item() for k, v in fit.info.items()}

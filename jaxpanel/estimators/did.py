@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from ..panel import Panel
+from ..requirements import ESTIMATORS, require
 from ..results import Estimate, make_estimate, with_variance
 from ._core import Fit, _require_panel, default_mask, impute
 
@@ -63,6 +64,7 @@ def estimate(
     Estimate with the ATT, the per-period trajectory and the recipe.
     """
     _require_panel(panel)
+    require(panel, "did", ESTIMATORS["did"])
     Y, W, mask = panel.arrays()
     est = make_estimate(panel, "did", fit(Y, W, mask))
     return with_variance(est, variance, reps, seed)

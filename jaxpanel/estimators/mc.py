@@ -47,6 +47,7 @@ from jaxpanel.kernels._loop import MAX_STEPS, NONFINITE
 
 from .. import tuning
 from ..panel import Panel
+from ..requirements import ESTIMATORS, require
 from ..results import Estimate, make_estimate, with_variance
 from ._core import _require_panel, default_mask
 from ._lowrank import LowRankFit, connected, from_result
@@ -147,6 +148,15 @@ def fold_draws(n: int, t: int, num_folds: int = 5, cv_ratio: float = 0.8) -> np.
     return out.reshape(num_folds, n, t)
 
 
+def _obj_floor(y, cells):
+    """MCPanel's objective floor (1e-8) in units of the outcome's variance over ``cells``:
+    its literal 1e-8 would make the fit depend on the outcome's scale."""
+    n = jnp.maximum(cells.sum(), 1)
+    m = (y * cells).sum() / n
+    var = (cells * (y - m) ** 2).sum() / n
+    return 1e-8 * jnp.where(var > 0, var, 1.0)
+
+
 def _control(Y, W, mask):
     Y = jnp.asarray(Y)
     mask = default_mask(Y, mask)
@@ -165,7 +175,9 @@ def _lane_fit_exact(y, train, lam, options: MCOptions):
 def _finish_mcpanel(Y, W, mask, control, res: mcpanel.MCPanelFit) -> LowRankFit:
     unit_ok, time_ok, n_comp = connected(control)
     sv = jnp.linalg.svd(res.L, compute_uv=False)
-    scale = jnp.maximum(sv[0], 1.0)
+    # rank relative to the largest singular value (an absolute floor would make the
+    # reported rank depend on the outcome's scale)
+    scale = jnp.where(sv[0] > 0, sv[0], 1.0)
     kernel_like = lowrank.LowRankResult(
         res.L,
         jnp.zeros((), Y.dtype),
@@ -221,7 +233,15 @@ def fit(
         [(grid >= lam) & (lam < eff.lambda_max), jnp.ones(1, bool)]
     )
     path = mcpanel.fit_path(
-        y, control, lambdas, eff.u, eff.v, active, options.max_iter, options.rel_tol
+        y,
+        control,
+        lambdas,
+        eff.u,
+        eff.v,
+        active,
+        options.max_iter,
+        options.rel_tol,
+        _obj_floor(y, control),
     )
     last = jax.tree_util.tree_map(lambda x: x[-1], path)
     return _finish_mcpanel(Y, W, mask, control, last)
@@ -285,7 +305,15 @@ def _cv_mcpanel(Y, y, control, folds, options: MCOptions):
 
     def one(tr, va, u, v):
         path = mcpanel.fit_path(
-            y * tr, tr, lambdas, u, v, None, options.max_iter, options.rel_tol
+            y * tr,
+            tr,
+            lambdas,
+            u,
+            v,
+            None,
+            options.max_iter,
+            options.rel_tol,
+            _obj_floor(y, tr),
         )
         mse = jax.vmap(lambda f: _cv_mse(Y, va, f))(path.fitted)
         return mse, path.steps, path.status
@@ -351,6 +379,7 @@ def fit_cv(
         active,
         options.max_iter,
         options.rel_tol,
+        _obj_floor(y, control),
     )
     last = jax.tree_util.tree_map(lambda x: x[res_cv.best_index], path)
     return _finish_mcpanel(Y, W, mask, control, last), res_cv
@@ -413,6 +442,7 @@ def estimate(
     ``estimate.recipe`` re-runs the CV).
     """
     _require_panel(panel)
+    require(panel, "mc", ESTIMATORS["mc"])
     if num_folds < 2:
         raise ValueError(f"num_folds must be at least 2, got {num_folds}")
     if not 0.0 < cv_ratio < 1.0:

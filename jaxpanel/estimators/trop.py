@@ -53,6 +53,7 @@ from jaxpanel.kernels._loop import CONVERGED, MAX_STEPS, NONFINITE, UNIDENTIFIED
 from .. import _trop_weights as tw
 from .. import tuning
 from ..panel import Panel
+from ..requirements import Requirements, require
 from ..results import ConvergenceWarning, Estimate, make_estimate, with_variance
 from ._core import _require_panel, default_mask
 from ._lowrank import LowRankFit, impute_lowrank
@@ -369,6 +370,20 @@ def default_grid(panel: Panel, variant: Variant = "paper") -> dict:
     }
 
 
+def requirements(variant: Variant = "paper", cv: CV | None = None) -> Requirements:
+    """Design requirements: the paper version takes any design whose treated cells are
+    identified; the global variant a block design with never-treated units (its unit
+    distances are to their average treated trajectory); the placebo criterion at least
+    two never-treated units (one is declared treated, the others are its controls)."""
+    cv = ("loocv" if variant == "paper" else "placebo") if cv is None else cv
+    controls = 2 if cv == "placebo" else (1 if variant == "global" else 0)
+    if variant == "global":
+        return Requirements(
+            absorbing=True, block=True, min_controls=controls, min_pre=1
+        )
+    return Requirements(min_controls=controls)
+
+
 def _check_lambda(name: str, value, allow_inf: bool) -> None:
     if value is None:
         return
@@ -454,8 +469,8 @@ def estimate(
     _check_lambda("lambda_unit", lambda_unit, allow_inf=False)
     _check_lambda("lambda_time", lambda_time, allow_inf=False)
     _check_lambda("lambda_nn", lambda_nn, allow_inf=True)
+    require(panel, "trop", requirements(variant, cv))
     if variant == "global":
-        panel.require_block("TROP (global variant)")
         if cv == "loocv":
             raise ValueError(
                 "the global variant is tuned by the placebo criterion (cv='placebo'); "

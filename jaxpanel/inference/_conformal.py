@@ -125,6 +125,12 @@ def conformal(
     tr = np.asarray(panel.ever_treated)
     Yco = Y[jnp.asarray(~tr)]
     y = Y[jnp.asarray(tr)].mean(axis=0)
+    # Work with gaps to the controls' mean in each period: every model here (a two-way
+    # fit, simplex weights summing to one) is unchanged by a per-period shift, and the
+    # residuals then carry no rounding of the outcome's level, which would make the
+    # statistic of the identity permutation differ from S(u) when XLA recomputes u.
+    shift = Yco.mean(axis=0)
+    Yco, y = Yco - shift[None, :], y - shift
     T, t0 = panel.T, panel.n_pre
     post_all = jnp.asarray(np.arange(T) >= t0, dtype)
     zeta = jnp.asarray(est.info.get("zeta_omega", 0.0), dtype)
@@ -157,7 +163,8 @@ def conformal(
     u_att = np.asarray(
         _residuals(method, zeta, Yco, y - est.att * post_all, jnp.ones(T, dtype))
     )
-    half = 6 * max(float(np.std(u_att)) * np.sqrt(T - t0), abs(est.att), 1e-8)
+    spread = float(np.std(u_att)) * np.sqrt(T - t0)
+    half = 6 * max(spread, abs(est.att)) or 6 * float(np.std(np.asarray(Yco)))
 
     def accepted_hull(p, grid):
         """Hull of the accepted grid points, and whether it touches the grid's edge."""
