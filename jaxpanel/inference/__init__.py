@@ -14,6 +14,7 @@ from .._options import check_choice
 from ._conditional import conditional
 from ._conformal import conformal
 from ._regression import regression
+from ._requirements import methods_for
 from ._result import VarianceResult
 from .resampling import bootstrap, jackknife, placebo, time_placebo
 
@@ -68,6 +69,7 @@ __all__ = [
     "VarianceResult",
     "bootstrap",
     "jackknife",
+    "methods_for",
     "placebo",
     "regression",
     "time_placebo",

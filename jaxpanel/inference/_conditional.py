@@ -39,8 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._replicate import replicator
+from ._requirements import require
 from ._result import VarianceResult, normal_ci, normal_p
-from .resampling import _fail, _run, placebo
+from .resampling import _run, placebo
 
 
 def single_cell_cells(panel) -> np.ndarray:
@@ -126,13 +127,8 @@ def variance_model(E2: np.ndarray, iters: int = 200, tol: float = 1e-10):
 def conditional(
     est, reps=200, seed=0, level=0.95, chunk=None, progress=None, return_draws=False
 ) -> VarianceResult:
+    require("conditional", est)
     panel = est.panel
-    if not panel.is_absorbing:
-        raise _fail(
-            "the conditional variance needs an absorbing treatment (its time-conditional "
-            "part uses each treated unit's pre-period)",
-            "use method='placebo' or 'bootstrap'",
-        )
     E = single_cell_errors(est, chunk=chunk, progress=progress)
     E2 = E**2
     a, b = variance_model(E2)

@@ -33,10 +33,9 @@ from jaxpanel.kernels import simplex
 
 from .._options import check_choice
 from . import _batch
+from ._requirements import require
 from ._result import VarianceResult, z_value
-from .resampling import _fail
 
-SUPPORTED = ("did", "sc", "difp", "sdid")
 SCHEMES = ("block", "iid")
 
 
@@ -109,17 +108,8 @@ def conformal(
     return_draws: bool = False,
 ) -> VarianceResult:
     check_choice("scheme", scheme, SCHEMES)
-    if est.method not in SUPPORTED:
-        raise _fail(
-            f"conformal inference is implemented for {', '.join(SUPPORTED)}, not {est.method}",
-            "use method='placebo', 'bootstrap' or 'conditional'",
-        )
+    require("conformal", est)
     panel = est.panel
-    if panel.design != "block" or not panel.is_balanced:
-        raise _fail(
-            "conformal inference needs a balanced block design",
-            "use method='placebo' or 'bootstrap'",
-        )
     Y, _, _ = panel.arrays()
     dtype = Y.dtype
     tr = np.asarray(panel.ever_treated)

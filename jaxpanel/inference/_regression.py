@@ -15,9 +15,8 @@ import numpy as np
 
 from ..estimators import did
 from ._replicate import replicator
+from ._requirements import require
 from ._result import VarianceResult, normal_ci, normal_p
-
-LINEAR = ("did", "sc", "difp", "sdid")
 
 
 def coefficients(est) -> np.ndarray:
@@ -36,12 +35,7 @@ def residual_variance(panel) -> tuple[float, int]:
 
 
 def regression(est, level=0.95, **_):
-    if est.method not in LINEAR:
-        raise ValueError(
-            f"the regression-based variance needs an estimator linear in Y given its weights "
-            f"({', '.join(LINEAR)}); {est.method} is not. Fix: use method='placebo', "
-            "'bootstrap' or 'conditional'"
-        )
+    require("regression", est)
     c = coefficients(est)
     sigma2, dof = residual_variance(est.panel)
     se = float(np.sqrt(sigma2 * np.sum(c**2)))

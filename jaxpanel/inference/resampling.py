@@ -27,11 +27,8 @@ import numpy as np
 
 from . import _batch
 from ._replicate import replicator
+from ._requirements import require, time_placebo_lead
 from ._result import VarianceResult, from_draws, normal_ci, normal_p
-
-
-def _fail(problem: str, fix: str) -> ValueError:
-    return ValueError(f"{problem}. Fix: {fix}")
 
 
 def _design(est):
@@ -124,13 +121,8 @@ def bootstrap_draws(
 def bootstrap(
     est, reps=200, seed=0, level=0.95, chunk=None, progress=None, return_draws=False
 ):
+    require("bootstrap", est)
     panel, treated, _controls = _design(est)
-    if len(treated) < 2:
-        raise _fail(
-            f"the bootstrap is undefined with one treated unit ({panel.units[treated[0]]!r}): "
-            "a resample without it has no treated unit, and R synthdid returns NA",
-            "use method='placebo' (unit placebo), 'time_placebo' or 'conditional'",
-        )
     rep = replicator(est)
     counts, _ = bootstrap_draws(seed, panel.N, treated, reps)
     lane = _bootstrap_lane(rep.refit)
@@ -144,25 +136,9 @@ def bootstrap(
 def jackknife(
     est, level=0.95, chunk=None, progress=None, return_draws=False, allow_sc=False
 ):
-    panel, treated, _controls = _design(est)
-    if len(treated) < 2:
-        raise _fail(
-            "the jackknife is undefined with one treated unit (leaving it out leaves no "
-            "treated unit; R synthdid returns NA)",
-            "use method='placebo' (unit placebo), 'time_placebo' or 'conditional'",
-        )
-    if est.method == "sc" and not allow_sc:
-        raise _fail(
-            "the jackknife is not recommended for SC (Arkhangelsky et al. 2021, Sec. 5: its "
-            "weights are not stable enough for the fixed-weight jackknife)",
-            "use method='placebo' or 'bootstrap' (or pass allow_sc=True to compute it anyway)",
-        )
+    require("jackknife", est, allow_sc=allow_sc)
+    panel, _treated, _controls = _design(est)
     rep = replicator(est)
-    if est.unit_weights is not None and int((est.unit_weights != 0).sum()) == 1:
-        raise _fail(
-            "the fixed-weight jackknife is undefined with a single control of non-zero weight",
-            "use method='placebo' or 'bootstrap'",
-        )
     n = panel.N
     lane = _jackknife_lane(rep.fixed)
     u = np.asarray(
@@ -212,13 +188,8 @@ def _first_of_permutation(keys, controls, n_treated: int):
 def placebo(
     est, reps=200, seed=0, level=0.95, chunk=None, progress=None, return_draws=False
 ):
+    require("placebo", est)
     panel, treated, controls = _design(est)
-    if len(controls) <= len(treated):
-        raise _fail(
-            f"the unit placebo needs more controls than treated units ({len(controls)} "
-            f"controls, {len(treated)} treated)",
-            "use method='bootstrap', 'jackknife' or 'time_placebo'",
-        )
     rep = replicator(est)
     W0 = rep.data["W"]
     shared = {
@@ -246,21 +217,10 @@ def time_placebo(
     after the window are dropped too, so each fit sees only data from before its window's
     end (R's ``synthdid_placebo`` is the window that ends at the last pre-period).
     """
-    panel, _treated, _ = _design(est)
-    if panel.design != "block":
-        raise _fail(
-            "the time placebo needs a block design (one adoption period)",
-            "use method='placebo' or 'bootstrap'",
-        )
+    require("time_placebo", est, min_pre=min_pre)
+    panel = est.panel
     t0, length = panel.n_pre, panel.n_post
-    starts = np.arange(min_pre, t0 - length + 1)
-    if len(starts) < 2:
-        raise _fail(
-            f"the time placebo needs at least two windows of {length} post-periods inside "
-            f"the {t0} pre-periods after {min_pre} leading ones (T_pre >= T_post + "
-            f"{min_pre + 1})",
-            "use method='placebo' (unit placebo) or 'bootstrap'",
-        )
+    starts = np.arange(time_placebo_lead(est, min_pre), t0 - length + 1)
     rep = replicator(est)
     treated_units = jnp.asarray(panel.ever_treated, rep.data["Y"].dtype)
     shared = {"data": rep.data, "treated": treated_units}

@@ -1,0 +1,218 @@
+"""What each variance method needs of an estimate, checked before any replicate is fit.
+
+A method that does not apply raises a ``ValueError`` naming the requirement that fails and
+the methods whose requirements this estimate meets (checked, not a fixed list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..requirements import ESTIMATORS, Unmet
+
+LINEAR = ("did", "sc", "difp", "sdid")  # linear in Y given their weights
+CONFORMAL = ("did", "sc", "difp", "sdid")
+
+
+def _bootstrap(est, **_) -> list[Unmet]:
+    p = est.panel
+    if p.n_treated < 2:
+        return [
+            Unmet(
+                "the bootstrap is undefined with one treated unit "
+                f"({p.treated_units[0]!r}): a resample without it has no treated unit, "
+                "and R synthdid returns NA",
+                "",
+            )
+        ]
+    if p.n_control < 1:
+        return [
+            Unmet(
+                "the bootstrap resamples treated and never-treated units, and this panel "
+                "has no never-treated unit",
+                "",
+            )
+        ]
+    return []
+
+
+def _jackknife(est, allow_sc: bool = False, **_) -> list[Unmet]:
+    p = est.panel
+    if p.n_treated < 2:
+        return [
+            Unmet(
+                "the jackknife is undefined with one treated unit (leaving it out leaves "
+                "no treated unit; R synthdid returns NA)",
+                "",
+            )
+        ]
+    if est.method == "sc" and not allow_sc:
+        return [
+            Unmet(
+                "the jackknife is not recommended for SC (Arkhangelsky et al. 2021, "
+                "Sec. 5: its weights are not stable enough for the fixed-weight "
+                "jackknife)",
+                "pass allow_sc=True to compute it anyway",
+            )
+        ]
+    if est.unit_weights is not None and int((est.unit_weights != 0).sum()) == 1:
+        return [
+            Unmet(
+                "the fixed-weight jackknife is undefined with a single control of "
+                "non-zero weight (leaving it out leaves no control)",
+                "",
+            )
+        ]
+    return []
+
+
+def _placebo(est, **_) -> list[Unmet]:
+    p = est.panel
+    if p.n_control <= p.n_treated:
+        return [
+            Unmet(
+                "the unit placebo needs more controls than treated units "
+                f"({p.n_control} never-treated, {p.n_treated} treated): N_tr controls "
+                "play the treated units and the rest stay controls",
+                "",
+            )
+        ]
+    return []
+
+
+def time_placebo_lead(est, min_pre: int = 2) -> int:
+    """Pre-periods kept before the first window: ``min_pre``, or more where the
+    estimator needs more pre-periods than that (its own requirement)."""
+    need = ESTIMATORS.get(est.method)
+    return max(min_pre, need.min_pre if need is not None else 0)
+
+
+def _time_placebo(est, min_pre: int = 2, **_) -> list[Unmet]:
+    p = est.panel
+    if not p.is_absorbing or p.design != "block":
+        return [
+            Unmet(
+                "the time placebo needs a block design (one adoption period); this "
+                f"panel's design is {p.design}",
+                "",
+            )
+        ]
+    lead = time_placebo_lead(est, min_pre)
+    t0, length = p.n_pre, p.n_post
+    if t0 - length + 1 - lead < 2:
+        return [
+            Unmet(
+                f"the time placebo needs at least two windows of {length} post-periods "
+                f"inside the {t0} pre-periods after {lead} leading ones (T_pre >= "
+                f"T_post + {lead + 1}; here T_pre = {t0}, T_post = {length})",
+                "",
+            )
+        ]
+    return []
+
+
+def _regression(est, **_) -> list[Unmet]:
+    if est.method not in LINEAR:
+        return [
+            Unmet(
+                "the regression-based variance needs an estimator linear in Y given its "
+                f"weights ({', '.join(LINEAR)}); {est.method} is not",
+                "",
+            )
+        ]
+    p = est.panel
+    cells = int((p.mask & ~p.W).sum())
+    if cells - (p.N + p.T - 1) < 1:
+        return [
+            Unmet(
+                "the regression-based variance needs more untreated cells than two-way "
+                f"parameters to estimate the residual variance ({cells} cells, "
+                f"{p.N + p.T - 1} parameters)",
+                "",
+            )
+        ]
+    return []
+
+
+def _conditional(est, **_) -> list[Unmet]:
+    p = est.panel
+    if not p.is_absorbing:
+        return [
+            Unmet(
+                "the conditional variance needs an absorbing treatment (its "
+                "time-conditional part uses each treated unit's pre-period)",
+                "",
+            )
+        ]
+    if p.n_control < 2:
+        return [
+            Unmet(
+                "the conditional variance declares each control cell the only treated "
+                f"cell in turn and needs at least 2 never-treated units ({p.n_control} "
+                "here)",
+                "",
+            )
+        ]
+    if int((p.W & p.mask).sum()) > 1 and _placebo(est):
+        return [
+            Unmet(
+                (
+                    "the conditional variance of an ATT over several treated cells "
+                    "measures their correlation with the unit placebo, which "
+                    + _placebo(est)[0][0].removeprefix("the unit placebo ")
+                ),
+                "",
+            )
+        ]
+    return []
+
+
+def _conformal(est, **_) -> list[Unmet]:
+    p = est.panel
+    if est.method not in CONFORMAL:
+        return [
+            Unmet(
+                f"conformal inference is implemented for {', '.join(CONFORMAL)}, not "
+                f"{est.method}",
+                "",
+            )
+        ]
+    if not p.is_balanced or not p.is_absorbing or p.design != "block":
+        return [Unmet("conformal inference needs a balanced block design", "")]
+    if p.n_control < 1:
+        return [Unmet("conformal inference needs never-treated units", "")]
+    return []
+
+
+# In the order alternatives are suggested.
+CHECKS: dict[str, Callable[..., list[Unmet]]] = {
+    "placebo": _placebo,
+    "bootstrap": _bootstrap,
+    "jackknife": _jackknife,
+    "time_placebo": _time_placebo,
+    "conditional": _conditional,
+    "regression": _regression,
+    "conformal": _conformal,
+}
+
+
+def methods_for(est) -> list[str]:
+    """The variance methods (default options) whose requirements ``est`` meets."""
+    return [name for name, check in CHECKS.items() if not check(est)]
+
+
+def require(method: str, est, **options) -> None:
+    """Raise ``ValueError`` if ``method`` does not apply to ``est``."""
+    found = CHECKS[method](est, **options)
+    if not found:
+        return
+    problem, hint = found[0]
+    others = [m for m in methods_for(est) if m != method]
+    if others:
+        listed = ", ".join(repr(m) for m in others)
+        fix = f"use method={listed} (the methods that apply to this estimate)"
+    else:
+        fix = "no variance method applies to this estimate as it is"
+    if hint:
+        fix = f"{hint}, or {fix}"
+    raise ValueError(f"{problem}. Fix: {fix}")

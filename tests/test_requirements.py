@@ -1,0 +1,131 @@
+"""Degenerate designs fail early and clearly, from the primitive cause.
+
+Each estimator and variance method checks its design requirements before any numerics and
+names the requirement that fails and the estimators or methods that do apply; the ones
+named are run here to show they really apply.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import jaxpanel
+from jaxpanel import Panel
+from jaxpanel.inference import methods_for
+from jaxpanel.requirements import estimators_for
+
+from .reference import did_att
+
+
+def one_pre_period_panel():
+    """12 x 4, two units treated from period 1: one pre-treatment period."""
+    rng = np.random.default_rng(1)
+    Y = rng.normal(size=(12, 4)) + np.arange(4)
+    W = np.zeros((12, 4))
+    W[:2, 1:] = 1
+    return Panel.from_arrays(Y, W)
+
+
+@pytest.mark.parametrize("method", ["sc", "difp", "sdid"])
+def test_one_pre_period_is_refused_before_numerics(method):
+    p = one_pre_period_panel()
+    with pytest.raises(
+        ValueError,
+        match=rf"^{method} needs at least 2 pre-treatment periods; the panel has 1 "
+        r"\(0\) before treatment starts in 1\. Fix: add earlier periods, or use another "
+        r"estimator\. Estimators that apply to this panel: did, mc, trop\.$",
+    ):
+        getattr(jaxpanel, method)(p)
+
+
+def test_the_estimators_named_do_apply():
+    p = one_pre_period_panel()
+    assert estimators_for(p) == ["did", "mc", "trop"]
+    ref = did_att(p.Y, p.W.astype(float), p.mask.astype(float))
+    assert jaxpanel.did(p).att == pytest.approx(ref, rel=1e-10)
+    assert jaxpanel.mc(p).converged
+    assert jaxpanel.trop(p, lambda_unit=0.0, lambda_time=0.0, lambda_nn=np.inf).att == (
+        pytest.approx(ref, rel=1e-10)
+    )
+
+
+def test_missing_cells_are_named_before_the_adoption_pattern():
+    """A treated unit missing its first post-period looks like a later adopter: the
+    message must name the missing cell, not the 'staggered' design it produces."""
+    df = jaxpanel.datasets.prop99()
+    df = df.drop(df.index[(df.State == "California") & (df.Year == 1989)])
+    p = Panel.from_long(df, "State", "Year", "PacksPerCapita", "treated")
+    assert p.design == "block"  # adoption is by the first treated period observed
+    df2 = jaxpanel.datasets.prop99()
+    df2.loc[(df2.State == "Nevada") & (df2.Year >= 1995), "treated"] = 1
+    df2 = df2.drop(df2.index[(df2.State == "Ohio") & (df2.Year == 1980)])
+    q = Panel.from_long(df2, "State", "Year", "PacksPerCapita", "treated")
+    assert q.design == "staggered" and not q.is_balanced
+    with pytest.raises(
+        ValueError,
+        match=r"sdid needs a balanced panel; 1 unit-periods are missing \(units 'Ohio'; "
+        r"periods 1980\)",
+    ):
+        jaxpanel.sdid(q)
+    with pytest.raises(ValueError, match="sdid needs a balanced panel"):
+        jaxpanel.sdid(p)
+
+
+def test_disconnected_untreated_cells_are_named():
+    rng = np.random.default_rng(2)
+    Y = rng.normal(size=(6, 6))
+    W = np.zeros((6, 6))
+    W[0, 3:] = 1
+    mask = np.ones((6, 6), bool)
+    mask[4:, :3] = False  # units 4, 5 observed only in periods 3-5 ...
+    mask[:4, 3:] = False  # ... and the others only in periods 0-2
+    mask[0, 3:] = True  # the treated unit's post-periods
+    p = Panel.from_arrays(Y, W, mask)
+    with pytest.raises(
+        ValueError,
+        match=r"did needs untreated cells that connect every unit and period.*2 separate "
+        r"groups, e.g. units 4, 5 share no untreated period",
+    ):
+        jaxpanel.did(p)
+
+
+def test_variance_refusal_names_methods_that_apply():
+    p = one_pre_period_panel().select(units=list(range(1, 12)))  # one treated unit
+    est = jaxpanel.did(p)
+    names = methods_for(est)
+    assert names == ["placebo", "conditional", "regression", "conformal"]
+    with pytest.raises(
+        ValueError,
+        match=r"bootstrap is undefined with one treated unit \(1\).*Fix: use "
+        r"method='placebo', 'conditional', 'regression', 'conformal' \(the methods "
+        r"that apply",
+    ):
+        est.variance("bootstrap")
+    with pytest.raises(ValueError, match=r"time placebo needs at least two windows"):
+        est.variance("time_placebo")
+    for name in names:
+        assert np.isfinite(est.variance(name, progress=False).se), name
+
+
+def test_every_method_refused_when_none_applies():
+    rng = np.random.default_rng(3)
+    W = np.zeros((2, 5))
+    W[0, 3:] = 1
+    est = jaxpanel.mc(Panel.from_arrays(rng.normal(size=(2, 5)), W), lam=0.1)
+    assert methods_for(est) == []
+    with pytest.raises(ValueError, match="no variance method applies to this estimate"):
+        est.variance("placebo")
+
+
+def test_nonfinite_fit_names_the_quantity():
+    rng = np.random.default_rng(4)
+    Y = rng.normal(size=(8, 6)) * 1e160  # squares overflow float64
+    W = np.zeros((8, 6))
+    W[0, 4:] = 1
+    with pytest.raises(
+        FloatingPointError,
+        match=r"sdid: the fit produced non-finite values in the noise level.*"
+        r"ran in float64",
+    ):
+        jaxpanel.sdid(Panel.from_arrays(Y, W))
