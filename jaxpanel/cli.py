@@ -1,17 +1,36 @@
 """Command line: ``jaxpanel demo`` and ``jaxpanel fit FILE.csv ...``.
 
 The command line is an application, not the library: it runs in float64 unless
-``--dtype float32`` is given (the library itself never sets ``jax_enable_x64``).
+``--dtype float32`` is given (the library itself never sets ``jax_enable_x64``). Every
+error of the library or of the input becomes one line on stderr and a non-zero exit
+status (2 for bad input, 1 for a failed computation); ``--traceback`` shows the Python
+traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 DTYPES = ("float64", "float32")
+METHODS = ("did", "sc", "difp", "sdid", "mc", "trop")
+VARIANCES = (
+    "placebo",
+    "bootstrap",
+    "jackknife",
+    "time_placebo",
+    "regression",
+    "conditional",
+    "conformal",
+)
+SOLVERS = {"sc": ("fw", "exact"), "difp": ("fw", "exact"), "sdid": ("fw", "exact")}
+SOLVERS["mc"] = ("mcpanel", "exact")
+LAMBDAS = ("lambda_unit", "lambda_time", "lambda_nn")
 
 # What `jaxpanel demo` passes to an estimator instead of its defaults (`--tune` passes
 # nothing). TROP tunes three lambdas by leave-one-out over all 1,197 control cells of
@@ -30,25 +49,22 @@ class _CLIError(Exception):
     pass
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line too (argparse prints the usage and exits)."""
+
+    def error(self, message: str):
+        raise _CLIError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def _set_dtype(dtype: str) -> None:
     import jax
 
     jax.config.update("jax_enable_x64", dtype == "float64")
 
 
-def _methods() -> list[str]:
-    from .estimators import REGISTRY
-
-    return list(REGISTRY)
-
-
 def _run(panel, method: str, **options):
     from .estimators import REGISTRY
 
-    if method not in REGISTRY:
-        raise _CLIError(
-            f"unknown method {method!r}; choose one of {', '.join(REGISTRY)}"
-        )
     return REGISTRY[method](panel, **options)
 
 
@@ -80,7 +96,7 @@ def cmd_demo(args) -> int:
     print(f"dtype: {args.dtype}; seconds include compilation on first use\n")
     rows = []
     notes = []
-    for method in _methods():
+    for method in METHODS:
         options = {} if args.tune else DEMO_OPTIONS.get(method, {})
         t0 = time.perf_counter()
         est = _run(panel, method, **options)
@@ -96,48 +112,197 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_fit(args) -> int:
+def _read(args):
     import pandas as pd
 
-    from .panel import Panel
-
     try:
-        df = pd.read_csv(
+        return pd.read_csv(
             args.file, sep=args.sep, engine="python" if args.sep is None else "c"
         )
     except FileNotFoundError:
-        raise _CLIError(f"no such file: {args.file}")
+        raise _CLIError(f"no such file: {args.file}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise _CLIError(f"cannot read {args.file} as CSV: {str(exc).splitlines()[0]}")
+        raise _CLIError(
+            f"cannot read {args.file} as CSV: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def _treatment(df, args) -> str:
+    """The name of the 0/1 treatment column, derived from --treated-unit/--treated-from
+    or --adoption when no --treatment column is given."""
+    import numpy as np
+    import pandas as pd
+
+    from . import _timeaxis
+
+    given = [
+        args.treatment is not None,
+        bool(args.treated_unit),
+        args.adoption is not None,
+    ]
+    if sum(given) != 1 or (bool(args.treated_unit) != (args.treated_from is not None)):
+        raise _CLIError(
+            "give the treatment one way: --treatment COLUMN (0/1), or --treated-unit U "
+            "(repeatable) with --treated-from PERIOD, or --adoption COLUMN (each unit's "
+            "first treated period, empty for never-treated units)"
+        )
+    if args.treatment is not None:
+        return args.treatment
+    for col in (args.unit, args.time):
+        if col not in df.columns:
+            raise _CLIError(f"no column {col!r} in {args.file}")
+    typed, _, _ = _timeaxis.parse(df[args.time], args.time)
+    typed.index = df.index
+
+    def as_time(values, what):
+        try:
+            start, _, _ = _timeaxis.parse(pd.Series(values), what)
+            return start
+        except ValueError as exc:
+            raise _CLIError(str(exc)) from None
+
+    if args.treated_unit:
+        units = df[args.unit].astype(str)
+        missing = sorted(set(args.treated_unit) - set(units))
+        if missing:
+            raise _CLIError(f"--treated-unit {missing} not in column {args.unit!r}")
+        start = as_time([args.treated_from], "--treated-from").iloc[0]
+        try:
+            on = units.isin(args.treated_unit) & (typed >= start)
+        except TypeError:
+            raise _CLIError(
+                f"--treated-from {args.treated_from!r} is not comparable with the "
+                f"values of {args.time!r}"
+            ) from None
+    else:
+        if args.adoption not in df.columns:
+            raise _CLIError(f"no column {args.adoption!r} in {args.file}")
+        col = df[args.adoption]
+        per_unit = col.groupby(df[args.unit]).nunique(dropna=False)
+        if (per_unit > 1).any():
+            bad = list(per_unit.index[per_unit > 1][:5])
+            raise _CLIError(
+                f"adoption column {args.adoption!r} varies within units {bad}: give "
+                "each unit one adoption period (empty if never treated)"
+            )
+        has = col.notna().to_numpy()
+        start = pd.Series(np.full(len(df), np.nan), index=df.index, dtype=object)
+        if has.any():
+            start[has] = as_time(col[has].to_numpy(), args.adoption).to_numpy()
+        try:
+            on = pd.Series(
+                [bool(h) and t >= s for h, t, s in zip(has, typed, start)],
+                index=df.index,
+            )
+        except TypeError:
+            raise _CLIError(
+                f"adoption column {args.adoption!r} is not comparable with the values "
+                f"of {args.time!r}"
+            ) from None
+    name = "treated"
+    while name in df.columns:
+        name = "_" + name
+    df[name] = on.astype(int).to_numpy()
+    return name
+
+
+def _options(args) -> dict:
+    options: dict = {}
+    if args.solver is not None:
+        allowed = SOLVERS.get(args.method)
+        if allowed is None:
+            raise _CLIError(f"--solver does not apply to --method {args.method}")
+        if args.solver not in allowed:
+            raise _CLIError(
+                f"--solver for {args.method} is one of {', '.join(allowed)}, not "
+                f"{args.solver!r}"
+            )
+        options["solver"] = args.solver
+    lambdas = {k: getattr(args, k) for k in LAMBDAS if getattr(args, k) is not None}
+    if lambdas:
+        if args.method != "trop":
+            raise _CLIError(
+                "--lambda-unit/--lambda-time/--lambda-nn apply to trop only"
+            )
+        options.update(lambdas)
+    return options
+
+
+def _write(est, path: str) -> None:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        Path(path).write_text(json.dumps(est.to_dict(), indent=2) + "\n")
+    elif suffix == ".csv":
+        est.to_long().to_csv(path, index=False)
+    else:
+        raise _CLIError(f"--out must end in .json or .csv, not {path!r}")
+
+
+def cmd_fit(args) -> int:
+    from .panel import Panel
+
+    df = _read(args)
+    treatment = _treatment(df, args)
+    options = _options(args)
+    if args.reps is not None and args.variance is None:
+        raise _CLIError("--reps needs --variance (e.g. --variance placebo)")
     panel = Panel.from_long(
-        df,
-        unit=args.unit,
-        time=args.time,
-        outcome=args.outcome,
-        treatment=args.treatment,
+        df, unit=args.unit, time=args.time, outcome=args.outcome, treatment=treatment
     )
     t0 = time.perf_counter()
-    est = _run(panel, args.method)
+    est = _run(panel, args.method, **options)
     if args.variance is not None:
-        est = est.variance(args.variance, reps=args.reps, seed=args.seed)
-    elif args.reps is not None:
-        raise _CLIError("--reps needs --variance (e.g. --variance placebo)")
+        est = est.variance(
+            args.variance, reps=args.reps, seed=args.seed, level=args.level
+        )
     seconds = time.perf_counter() - t0
     print(est.summary())
     print(f"  seconds  {seconds:.3f}")
+    if args.out is not None:
+        _write(est, args.out)
+        print(f"  written  {args.out}")
     return 0
 
 
+def _lambda(text: str) -> float:
+    value = float(text)
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0 or inf, not {text!r}")
+    return value
+
+
+def _level(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), not {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="jaxpanel", description="Causal panel-data estimators in JAX."
+    # --dtype and --traceback are accepted before or after the command.
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default=argparse.SUPPRESS,
+        help="floating point precision (default float64)",
     )
-    parser.add_argument(
-        "--dtype", choices=DTYPES, default="float64", help="floating point precision"
+    common.add_argument(
+        "--traceback",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the Python traceback of an error instead of one line",
+    )
+    parser = _Parser(
+        prog="jaxpanel",
+        description="Causal panel-data estimators in JAX.",
+        parents=[common],
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
-        "demo", help="run every estimator on the bundled Prop 99 panel"
+        "demo",
+        help="run every estimator on the bundled Prop 99 panel",
+        parents=[common],
     )
     demo.add_argument(
         "--tune",
@@ -145,37 +310,90 @@ def build_parser() -> argparse.ArgumentParser:
         help="tune every estimator as its defaults do (TROP's LOOCV takes minutes)",
     )
     demo.set_defaults(func=cmd_demo)
-    fit = sub.add_parser("fit", help="estimate the ATT on a long-format CSV file")
+    fit = sub.add_parser(
+        "fit", help="estimate the ATT on a long-format CSV file", parents=[common]
+    )
     fit.add_argument("file", help="CSV file, one row per unit-period")
     fit.add_argument("--unit", required=True, help="unit column")
-    fit.add_argument("--time", required=True, help="time column")
+    fit.add_argument(
+        "--time",
+        required=True,
+        help="time column (numbers or dates; text is parsed, never ordered as text)",
+    )
     fit.add_argument("--outcome", required=True, help="outcome column")
-    fit.add_argument("--treatment", required=True, help="0/1 treatment column")
-    fit.add_argument("--method", default="did", help="estimator (default: did)")
+    fit.add_argument("--treatment", default=None, help="0/1 treatment column")
+    fit.add_argument(
+        "--treated-unit",
+        action="append",
+        default=[],
+        metavar="U",
+        help="a treated unit (repeatable), with --treated-from, instead of --treatment",
+    )
+    fit.add_argument(
+        "--treated-from",
+        default=None,
+        metavar="T",
+        help="first treated period of the --treated-unit units",
+    )
+    fit.add_argument(
+        "--adoption",
+        default=None,
+        metavar="COLUMN",
+        help="column of each unit's first treated period (empty: never treated), "
+        "instead of --treatment",
+    )
+    fit.add_argument("--method", default="did", choices=METHODS, help="estimator")
+    fit.add_argument(
+        "--solver",
+        default=None,
+        help="weight solver: fw or exact (sc, difp, sdid); mcpanel or exact (mc)",
+    )
+    for name in LAMBDAS:
+        fit.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=_lambda,
+            default=None,
+            help=f"trop: fix {name} (all three fixed: no tuning; 'inf' allowed for nn)",
+        )
     fit.add_argument(
         "--sep", default=None, help="field separator (default: detected from the file)"
     )
     fit.add_argument(
-        "--variance",
-        default=None,
-        help="variance method: bootstrap, jackknife, placebo, time_placebo, regression, "
-        "conditional, conformal",
+        "--variance", default=None, choices=VARIANCES, help="variance method"
     )
     fit.add_argument("--reps", type=int, default=None, help="replicates (default 200)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fit.add_argument(
+        "--level", type=_level, default=0.95, help="confidence level (default 0.95)"
+    )
+    fit.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="also write the estimate: .json (one object) or .csv (a tidy table of "
+        "the estimate, weights and trajectory)",
+    )
     fit.set_defaults(func=cmd_fit)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _set_dtype(args.dtype)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    show_traceback = "--traceback" in argv
     try:
+        args = build_parser().parse_args(argv)
+        args.dtype = getattr(args, "dtype", "float64")
+        _set_dtype(args.dtype)
         return args.func(args)
-    except (_CLIError, ValueError) as exc:
-        print(f"jaxpanel: error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        if show_traceback:
+            raise
+        bad_input = isinstance(exc, (_CLIError, ValueError, TypeError, KeyError))
+        kind = "" if bad_input else f"{type(exc).__name__}: "
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"jaxpanel: error: {kind}{message}", file=sys.stderr)
+        return 2 if bad_input else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

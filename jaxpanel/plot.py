@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _timeaxis
+
 
 def _pyplot():
     try:
@@ -35,7 +37,9 @@ def trajectory_plot(est, ax=None, title: str | None = None):
 
     Parameters
     ----------
-    est : an Estimate (any estimator; the time-weight ribbon needs time weights).
+    est : an Estimate (any estimator; the time-weight ribbon needs time weights). Time
+        labels may be numbers, datetimes, Periods or an explicit order (drawn as
+        positions with the labels as ticks).
     ax : matplotlib Axes to draw on (a new figure if None).
 
     Returns
@@ -44,19 +48,25 @@ def trajectory_plot(est, ax=None, title: str | None = None):
     """
     fig, ax = _axes(ax)
     traj = est.trajectory
-    times = np.asarray(traj.index, dtype=float)
+    panel = est.panel
+    # numbers and dates as they are, Periods as timestamps, an explicit order as positions
+    x, ticks = _timeaxis.plot_coordinates(panel.times)
     treated = traj["treated"].to_numpy()
     cf = traj["counterfactual"].to_numpy()
-    label = {"did": "control mean (fitted)"}.get(est.method, "synthetic control")
-    ax.plot(times, treated, color="black", lw=2, label="treated")
-    ax.plot(times, cf, color="tab:red", lw=2, ls="--", label=label)
+    label = {
+        "did": "control mean (fitted)",
+        "mc": "fitted Y(0)",
+        "trop": "imputed Y(0) (pre-period: leave-one-out)",
+    }.get(est.method, "synthetic control")
+    ax.plot(x, treated, color="black", lw=2, label="treated")
+    ax.plot(x, cf, color="tab:red", lw=2, ls="--", label=label)
 
-    panel = est.panel
-    start = float(panel.times[panel.n_pre])
+    start = x[panel.n_pre]
     ax.axvline(start, color="grey", lw=1, ls=":")
-    post = times >= start
-    t_mid = times[post].mean()
-    y_cf, y_tr = cf[post].mean(), treated[post].mean()
+    post = np.arange(panel.T) >= panel.n_pre
+    x_post = x[post]
+    t_mid = x_post.mean()
+    y_cf, y_tr = np.nanmean(cf[post]), np.nanmean(treated[post])
     ax.annotate(
         "",
         xy=(t_mid, y_tr),
@@ -71,9 +81,8 @@ def trajectory_plot(est, ax=None, title: str | None = None):
         lam = est.time_weights
         lo, hi = ax.get_ylim()
         height = 0.15 * (hi - lo)
-        tl = np.asarray(lam.index, dtype=float)
         ax.fill_between(
-            tl,
+            x[panel.times.get_indexer(lam.index)],
             lo,
             lo + height * lam.to_numpy() / lam.max(),
             step="mid",
@@ -82,6 +91,8 @@ def trajectory_plot(est, ax=None, title: str | None = None):
             label="time weights",
         )
         ax.set_ylim(lo, hi)
+    if ticks is not None:
+        ax.set_xticks(x, ticks, rotation=90 if len(ticks) > 12 else 0)
     ax.set_xlabel(panel.time_name)
     ax.set_ylabel(panel.outcome_name)
     ax.set_title(title or f"{est.method.upper()}: ATT = {est.att:.3f}")

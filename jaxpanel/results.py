@@ -19,6 +19,7 @@ from jaxpanel.kernels._loop import (
     status_name,
 )
 
+from . import _timeaxis
 from .panel import Panel
 
 
@@ -95,11 +96,22 @@ class Estimate:
     def converged(self) -> bool:
         return self.status == status_name(CONVERGED)
 
+    @property
+    def dtype(self) -> str:
+        """The floating-point precision of the fit ('float64' or 'float32')."""
+        return np.asarray(self.fit.att).dtype.name
+
+    @property
+    def level(self) -> float | None:
+        """Confidence level of ``ci`` (None until a variance method has run)."""
+        return None if self.inference is None else self.inference.level
+
     def replace(self, **changes: Any) -> Estimate:
         return dataclasses.replace(self, **changes)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: method, att, se, ci_low, ci_high, p_value, status and design sizes."""
+        """One row: method, att, se, ci_low, ci_high, p_value, variance method, level,
+        status, dtype and design sizes."""
         lo, hi = self.ci if self.ci is not None else (None, None)
         return pd.DataFrame(
             [
@@ -111,7 +123,9 @@ class Estimate:
                     "ci_high": hi,
                     "p_value": self.p_value,
                     "variance": self.variance_method,
+                    "level": self.level,
                     "status": self.status,
+                    "dtype": self.dtype,
                     "n_units": self.panel.N,
                     "n_periods": self.panel.T,
                     "n_treated_units": self.panel.n_treated,
@@ -119,6 +133,60 @@ class Estimate:
                 }
             ]
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything a report needs, as JSON-serialisable values: the row of
+        :meth:`to_frame`, the unit and time weights (label -> weight) and the trajectory
+        (one record per period). Time labels are written as text (dates as
+        YYYY-MM-DD)."""
+
+        def plain(x):
+            if isinstance(x, (np.generic,)):
+                x = x.item()
+            if isinstance(x, float) and not np.isfinite(x):
+                return None
+            return x
+
+        row = {k: plain(v) for k, v in self.to_frame().iloc[0].items()}
+
+        def weights(w):
+            if w is None:
+                return None
+            return {_timeaxis.format_label(k): plain(v) for k, v in w.items()}
+
+        traj = [
+            {
+                self.panel.time_name: _timeaxis.format_label(t),
+                **{k: plain(v) for k, v in r.items()},
+            }
+            for t, r in self.trajectory.iterrows()
+        ]
+        return {
+            **row,
+            "unit_weights": weights(self.unit_weights),
+            "time_weights": weights(self.time_weights),
+            "trajectory": traj,
+        }
+
+    def to_long(self) -> pd.DataFrame:
+        """The estimate, its weights and its trajectory as one tidy frame with columns
+        ``section`` ('estimate', 'unit_weight', 'time_weight', 'trajectory'), ``label``
+        (unit or period; empty for the estimate), ``name`` and ``value``."""
+        rows = [("estimate", "", k, v) for k, v in self.to_frame().iloc[0].items()]
+        for section, w in (
+            ("unit_weight", self.unit_weights),
+            ("time_weight", self.time_weights),
+        ):
+            if w is not None:
+                rows += [
+                    (section, _timeaxis.format_label(k), w.name, v)
+                    for k, v in w.items()
+                ]
+        for t, r in self.trajectory.iterrows():
+            rows += [
+                ("trajectory", _timeaxis.format_label(t), k, v) for k, v in r.items()
+            ]
+        return pd.DataFrame(rows, columns=["section", "label", "name", "value"])
 
     def summary(self) -> str:
         def num(x):
@@ -131,16 +199,20 @@ class Estimate:
             + (f"   ({self.variance_method})" if self.se is not None else ""),
         ]
         if self.ci is not None:
-            lines.append(f"  95% CI   [{self.ci[0]:.4f}, {self.ci[1]:.4f}]")
+            ci = f"{100 * (self.level or 0.95):g}% CI"
+            lines.append(f"  {ci:<9}[{self.ci[0]:.4f}, {self.ci[1]:.4f}]")
         if self.p_value is not None:
             kind = getattr(self.inference, "p_kind", "normal")
             lines.append(f"  p-value  {self.p_value:.4f}   ({kind})")
         lines.append(f"  status   {self.status}")
+        lines.append(f"  dtype    {self.dtype}")
         lines.append("  " + self.panel.summary().replace("\n", "\n  "))
         for name, w in (("unit", self.unit_weights), ("time", self.time_weights)):
             if w is not None:
                 top = w[w.abs() > 0].abs().sort_values(ascending=False).head(5)
-                shown = ", ".join(f"{k}: {w[k]:.3f}" for k in top.index)
+                shown = ", ".join(
+                    f"{_timeaxis.format_label(k)}: {w[k]:.3f}" for k in top.index
+                )
                 lines.append(f"  top {name} weights: {shown}")
         return "\n".join(lines)
 

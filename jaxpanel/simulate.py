@@ -159,12 +159,42 @@ def draw(design: Design, key: jax.Array, effect: float = 0.0, dtype=None):
     return Y, W
 
 
+CPS_OUTCOMES = ("log_wage", "hours", "urate")
+CPS_ASSIGNMENTS = ("min_wage", "open_carry", "abort_ban")
+
+
 def cps_design(
     outcome: str = "log_wage", assignment: str = "min_wage", path=None
 ) -> Design:
-    """The SDID paper's CPS design from ``CPS.csv`` (R synthdid's data; ../shared/data)."""
+    """The SDID paper's CPS design (Sec. 3.1.1) from R synthdid's ``CPS.csv``.
+
+    Parameters
+    ----------
+    outcome : one of ``CPS_OUTCOMES``; assignment : one of ``CPS_ASSIGNMENTS``.
+    path : the file ``data/CPS.csv`` of R synthdid (github.com/synth-inference/synthdid,
+        ``;``-separated, 50 states x 40 years). jaxpanel does not bundle it.
+
+    Raises
+    ------
+    ValueError
+        No ``path``, a file that does not exist, or an unknown outcome or assignment.
+    """
     import pandas as pd
 
+    from ._options import check_choice
+
+    check_choice("outcome", outcome, CPS_OUTCOMES)
+    check_choice("assignment", assignment, CPS_ASSIGNMENTS)
+    if path is None:
+        raise ValueError(
+            "cps_design needs path= to R synthdid's CPS.csv (data/CPS.csv in "
+            "github.com/synth-inference/synthdid; jaxpanel does not bundle it). Fix: "
+            "download it and pass cps_design(path='CPS.csv')"
+        )
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise ValueError(f"cps_design: no such file {str(path)!r}")
     df = pd.read_csv(path, sep=";")
     Y = df.pivot(index="state", columns="year", values=outcome).to_numpy(float)
     D = df.groupby("state")[assignment].any().to_numpy(float)

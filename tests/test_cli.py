@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
+import jaxpanel
 from jaxpanel import cli, datasets
 
 
@@ -48,7 +52,10 @@ def test_fit_prints_estimate(prop99_csv, capsys):
     "change,message",
     [
         ({"--unit": "Stat"}, "missing columns: unit='Stat'"),
-        ({"--method": "nope"}, "unknown method 'nope'"),
+        (
+            {"--method": "nope"},
+            "invalid choice: 'nope' (choose from 'did', 'sc', 'difp'",
+        ),
         ({"file": "/no/such/file.csv"}, "no such file"),
     ],
 )
@@ -96,3 +103,142 @@ def test_console_script_entry_point():
         check=True,
     )
     assert "demo" in out.stdout and "fit" in out.stdout
+
+
+@pytest.fixture
+def restore_x64():
+    import jax
+
+    yield
+    jax.config.update("jax_enable_x64", True)
+
+
+PROP99 = ["--unit", "State", "--time", "Year", "--outcome", "PacksPerCapita"]
+
+
+def test_one_pre_period_is_one_line_not_a_traceback(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    rows = [
+        {"u": i, "t": s, "y": rng.normal() + s, "d": int(i < 2 and s >= 1)}
+        for i in range(12)
+        for s in range(4)
+    ]
+    path = tmp_path / "short.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    args = ["fit", str(path), "--unit", "u", "--time", "t", "--outcome", "y"]
+    assert cli.main([*args, "--treatment", "d", "--method", "sdid"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "sdid needs at least 2 pre-treatment periods" in err
+    assert "apply to this panel: did, mc, trop" in err
+    assert cli.main([*args, "--treatment", "d", "--method", "did"]) == 0
+
+
+def test_options_solver_level_lambdas_and_dtype_after_the_command(
+    prop99_csv, capsys, restore_x64
+):
+    base = ["fit", str(prop99_csv), *PROP99, "--treatment", "treated"]
+    assert cli.main([*base, "--method", "sc", "--solver", "exact"]) == 0
+    assert "ATT      -19.5136" in capsys.readouterr().out
+    assert (
+        cli.main([*base, "--variance", "placebo", "--reps", "30", "--level", "0.9"])
+        == 0
+    )
+    assert "90% CI   [" in capsys.readouterr().out
+    lams = ["--lambda-unit", "0.1", "--lambda-time", "0.5", "--lambda-nn", "inf"]
+    assert cli.main([*base, "--method", "trop", *lams]) == 0
+    panel = datasets.prop99_panel()
+    att = jaxpanel.trop(panel, lambda_unit=0.1, lambda_time=0.5, lambda_nn=np.inf).att
+    assert f"ATT      {att:.4f}" in capsys.readouterr().out
+    assert cli.main([*base, "--method", "did", "--solver", "exact"]) == 2
+    assert "--solver does not apply to --method did" in capsys.readouterr().err
+    assert cli.main([*base, "--dtype", "float32"]) == 0
+    assert "dtype    float32" in capsys.readouterr().out
+
+
+def test_out_json_and_csv(prop99_csv, tmp_path, capsys):
+    base = ["fit", str(prop99_csv), *PROP99, "--treatment", "treated"]
+    js, csv = tmp_path / "est.json", tmp_path / "est.csv"
+    opts = ["--method", "sdid", "--variance", "placebo", "--reps", "20"]
+    assert cli.main([*base, *opts, "--out", str(js)]) == 0
+    out = json.loads(js.read_text())
+    est = jaxpanel.sdid(datasets.prop99_panel())
+    assert out["att"] == pytest.approx(est.att, rel=1e-12)
+    assert out["se"] > 0 and out["ci_low"] < out["att"] < out["ci_high"]
+    assert out["unit_weights"]["Nevada"] == pytest.approx(
+        est.unit_weights["Nevada"], rel=1e-12
+    )
+    assert len(out["time_weights"]) == 19 and len(out["trajectory"]) == 31
+    assert out["trajectory"][0]["Year"] == "1970" and out["dtype"] == "float64"
+    assert cli.main([*base, *opts, "--out", str(csv)]) == 0
+    tidy = pd.read_csv(csv, keep_default_na=False)
+    att = tidy[(tidy.section == "estimate") & (tidy.name == "att")]["value"]
+    assert float(att.iloc[0]) == pytest.approx(est.att, rel=1e-12)
+    assert set(tidy.section) == {"estimate", "unit_weight", "time_weight", "trajectory"}
+    assert cli.main([*base, "--out", str(tmp_path / "x.txt")]) == 2
+    assert "--out must end in .json or .csv" in capsys.readouterr().err
+
+
+def test_treatment_from_unit_and_period_or_adoption_column(tmp_path, capsys):
+    df = datasets.prop99().drop(columns="treated")
+    df["adopt"] = np.where(df.State == "California", 1989, np.nan)
+    path = tmp_path / "p.csv"
+    df.to_csv(path, sep=";", index=False)
+    base = ["fit", str(path), *PROP99, "--method", "did"]
+    assert (
+        cli.main([*base, "--treated-unit", "California", "--treated-from", "1989"]) == 0
+    )
+    assert "ATT      -27.3491" in capsys.readouterr().out
+    assert cli.main([*base, "--adoption", "adopt"]) == 0
+    assert "ATT      -27.3491" in capsys.readouterr().out
+    assert cli.main(base) == 2
+    assert "give the treatment one way" in capsys.readouterr().err
+    assert (
+        cli.main([*base, "--treated-unit", "Atlantis", "--treated-from", "1989"]) == 2
+    )
+    assert (
+        "--treated-unit ['Atlantis'] not in column 'State'" in capsys.readouterr().err
+    )
+
+
+def test_text_dates_end_to_end(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    months = pd.date_range("1924-01-01", periods=15, freq="MS")
+    rows = [
+        {
+            "unit": f"u{i}",
+            "month": f"{d.month}/1/{d.year}",
+            "y": rng.normal() + 0.1 * s,
+            "d": int(i == 0 and s >= 11),
+        }
+        for i in range(6)
+        for s, d in enumerate(months)
+    ]
+    path = tmp_path / "monthly.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    js = tmp_path / "m.json"
+    args = ["fit", str(path), "--unit", "unit", "--time", "month", "--outcome", "y"]
+    assert (
+        cli.main([*args, "--treatment", "d", "--method", "sdid", "--out", str(js)]) == 0
+    )
+    text = capsys.readouterr().out
+    assert "design: block" in text and "(1924-01-01..1925-03-01)" in text
+    assert "read as dates, format %m/%d/%Y" in text
+    traj = json.loads(js.read_text())["trajectory"]
+    assert [r["month"] for r in traj[:2]] == ["1924-01-01", "1924-02-01"]
+
+
+def test_computation_errors_are_one_line_with_status_1(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    rows = [
+        {"u": i, "t": s, "y": rng.normal() * 1e160, "d": int(i == 0 and s >= 4)}
+        for i in range(8)
+        for s in range(6)
+    ]
+    path = tmp_path / "huge.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    args = ["fit", str(path), "--unit", "u", "--time", "t", "--outcome", "y"]
+    assert cli.main([*args, "--treatment", "d", "--method", "sdid"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("jaxpanel: error: FloatingPointError: sdid: the fit produced")
+    assert err.count("\n") == 1

@@ -67,10 +67,15 @@ def test_estimators_are_equivariant(method):
             assert moved.info["rank"] == base.info["rank"]
 
 
-def test_trop_default_tuning_is_equivariant():
+# One pair moves level and scale together (a / c = 3e7); the full sweeps are `slow`.
+BOTH = [(3e4, 1e-3)]
+TROP_SWEEP = [(1e8, 1.0), (-5e-4, 1e-6), (5e3, 1e6)]
+
+
+def _trop_sweep(pairs):
     base = _fit("trop", Y_SMALL, W_SMALL)
     assert base.info["tuned"]
-    for a, c in [(1e8, 1.0), (-5e-4, 1e-6)]:
+    for a, c in pairs:
         moved = _fit("trop", a + c * Y_SMALL, W_SMALL)
         _check(base, moved, c, f"trop a={a} c={c}")
         # the same grid point is chosen: lambda_unit scales as 1/c, lambda_nn as c
@@ -84,21 +89,39 @@ def test_trop_default_tuning_is_equivariant():
         )
 
 
+def test_trop_default_tuning_is_equivariant():
+    _trop_sweep(BOTH)
+
+
+@pytest.mark.slow
+def test_trop_default_tuning_is_equivariant_full_sweep():
+    _trop_sweep(TROP_SWEEP)
+
+
 VARIANCE = ["placebo", "bootstrap", "jackknife", "time_placebo", "regression"]
 
 
-@pytest.mark.parametrize("method", ["did", "sdid"])
-def test_variance_methods_are_equivariant(method):
+def _variance_sweep(method, pairs):
     base = _fit(method, Y_MAIN, W_MAIN)
     for v in VARIANCE:
         ref = base.variance(v, progress=False)
-        for a, c in SWEEP[:3:2]:
+        for a, c in pairs:
             moved = _fit(method, a + c * Y_MAIN, W_MAIN).variance(v, progress=False)
             what = f"{method} {v} a={a} c={c}"
             np.testing.assert_allclose(moved.se, c * ref.se, rtol=RTOL, err_msg=what)
             np.testing.assert_allclose(
                 moved.ci, np.multiply(c, ref.ci), rtol=RTOL, err_msg=what
             )
+
+
+def test_variance_methods_are_equivariant():
+    _variance_sweep("sdid", BOTH)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["did", "sdid"])
+def test_variance_methods_are_equivariant_full_sweep(method):
+    _variance_sweep(method, SWEEP)
 
 
 @pytest.mark.parametrize(
@@ -109,7 +132,7 @@ def test_conditional_and_conformal_are_equivariant(estimator, method):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # conformal: few permutations (issue 12)
         ref = base.variance(method, progress=False)
-        for a, c in [(1e8, 1.0), (-1e2, 1e-6)]:
+        for a, c in BOTH + [(1e8, 1.0)]:
             got = _fit(estimator, a + c * Y_MAIN, W_MAIN).variance(
                 method, progress=False
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 
@@ -46,3 +47,18 @@ def test_public_api_is_listed():
     for name in jaxpanel.__all__:
         assert hasattr(jaxpanel, name), name
     assert jaxpanel.__version__ != "0+unknown"
+
+
+def test_summary_shows_level_and_dtype(prop99_panel):
+    est = jaxpanel.did(prop99_panel).variance("placebo", reps=40, seed=1, level=0.9)
+    text = est.summary()
+    assert "90% CI   [" in text and "95% CI" not in text
+    assert "dtype    float64" in text
+    frame = est.to_frame()
+    assert frame.loc[0, "level"] == 0.9 and frame.loc[0, "dtype"] == "float64"
+    z90 = 1.6448536269514722
+    np.testing.assert_allclose(est.ci, (est.att - z90 * est.se, est.att + z90 * est.se))
+    with jax.enable_x64(False):  # what a user without float64 gets
+        est32 = jaxpanel.did(prop99_panel)
+    assert est32.dtype == "float32" and "dtype    float32" in est32.summary()
+    assert est32.to_frame().loc[0, "dtype"] == "float32"

@@ -83,3 +83,12 @@ def test_heteroskedastic_scales():
     np.testing.assert_allclose(
         sd / sd.mean(), h.unit_scale / h.unit_scale.mean(), rtol=0.08
     )
+
+
+def test_cps_design_without_a_path_says_where_to_get_the_file(tmp_path):
+    with pytest.raises(ValueError, match="cps_design needs path= to R synthdid's CPS"):
+        simulate.cps_design()
+    with pytest.raises(ValueError, match="no such file"):
+        simulate.cps_design(path=tmp_path / "CPS.csv")
+    with pytest.raises(ValueError, match="outcome='wage' is not supported"):
+        simulate.cps_design("wage", path=tmp_path / "CPS.csv")

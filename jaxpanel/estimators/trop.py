@@ -454,7 +454,11 @@ def estimate(
 
     Returns
     -------
-    Estimate; ``info`` holds the lambdas, whether they were tuned, the CV criterion, the
+    Estimate. Its ``trajectory`` shows, for the paper version, the per-cell imputations
+    on treated cells and, on the treated units' untreated cells, each cell's
+    leave-one-out prediction (the LOOCV fit of Eq. 4 at the chosen lambdas): TROP has no
+    single fitted surface, and the observed outcome there would show a perfect pre-fit
+    that is not one. ``info`` holds the lambdas, whether they were tuned, the CV criterion, the
     search, every grid point scored with its score, tuning seconds, fit and iteration
     counts, and ``fixed_options``: the recipe options with the chosen lambdas fixed
     (``estimate.recipe`` re-tunes; ``Recipe("trop", info["fixed_options"])`` does not).
@@ -634,5 +638,44 @@ def estimate(
         cells=int(np.asarray(out.cell_valid).sum()),
         cell_steps_max=int(np.asarray(out.cell_steps).max()),
     )
-    est = make_estimate(panel, "trop", out, options=recipe, info=info)
+    est = make_estimate(
+        panel,
+        "trop",
+        out,
+        options=recipe,
+        info=info,
+        counterfactual=_untreated_trajectory(panel, out, (lu, lt, ln), options),
+    )
     return with_variance(est, variance, reps, seed)
+
+
+def _untreated_trajectory(panel, out, lambdas, options: TROPOptions) -> np.ndarray:
+    """(T,) mean imputed Y(0) of the treated units per period, for the trajectory.
+
+    On treated cells it is the estimate's own imputation. The treated units' untreated
+    cells get their leave-one-out prediction (Eq. 4: the paper's fit with weights
+    centred on that cell and the cell held out), so the pre-period fit shown is an
+    honest out-of-sample one, not the observed outcome; NaN where that fit is not
+    identified.
+    """
+    from ._trop_tuning import loocv_table
+
+    Y, W, mask = panel.arrays()
+    y0 = np.where(panel.mask, np.asarray(out.y0), np.nan)
+    cells = np.argwhere(panel.ever_treated[:, None] & panel.mask & ~panel.W)
+    if len(cells):
+        pairs = np.array([lambdas[:2]], float)
+        nn = np.array([[lambdas[2]]], float)
+        tau, _, status = (
+            np.asarray(a)[0, :, 0]
+            for a in loocv_table(Y, W, mask, cells, pairs, nn, options)
+        )
+        ok = (status != NONFINITE) & (status != UNIDENTIFIED) & np.isfinite(tau)
+        y0[cells[:, 0], cells[:, 1]] = np.where(
+            ok, panel.Y[cells[:, 0], cells[:, 1]] - tau, np.nan
+        )
+    rows = y0[panel.ever_treated]
+    ok = np.isfinite(rows)
+    n = ok.sum(axis=0)
+    total = np.where(ok, rows, 0.0).sum(axis=0)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
