@@ -19,7 +19,7 @@ for folder, dirs, files in os.walk(root, followlinks=True):
     modules += [
         prefix if f == "__init__.py" else f"{prefix}.{f[:-3]}"
         for f in files
-        if f.endswith(".py") and f != "__main__.py"
+        if f.endswith(".py")
     ]
 assert Path.cwd().resolve() != checkout and checkout not in Path.cwd().resolve().parents
 for name in sorted(modules):

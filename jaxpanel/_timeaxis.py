@@ -40,8 +40,8 @@ def _integers(values: pd.Series) -> pd.Series:
     return v.astype(np.int64) if whole and np.all(np.abs(v) < 2**53) else v
 
 
-def _dates(text: pd.Series) -> tuple[pd.Series, str] | None:
-    """``text`` parsed as dates with one format for every value, or None."""
+def _guess(text: pd.Series) -> list[str]:
+    """Date formats that fit the first value, month-first before day-first."""
     from pandas.tseries.api import guess_datetime_format
 
     first = str(text.iloc[0])
@@ -52,9 +52,15 @@ def _dates(text: pd.Series) -> tuple[pd.Series, str] | None:
             fmt = guess_datetime_format(first, dayfirst=dayfirst)
         if fmt is not None and fmt not in formats:
             formats.append(fmt)
-    for fmt in formats:
+    return formats
+
+
+def _dates(text: pd.Series) -> tuple[pd.Series, str] | None:
+    """``text`` parsed as dates with one format for every value, or None."""
+    for fmt in _guess(text):
         try:
-            return pd.to_datetime(text, format=fmt), fmt
+            # utc=True for formats with an offset: mixed offsets are one instant each
+            return pd.to_datetime(text, format=fmt, utc="%z" in fmt), fmt
         except (ValueError, TypeError):
             continue
     return None
@@ -145,13 +151,15 @@ def parse(
                 s, fmt = parsed
                 note = f"dates, format {fmt}"
             else:
-                periods = _periods(text)
+                # Periods ('2020Q1', 'Jan 2020') only where no date format fits the
+                # first value: a column of dates in mixed formats is refused.
+                periods = None if _guess(text) else _periods(text)
                 if periods is None:
                     sample = list(pd.unique(text)[:3])
                     raise ValueError(
                         f"time column {column!r} holds text that is neither numbers nor "
-                        f"dates (e.g. {sample}), so its order is unknown (text order is "
-                        f"never used). Fix: {_fix(column)}"
+                        f"dates in one format (e.g. {sample}), so its order is unknown "
+                        f"(text order is never used). Fix: {_fix(column)}"
                     ) from None
                 s = periods
                 note = f"periods ({s.iloc[0].freqstr})"

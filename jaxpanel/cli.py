@@ -151,29 +151,48 @@ def _treatment(df, args) -> str:
     for col in (args.unit, args.time):
         if col not in df.columns:
             raise _CLIError(f"no column {col!r} in {args.file}")
-    typed, _, _ = _timeaxis.parse(df[args.time], args.time)
+    try:
+        typed, axis, _ = _timeaxis.parse(df[args.time], args.time, _time_order(args))
+    except ValueError as exc:
+        raise _CLIError(str(exc).replace("time_order=[...]", "--time-order")) from None
     typed.index = df.index
 
     def as_time(values, what):
+        """Periods given on the command line, read as the time column is read."""
+        if _time_order(args) is not None:
+            bad = [v for v in values if v not in set(axis)]
+            if bad:
+                raise _CLIError(f"{what} {bad[:3]} not in --time-order")
+            pos = {v: k for k, v in enumerate(axis)}
+            return pd.Series([pos[v] for v in values]), typed.map(pos)
         try:
             start, _, _ = _timeaxis.parse(pd.Series(values), what)
-            return start
-        except ValueError as exc:
-            raise _CLIError(str(exc)) from None
+        except ValueError:
+            raise _CLIError(
+                f"{what} {list(values)[:3]} is not a period of column {args.time!r} "
+                f"(its periods run {_timeaxis.format_label(axis[0])}.."
+                f"{_timeaxis.format_label(axis[-1])})"
+            ) from None
+        return start, typed
 
     if args.treated_unit:
-        units = df[args.unit].astype(str)
-        missing = sorted(set(args.treated_unit) - set(units))
+        units = _unit_matches(df[args.unit], args.treated_unit)
+        missing = [u for u, hit in units.items() if not hit.any()]
         if missing:
             raise _CLIError(f"--treated-unit {missing} not in column {args.unit!r}")
-        start = as_time([args.treated_from], "--treated-from").iloc[0]
+        start, times = as_time([args.treated_from], "--treated-from")
         try:
-            on = units.isin(args.treated_unit) & (typed >= start)
+            on = np.logical_or.reduce(list(units.values())) & (times >= start.iloc[0])
         except TypeError:
             raise _CLIError(
                 f"--treated-from {args.treated_from!r} is not comparable with the "
                 f"values of {args.time!r}"
             ) from None
+        if not on.any():
+            raise _CLIError(
+                f"--treated-from {args.treated_from} is after the last period of "
+                f"{args.time!r} ({_timeaxis.format_label(axis[-1])}): no cell is treated"
+            )
     else:
         if args.adoption not in df.columns:
             raise _CLIError(f"no column {args.adoption!r} in {args.file}")
@@ -187,11 +206,13 @@ def _treatment(df, args) -> str:
             )
         has = col.notna().to_numpy()
         start = pd.Series(np.full(len(df), np.nan), index=df.index, dtype=object)
+        times = typed
         if has.any():
-            start[has] = as_time(col[has].to_numpy(), args.adoption).to_numpy()
+            first, times = as_time(list(col[has]), f"adoption column {args.adoption!r}")
+            start[has] = first.to_numpy()
         try:
             on = pd.Series(
-                [bool(h) and t >= s for h, t, s in zip(has, typed, start)],
+                [bool(h) and t >= s for h, t, s in zip(has, times, start)],
                 index=df.index,
             )
         except TypeError:
@@ -199,11 +220,35 @@ def _treatment(df, args) -> str:
                 f"adoption column {args.adoption!r} is not comparable with the values "
                 f"of {args.time!r}"
             ) from None
+        if not on.any():
+            raise _CLIError(
+                f"adoption column {args.adoption!r} treats no observed cell (every "
+                "adoption period is empty or after the last period)"
+            )
     name = "treated"
     while name in df.columns:
         name = "_" + name
     df[name] = on.astype(int).to_numpy()
     return name
+
+
+def _unit_matches(column, wanted: list[str]) -> dict:
+    """Rows of each unit given on the command line: equal as text, or as numbers when
+    the unit column is numeric (so 17 matches 17.0)."""
+    import pandas as pd
+
+    text = column.astype(str)
+    numeric = pd.api.types.is_numeric_dtype(column.dtype)
+    out = {}
+    for u in wanted:
+        hit = (text == u).to_numpy()
+        if numeric and not hit.any():
+            try:
+                hit = (column == float(u)).to_numpy()
+            except ValueError:
+                pass
+        out[u] = hit
+    return out
 
 
 def _options(args) -> dict:
@@ -229,25 +274,44 @@ def _options(args) -> dict:
 
 
 def _write(est, path: str) -> None:
-    suffix = Path(path).suffix.lower()
-    if suffix == ".json":
+    if Path(path).suffix.lower() == ".json":
         Path(path).write_text(json.dumps(est.to_dict(), indent=2) + "\n")
-    elif suffix == ".csv":
-        est.to_long().to_csv(path, index=False)
     else:
+        est.to_long().to_csv(path, index=False)
+
+
+def _time_order(args):
+    if args.time_order is None:
+        return None
+    return [t.strip() for t in args.time_order.split(",")]
+
+
+def _check_out(path: str | None) -> None:
+    """Refuse a bad --out before the (possibly long) fit."""
+    if path is None:
+        return
+    if Path(path).suffix.lower() not in (".json", ".csv"):
         raise _CLIError(f"--out must end in .json or .csv, not {path!r}")
+    if not Path(path).resolve().parent.is_dir():
+        raise _CLIError(f"--out {path!r}: no such directory")
 
 
 def cmd_fit(args) -> int:
     from .panel import Panel
 
-    df = _read(args)
-    treatment = _treatment(df, args)
+    _check_out(args.out)
     options = _options(args)
     if args.reps is not None and args.variance is None:
         raise _CLIError("--reps needs --variance (e.g. --variance placebo)")
+    df = _read(args)
+    treatment = _treatment(df, args)
     panel = Panel.from_long(
-        df, unit=args.unit, time=args.time, outcome=args.outcome, treatment=treatment
+        df,
+        unit=args.unit,
+        time=args.time,
+        outcome=args.outcome,
+        treatment=treatment,
+        time_order=_time_order(args),
     )
     t0 = time.perf_counter()
     est = _run(panel, args.method, **options)
@@ -268,6 +332,16 @@ def _lambda(text: str) -> float:
     value = float(text)
     if math.isnan(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be a number >= 0 or inf, not {text!r}")
+    return value
+
+
+def _reps(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 2, not {text!r}")
     return value
 
 
@@ -320,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="time column (numbers or dates; text is parsed, never ordered as text)",
     )
+    fit.add_argument(
+        "--time-order",
+        default=None,
+        metavar="T1,T2,...",
+        help="every period of the time column in time order, comma-separated, for "
+        "text labels that are neither numbers nor dates (e.g. Jan,Feb,Mar)",
+    )
     fit.add_argument("--outcome", required=True, help="outcome column")
     fit.add_argument("--treatment", default=None, help="0/1 treatment column")
     fit.add_argument(
@@ -362,7 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--variance", default=None, choices=VARIANCES, help="variance method"
     )
-    fit.add_argument("--reps", type=int, default=None, help="replicates (default 200)")
+    fit.add_argument(
+        "--reps", type=_reps, default=None, help="replicates (default 200)"
+    )
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument(
         "--level", type=_level, default=0.95, help="confidence level (default 0.95)"

@@ -153,7 +153,10 @@ class Panel:
                     f"column {col!r} is empty in rows {_listing(df.index[na])}",
                     f"drop those rows or fill in the {role}",
                 )
-        dup = df.duplicated(subset=[unit, time], keep=False).to_numpy()
+        # Periods are compared as times, so 1970 and "1970" are one period.
+        typed, times, note = _timeaxis.parse(df[time], time, time_order)
+        keys = pd.DataFrame({"u": df[unit].to_numpy(), "t": typed.to_numpy()})
+        dup = keys.duplicated(keep=False).to_numpy()
         if dup.any():
             pairs = df.loc[dup, [unit, time]].drop_duplicates()
             raise _fail(
@@ -180,7 +183,6 @@ class Panel:
         d_raw = df[treatment].to_numpy()
         d = _check_binary(d_raw, f"column {treatment!r}", locate_rows)
 
-        typed, times, note = _timeaxis.parse(df[time], time, time_order)
         units = _sorted_labels(df[unit])
         i = units.get_indexer(df[unit])
         t = times.get_indexer(typed)
@@ -294,13 +296,6 @@ class Panel:
                 f"{len(units)} unit labels and {len(times)} time labels for Y of shape {Y.shape}",
                 "pass one label per row (units) and per column (times)",
             )
-        for what, idx in (("unit", units), ("time", times)):
-            if idx.has_duplicates:
-                raise _fail(
-                    f"duplicate {what} labels",
-                    _listing(idx[idx.duplicated()]),
-                    f"give every {what} a distinct label",
-                )
         try:
             typed, _, time_note = _timeaxis.parse(times, time_name)
             times = pd.Index(typed)
@@ -308,6 +303,14 @@ class Panel:
             # Text labels with no order of their own: the columns' order is the time
             # order (it is given explicitly by the arrays).
             time_note = "column order"
+        # after parsing: "2000" and 2000.0 are one period
+        for what, idx in (("unit", units), ("time", times)):
+            if idx.has_duplicates:
+                raise _fail(
+                    f"duplicate {what} labels",
+                    _listing(idx[idx.duplicated()]),
+                    f"give every {what} a distinct label",
+                )
         if time_note != "column order" and not times.is_monotonic_increasing:
             order = np.argsort(np.asarray(times), kind="stable")
             times, Y, W_raw, mask = (

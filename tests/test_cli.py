@@ -242,3 +242,44 @@ def test_computation_errors_are_one_line_with_status_1(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("jaxpanel: error: FloatingPointError: sdid: the fit produced")
     assert err.count("\n") == 1
+
+
+def test_input_faults_are_caught_before_the_fit_and_named_in_cli_terms(
+    prop99_csv, tmp_path, capsys
+):
+    base = ["fit", str(prop99_csv), *PROP99]
+    for out, msg in [
+        ("est.txt", "--out must end in .json or .csv"),
+        ("/no/such/dir/x.json", "no such directory"),
+    ]:
+        assert cli.main([*base, "--treatment", "treated", "--out", out]) == 2
+        captured = capsys.readouterr()
+        assert msg in captured.err and captured.out == ""  # refused before fitting
+    assert cli.main([*base, "--treatment", "treated", "--reps", "-5"]) == 2
+    assert "--reps: must be an integer >= 2" in capsys.readouterr().err
+    treated = ["--treated-unit", "California", "--treated-from"]
+    assert cli.main([*base, *treated, "abc"]) == 2
+    assert "--treated-from ['abc'] is not a period of column 'Year'" in (
+        capsys.readouterr().err
+    )
+    assert cli.main([*base, *treated, "2001"]) == 2
+    assert "--treated-from 2001 is after the last period" in capsys.readouterr().err
+
+
+def test_time_order_and_numeric_unit_ids_on_the_command_line(tmp_path, capsys):
+    names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun"]
+    rng = np.random.default_rng(0)
+    rows = [
+        {"id": float(i), "m": names[s], "y": rng.normal() + s}
+        for i in range(5)
+        for s in range(6)
+    ]
+    path = tmp_path / "m.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    base = ["fit", str(path), "--unit", "id", "--time", "m", "--outcome", "y"]
+    treat = ["--treated-unit", "0", "--treated-from", "Apr"]
+    assert cli.main([*base, *treat]) == 2
+    assert "--time-order" in capsys.readouterr().err
+    assert cli.main([*base, *treat, "--time-order", ",".join(names)]) == 0
+    text = capsys.readouterr().out
+    assert "pre-periods: 3, post-periods: 3" in text and "(Jan..Jun)" in text

@@ -366,3 +366,33 @@ def test_text_outcome_is_not_numeric():
         build(df)
     with pytest.raises(ValueError, match=r"outcome is not numeric.*\['x'\]"):
         Panel.from_arrays([[1.0, "x"], [2.0, 3.0]], [[0, 1], [0, 0]])
+
+
+def test_the_same_period_written_two_ways_is_a_duplicate():
+    df = long_frame().astype({"yr": object})
+    extra = df.iloc[[2]].assign(yr="2002")  # u0 in 2002 again, as text
+    with pytest.raises(ValueError, match=r"duplicate \(unit, time\) rows: 2 rows"):
+        build(pd.concat([df, extra], ignore_index=True))
+
+
+def test_labels_equal_after_parsing_are_duplicates_in_arrays():
+    with pytest.raises(ValueError, match="duplicate time labels: 2000"):
+        Panel.from_arrays(
+            np.zeros((2, 4)),
+            [[0, 0, 0, 1], [0, 0, 0, 0]],
+            times=["2000", "2000.0", "2001", "2002"],
+        )
+
+
+def test_mixed_utc_offsets_are_instants_and_mixed_formats_are_refused():
+    stamps = ["2020-01-01T10:00:00+00:00", "2020-01-01T09:00:00-05:00"]
+    stamps.append("2020-01-01T12:00:00+00:00")
+    df = pd.DataFrame(
+        {"u": ["a"] * 3 + ["b"] * 3, "t": stamps * 2, "y": [1.0, 2, 3] * 2}
+    ).assign(d=[0, 0, 1, 0, 0, 0])
+    p = Panel.from_long(df, "u", "t", "y", "d")
+    # 09:00-05:00 is 14:00 UTC: the last period, not the first
+    assert list(p.times.hour) == [10, 12, 14] and str(p.times.tz) == "UTC"
+    df["t"] = ["2020-02-01", "03/01/2020", "2020-04-01"] * 2
+    with pytest.raises(ValueError, match="neither numbers nor dates in one format"):
+        Panel.from_long(df, "u", "t", "y", "d")

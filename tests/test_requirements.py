@@ -94,12 +94,11 @@ def test_variance_refusal_names_methods_that_apply():
     p = one_pre_period_panel().select(units=list(range(1, 12)))  # one treated unit
     est = jaxpanel.did(p)
     names = methods_for(est)
-    assert names == ["placebo", "conditional", "regression", "conformal"]
+    assert names == ["placebo", "regression", "conformal"]
     with pytest.raises(
         ValueError,
         match=r"bootstrap is undefined with one treated unit \(1\).*Fix: use "
-        r"method='placebo', 'conditional', 'regression', 'conformal' \(the methods "
-        r"that apply",
+        r"method='placebo', 'regression', 'conformal' \(the methods that apply",
     ):
         est.variance("bootstrap")
     with pytest.raises(ValueError, match=r"time placebo needs at least two windows"):
@@ -129,3 +128,97 @@ def test_nonfinite_fit_names_the_quantity():
         r"ran in float64",
     ):
         jaxpanel.sdid(Panel.from_arrays(Y, W))
+
+
+# ---------------------------------------------------------------- found by a fresh user
+def _two_treated_one_control():
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(3, 8)) + np.arange(8)
+    W = np.zeros((3, 8))
+    W[:2, 4:] = 1
+    return Panel.from_arrays(Y, W)
+
+
+def test_methods_named_as_applying_do_run():
+    """methods_for lists exactly the methods that run; an unidentified replicate is
+    never counted as valid (DID's jackknife once silently included one)."""
+    p = _two_treated_one_control()
+    for est in (
+        jaxpanel.did(p),
+        jaxpanel.mc(p, lam=0.1),
+        jaxpanel.trop(p, lambda_unit=0.1, lambda_time=0.1, lambda_nn=np.inf),
+    ):
+        names = methods_for(est)
+        assert "jackknife" not in names and "placebo" not in names
+        for name in names:
+            assert np.isfinite(est.variance(name, progress=False).se), name
+    with pytest.raises(
+        ValueError, match=r"periods 4, 5, 6, 7 a single unit is untreated"
+    ):
+        jaxpanel.did(p).variance("jackknife")
+
+
+def test_bare_att_of_a_failed_fit_is_nan_not_a_number():
+    from jaxpanel.estimators import did
+
+    p = _two_treated_one_control()
+    Y, W, M = p.arrays()
+    fit = did.fit(Y, W, M.at[2].set(0.0))  # the only control left out: unidentified
+    assert jaxpanel.kernels.status_name(int(fit.status)) == "unidentified"
+    assert np.isnan(float(did.att(Y, W, M.at[2].set(0.0))))
+
+
+def test_replicates_that_only_fail_in_numerics_are_refused_before_them():
+    """Controls linked only through the treated unit: every unit placebo and every
+    time-placebo window is unidentified, which the requirements see up front."""
+    rng = np.random.default_rng(0)
+    mask = np.zeros((8, 8), bool)
+    mask[0:4, 0:4] = mask[4:8, 4:8] = mask[0, 4:8] = True
+    W = np.zeros((8, 8))
+    W[0, 6:] = 1
+    est = jaxpanel.did(Panel.from_arrays(rng.normal(size=(8, 8)), W, mask))
+    assert methods_for(est) == ["regression"]
+    with pytest.raises(
+        ValueError, match="never-treated units alone.*2 separate groups"
+    ):
+        est.variance("placebo")
+    with pytest.raises(ValueError, match="on the window starting in 3 it would need"):
+        est.variance("time_placebo")
+
+
+def test_conditional_variance_refuses_instead_of_nan():
+    rng = np.random.default_rng(0)
+    W = np.zeros((3, 3))
+    W[0, 1:] = 1
+    est = jaxpanel.mc(Panel.from_arrays(rng.normal(size=(3, 3)), W))
+    with pytest.raises(ValueError, match="needs at least 2 pre-periods for mc"):
+        est.variance("conditional")
+    Y = np.ones((6, 6))
+    Y[0] = np.arange(6.0)
+    W = np.zeros((6, 6))
+    W[0, 3:] = 1
+    with pytest.raises(ValueError, match="conditional variance: .*degenerate"):
+        jaxpanel.did(Panel.from_arrays(Y, W)).variance("conditional")
+
+
+def test_bad_reps_level_and_empty_conformal_set():
+    est = jaxpanel.did(jaxpanel.datasets.prop99_panel())
+    for kw, msg in [
+        ({"reps": 0}, "reps must be an integer >= 2, got 0"),
+        ({"reps": 2.5}, "reps must be an integer >= 2"),
+        ({"level": 1.0}, r"level must be a number in \(0, 1\)"),
+        ({"level": 0}, r"level must be a number in \(0, 1\)"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            est.variance("placebo", **kw)
+    with pytest.raises(ValueError, match="conformal: no effect value is accepted"):
+        est.variance("conformal", level=0.5)
+
+
+def test_extreme_outcomes_give_an_error_not_an_infinite_se():
+    rng = np.random.default_rng(0)
+    W = np.zeros((8, 6))
+    W[0, 4:] = 1
+    est = jaxpanel.did(Panel.from_arrays(rng.normal(size=(8, 6)) * 1e300, W))
+    with pytest.raises(FloatingPointError, match="placebo: the standard error"):
+        est.variance("placebo", reps=20)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxpanel.kernels import twfe
-from jaxpanel.kernels._loop import CONVERGED, UNIDENTIFIED
+from jaxpanel.kernels._loop import CONVERGED, NONFINITE, UNIDENTIFIED
 
 
 class Fit(NamedTuple):
@@ -133,6 +133,13 @@ def finish(
         status != CONVERGED, status, jnp.where(ok, CONVERGED, UNIDENTIFIED)
     ).astype(jnp.int32)
     return Fit(att, tau, y0, mu, alpha, beta, unit_weights, time_weights, status, info)
+
+
+def att_or_nan(fit: Fit) -> jax.Array:
+    """The fit's ATT, NaN where its status is a failure (non-finite or unidentified):
+    a bare ATT carries no status, and a number from a failed fit would be silent."""
+    bad = (fit.status == NONFINITE) | (fit.status == UNIDENTIFIED)
+    return jnp.where(bad, jnp.nan, fit.att)
 
 
 def _require_panel(panel) -> None:

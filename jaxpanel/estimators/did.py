@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from ..panel import Panel
 from ..requirements import ESTIMATORS, require
 from ..results import Estimate, make_estimate, with_variance
-from ._core import Fit, _require_panel, default_mask, impute
+from ._core import Fit, _require_panel, att_or_nan, default_mask, impute
 
 
 @jax.jit
@@ -47,8 +47,9 @@ def att(
     mask: jax.Array | None = None,
     freq: jax.Array | None = None,
 ) -> jax.Array:
-    """DID estimate of the ATT (a scalar): ``fit(Y, W, mask, freq).att``."""
-    return fit(Y, W, mask, freq).att
+    """DID estimate of the ATT (a scalar): ``fit(Y, W, mask, freq).att``, NaN where the
+    fit failed (status non-finite or unidentified; :func:`fit` has the status)."""
+    return att_or_nan(fit(Y, W, mask, freq))
 
 
 def estimate(

@@ -5,11 +5,13 @@ weights over the pre-periods: ``synthdid_estimate(weights = list(lambda = rep(1 
 eta.omega = 1e-6)``.
 """
 
+from ._core import att_or_nan
 from ._synth import DIFP, member
 
 fit, estimate = member("difp", DIFP, __doc__.splitlines()[0])
 
 
 def att(*args, **kwargs):
-    """DIFP estimate of the ATT (a scalar): ``fit(...).att``."""
-    return fit(*args, **kwargs).att
+    """DIFP estimate of the ATT (a scalar): ``fit(...).att``, NaN where the fit
+    failed (status non-finite or unidentified; :func:`fit` has the status)."""
+    return att_or_nan(fit(*args, **kwargs))

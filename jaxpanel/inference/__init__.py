@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .._options import check_choice
 from ._conditional import conditional
 from ._conformal import conformal
@@ -45,8 +47,14 @@ def variance(
         method-specific options.
     """
     check_choice("method", method, METHODS)
+    level = options.get("level", 0.95)
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise ValueError(f"level must be a number in (0, 1), got {level!r}")
     fn = METHODS[method]
     kwargs = dict(options)
+    counted = isinstance(reps, (int, np.integer)) and not isinstance(reps, bool)
+    if reps is not None and not (counted and reps >= 2):
+        raise ValueError(f"reps must be an integer >= 2, got {reps!r}")
     if method in ("bootstrap", "placebo", "conditional"):
         kwargs["reps"] = 200 if reps is None else int(reps)
         kwargs["seed"] = seed
@@ -59,6 +67,12 @@ def variance(
             f"reps does not apply to method={method!r} (it is deterministic)"
         )
     res = fn(est, **kwargs)
+    if not (np.isfinite(res.se) and np.all(np.isfinite(res.ci))):
+        raise FloatingPointError(
+            f"{method}: the standard error or confidence interval is not finite (se "
+            f"{res.se}, ci {res.ci}). Fix: check the outcome for extreme values, or use "
+            "another method that applies (jaxpanel.inference.methods_for(est))"
+        )
     return est.replace(
         se=res.se, ci=res.ci, p_value=res.p_value, variance_method=method, inference=res
     )

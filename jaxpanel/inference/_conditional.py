@@ -124,6 +124,27 @@ def variance_model(E2: np.ndarray, iters: int = 200, tol: float = 1e-10):
     return a, b
 
 
+def _degenerate(E2, a, b, cells, panel) -> str:
+    """Why the two-way variance is not finite, in terms of the single-cell fits."""
+    units = [panel.units[i] for i in np.unique(cells[:, 0]) if not np.isfinite(a[i])]
+    if units:
+        return (
+            f"no single-cell placebo fit of the pre-periods of units {units[:5]} "
+            "succeeded, so their variance factor is unknown"
+        )
+    times = [panel.times[t] for t in np.unique(cells[:, 1]) if not np.isfinite(b[t])]
+    if times:
+        return (
+            f"no control's single-cell placebo fit in periods {times[:5]} succeeded, so "
+            "their variance factor is unknown"
+        )
+    if np.nanmax(E2, initial=0.0) == 0:
+        return "every single-cell placebo error is zero (the controls fit exactly)"
+    return (
+        "the unit x time variance model of the single-cell placebo errors is degenerate"
+    )
+
+
 def conditional(
     est, reps=200, seed=0, level=0.95, chunk=None, progress=None, return_draws=False
 ) -> VarianceResult:
@@ -149,8 +170,15 @@ def conditional(
     if K == 1:
         design_effect, n_placebo = 1.0, 0
     else:
-        pl = placebo(est, reps=reps, seed=seed, chunk=chunk, progress=progress)
-        design_effect = pl.se**2 / (cell_unit.sum() / K**2)
+        try:
+            pl = placebo(est, reps=reps, seed=seed, chunk=chunk, progress=progress)
+        except ValueError as exc:
+            raise ValueError(
+                f"conditional variance: its design effect comes from the unit placebo, "
+                f"which failed: {exc}"
+            ) from None
+        with np.errstate(divide="ignore", invalid="ignore"):  # degenerate: below
+            design_effect = pl.se**2 / (cell_unit.sum() / K**2)
         n_placebo = pl.n_valid
     scale = design_effect / K**2
     variances = {
@@ -160,6 +188,11 @@ def conditional(
         "two_way": scale * cell_two.sum(),
     }
     se = float(np.sqrt(variances["two_way"]))
+    if not np.isfinite(se):
+        raise ValueError(
+            "conditional variance: " + _degenerate(E2, a, b, cells, panel) + ". Fix: "
+            "use another method that applies (jaxpanel.inference.methods_for(est))"
+        )
     info = {
         "se_unit": float(np.sqrt(variances["unit"])),
         "se_time": float(np.sqrt(variances["time"])),

@@ -216,6 +216,14 @@ def conformal(
         [est.att], half, [np.ones(T)], [np.asarray(post_all)], perms_joint
     )
     ci = accepted_hull(p[0], grids[0])[0]
+    if not np.isfinite(ci[0]):
+        raise ValueError(
+            f"conformal: no effect value is accepted at level {level:g}: every value "
+            f"searched has a p-value of at most {1 - level:g} (the largest is "
+            f"{float(p[0].max()):.3g}), so the model is rejected at every constant "
+            "effect. Fix: use another method that applies "
+            "(jaxpanel.inference.methods_for(est))"
+        )
     p_zero = float(
         np.asarray(
             p_of(jnp.asarray(0.0, dtype), jnp.ones(T, dtype), post_all, perms_joint)

@@ -37,6 +37,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from ..estimators._core import att_or_nan
+
 _BUILDERS: dict[str, Callable] = {}
 
 
@@ -73,15 +75,6 @@ def replicator(est, max_cells: int | None = None) -> Replicator:
     return builder(est, max_cells=max_cells)
 
 
-def _failed_to_nan(fit):
-    """The ATT, NaN where the fit failed (non-finite or unidentified): such replicates are
-    not counted as valid (``from_draws``)."""
-    from jaxpanel.kernels._loop import NONFINITE, UNIDENTIFIED
-
-    bad = (fit.status == NONFINITE) | (fit.status == UNIDENTIFIED)
-    return jnp.where(bad, jnp.nan, fit.att)
-
-
 def _resample_rows(freq):
     """Rows ``idx`` (N,) holding unit j ``freq_j`` times and a 0/1 row mask ``valid``.
 
@@ -99,13 +92,13 @@ def _resample_rows(freq):
 def _did_refit(data, W, freq, mask):
     from ..estimators import did
 
-    return did.fit(data["Y"], W, mask, freq).att
+    return att_or_nan(did.fit(data["Y"], W, mask, freq))
 
 
 def _did_fixed(data, freq):
     from ..estimators import did
 
-    return did.fit(data["Y"], data["W"], data["M"], freq).att
+    return att_or_nan(did.fit(data["Y"], data["W"], data["M"], freq))
 
 
 def _did_linear(data, Y):
@@ -135,33 +128,39 @@ def _synth_fns(opts):
         return data["zeta_omega"], data["zeta_lambda"], data["min_decrease"]
 
     def refit(data, W, freq, mask):
-        return _synth.synth_fit(
-            data["Y"],
-            W,
-            mask,
-            freq,
-            data["omega"],
-            data["lambda"],
-            *consts(data),
-            options=opts,
-        ).att
+        return att_or_nan(
+            _synth.synth_fit(
+                data["Y"],
+                W,
+                mask,
+                freq,
+                data["omega"],
+                data["lambda"],
+                *consts(data),
+                options=opts,
+            )
+        )
 
     def refit_cold(data, W, freq, mask):
-        return _synth.synth_fit(
-            data["Y"], W, mask, freq, None, None, *consts(data), options=opts
-        ).att
+        return att_or_nan(
+            _synth.synth_fit(
+                data["Y"], W, mask, freq, None, None, *consts(data), options=opts
+            )
+        )
 
     def fixed(data, freq):
-        return _synth.synth_fit(
-            data["Y"],
-            data["W"],
-            data["M"],
-            freq,
-            data["omega"],
-            data["lambda"],
-            *consts(data),
-            options=fixed_opts,
-        ).att
+        return att_or_nan(
+            _synth.synth_fit(
+                data["Y"],
+                data["W"],
+                data["M"],
+                freq,
+                data["omega"],
+                data["lambda"],
+                *consts(data),
+                options=fixed_opts,
+            )
+        )
 
     def linear(data, Y):
         return _synth.synth_fit(
@@ -206,7 +205,7 @@ def _on_rows(fit_fn, data, W, freq, mask, *args):
     """ATT of ``fit_fn(Y, W, mask, *args)`` on the rows ``freq`` selects (NaN if failed)."""
     idx, valid = _resample_rows(freq)
     fit = fit_fn(data["Y"][idx], W[idx], mask[idx] * valid[:, None], *args)
-    return _failed_to_nan(fit)
+    return att_or_nan(fit)
 
 
 @functools.cache
@@ -257,7 +256,7 @@ def _trop_fns(options, variant: str, n_cells: int):
 
         def refit(data, W, freq, mask):
             fit = trop._fit(data["Y"], W, mask, *lams(data), n_cells, options, freq)
-            return _failed_to_nan(fit)
+            return att_or_nan(fit)
 
     def fixed(data, freq):
         return refit(data, data["W"], freq, data["M"])

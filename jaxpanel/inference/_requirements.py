@@ -8,10 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..requirements import ESTIMATORS, Unmet
+import numpy as np
+
+from ..panel import Panel
+from ..requirements import ESTIMATORS, Unmet, _components, _times, problems
 
 LINEAR = ("did", "sc", "difp", "sdid")  # linear in Y given their weights
 CONFORMAL = ("did", "sc", "difp", "sdid")
+
+
+def _split(cells: np.ndarray) -> int:
+    """Number of separate groups (connected components) of the cells ``cells``."""
+    return _components(cells)[2] if cells.any() else 0
+
+
+def _controls_connected(est, who: str) -> list[Unmet]:
+    """Methods that fit the never-treated units alone need their cells connected."""
+    p = est.panel
+    groups = _split(p.mask[~p.ever_treated])
+    if groups > 1:
+        return [
+            Unmet(
+                f"{who} fits the never-treated units alone, and their observed cells "
+                f"form {groups} separate groups (they are linked only through treated "
+                "units), so no such fit is identified",
+                "",
+            )
+        ]
+    return []
 
 
 def _bootstrap(est, **_) -> list[Unmet]:
@@ -63,6 +87,17 @@ def _jackknife(est, allow_sc: bool = False, **_) -> list[Unmet]:
                 "",
             )
         ]
+    untreated = (p.mask & ~p.W).sum(axis=0)
+    thin = np.flatnonzero((p.W & p.mask).any(axis=0) & (untreated < 2))
+    if len(thin):
+        return [
+            Unmet(
+                "the jackknife leaves each unit out in turn, and in periods "
+                f"{_times(p, thin)} a single unit is untreated: without it those "
+                "periods' effects are not identified",
+                "",
+            )
+        ]
     return []
 
 
@@ -77,7 +112,7 @@ def _placebo(est, **_) -> list[Unmet]:
                 "",
             )
         ]
-    return []
+    return _controls_connected(est, "the unit placebo")
 
 
 def time_placebo_lead(est, min_pre: int = 2) -> int:
@@ -99,6 +134,19 @@ def _time_placebo(est, min_pre: int = 2, **_) -> list[Unmet]:
         ]
     lead = time_placebo_lead(est, min_pre)
     t0, length = p.n_pre, p.n_post
+    groups = _split((p.mask & ~p.W)[:, :t0])
+    if groups > 1:
+        return [
+            Unmet(
+                "the time placebo fits the pre-periods alone, and their cells form "
+                f"{groups} separate groups",
+                "",
+            )
+        ]
+    if t0 - length + 1 - lead >= 2:
+        window = _failing_window(est, lead)
+        if window is not None:
+            return [window]
     if t0 - length + 1 - lead < 2:
         return [
             Unmet(
@@ -109,6 +157,41 @@ def _time_placebo(est, min_pre: int = 2, **_) -> list[Unmet]:
             )
         ]
     return []
+
+
+def _failing_window(est, lead: int) -> Unmet | None:
+    """The first time-placebo window whose panel the estimator cannot fit: the real
+    post-periods and the periods after the window dropped, the treated units treated
+    in the window."""
+    p = est.panel
+    req = ESTIMATORS.get(est.method)
+    if req is None:
+        return None
+    length = p.n_post
+    for s in range(lead, p.n_pre - length + 1):
+        keep = np.arange(s + length)
+        W = np.zeros((p.N, len(keep)), bool)
+        W[p.ever_treated, s:] = True
+        window = Panel._build(
+            p.Y[:, keep],
+            W & p.mask[:, keep],
+            p.mask[:, keep],
+            p.units,
+            p.times[keep],
+            p.unit_name,
+            p.time_name,
+            p.outcome_name,
+            p.treatment_name,
+        )
+        unmet = problems(window, req)
+        if unmet:
+            first = _times(p, [s])
+            return Unmet(
+                f"the time placebo refits {est.method} on windows of the pre-period; "
+                f"on the window starting in {first} it would need " + unmet[0].need,
+                "",
+            )
+    return None
 
 
 def _regression(est, **_) -> list[Unmet]:
@@ -153,18 +236,29 @@ def _conditional(est, **_) -> list[Unmet]:
                 "",
             )
         ]
+    need = ESTIMATORS.get(est.method)
+    lead = max(2, (need.min_pre if need is not None else 0) + 1)
+    if p.n_pre < lead:
+        return [
+            Unmet(
+                "the conditional variance refits each treated unit's pre-period cells "
+                f"from its other pre-periods and needs at least {lead} pre-periods for "
+                f"{est.method} ({p.n_pre} here)",
+                "",
+            )
+        ]
     if int((p.W & p.mask).sum()) > 1 and _placebo(est):
         return [
             Unmet(
                 (
                     "the conditional variance of an ATT over several treated cells "
                     "measures their correlation with the unit placebo, which "
-                    + _placebo(est)[0][0].removeprefix("the unit placebo ")
+                    + _placebo(est)[0].need.removeprefix("the unit placebo ")
                 ),
                 "",
             )
         ]
-    return []
+    return _controls_connected(est, "the conditional variance")
 
 
 def _conformal(est, **_) -> list[Unmet]:

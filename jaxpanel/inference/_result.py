@@ -91,7 +91,10 @@ def from_draws(
     draws = np.asarray(draws, float)
     draws = _valid(method, draws)
     centre = draws.mean() if centred else 0.0
-    se = float(np.sqrt(np.mean((draws - centre) ** 2)))
+    with np.errstate(
+        over="ignore", invalid="ignore"
+    ):  # extreme outcomes: caller raises
+        se = float(np.sqrt(np.mean((draws - centre) ** 2)))
     a = (1 - level) / 2
     pct = None
     p = normal_p(att, se)

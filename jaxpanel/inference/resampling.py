@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _batch
 from ._replicate import replicator
-from ._requirements import require, time_placebo_lead
+from ._requirements import methods_for, require, time_placebo_lead
 from ._result import VarianceResult, from_draws, normal_ci, normal_p
 
 
@@ -149,9 +149,15 @@ def jackknife(
     )
     if not np.isfinite(u).all():
         bad = [panel.units[i] for i in np.flatnonzero(~np.isfinite(u))]
+        others = [m for m in methods_for(est) if m != "jackknife"]
+        fix = (
+            "use method=" + ", ".join(map(repr, others))
+            if others
+            else "no variance method applies to this estimate as it is"
+        )
         raise ValueError(
             f"jackknife: the estimate is unidentified without unit(s) {bad[:5]}. "
-            "Fix: use method='placebo' or 'bootstrap'"
+            f"Fix: {fix}"
         )
     se = float(np.sqrt((n - 1) / n * np.sum((u - u.mean()) ** 2)))
     return VarianceResult(
