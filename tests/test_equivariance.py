@@ -115,7 +115,7 @@ def _variance_sweep(method, pairs):
 
 
 def test_variance_methods_are_equivariant():
-    _variance_sweep("sdid", BOTH)
+    _variance_sweep("did", BOTH)
 
 
 @pytest.mark.slow
@@ -124,10 +124,23 @@ def test_variance_methods_are_equivariant_full_sweep(method):
     _variance_sweep(method, SWEEP)
 
 
-@pytest.mark.parametrize(
-    "estimator,method", [("sdid", "conditional"), ("did", "conformal")]
-)
+CONDITIONAL = [("did", "conditional"), ("did", "conformal")]
+
+
+@pytest.mark.parametrize("estimator,method", CONDITIONAL)
 def test_conditional_and_conformal_are_equivariant(estimator, method):
+    _conditional_sweep(estimator, method)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "estimator,method", [("sdid", "conditional"), ("sdid", "conformal")]
+)
+def test_conditional_and_conformal_are_equivariant_sdid(estimator, method):
+    _conditional_sweep(estimator, method)
+
+
+def _conditional_sweep(estimator, method):
     base = _fit(estimator, Y_MAIN, W_MAIN)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # conformal: few permutations (issue 12)

@@ -190,6 +190,10 @@ def test_infinite_penalty_is_did(rng):
     did = jaxpanel.estimators.did.fit(*args)
     np.testing.assert_allclose(float(out.att), float(did.att), rtol=1e-12)
     assert int(out.rank) == 0
+    # MCPanel's iteration too (its objective was inf * 0 = NaN at lam = inf)
+    default = mc.fit(*args, np.inf)
+    assert jaxpanel.kernels.status_name(int(default.status)) == "converged"
+    np.testing.assert_allclose(float(default.att), float(did.att), rtol=1e-9)
 
 
 @pytest.mark.parametrize(

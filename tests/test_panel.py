@@ -186,12 +186,15 @@ def test_every_unit_treated_is_a_panel():
     q = p.select(times=p.times[:5])
     assert q.n_control == 2  # u2, u3 are not yet treated before 2005
     ref = did_att(q.Y, q.W.astype(float), q.mask.astype(float))
-    for method in ("did", "mc", "trop"):
-        est = getattr(jaxpanel, method)(
-            q, **({"lam": np.inf} if method == "mc" else {})
-        )
-        if method != "trop":
-            assert est.att == pytest.approx(ref, rel=1e-9), method
+    # TROP with uniform weights and no L is DID exactly; MC runs on it too
+    options = {
+        "did": {},
+        "trop": {"lambda_unit": 0.0, "lambda_time": 0.0, "lambda_nn": np.inf},
+    }
+    for method, kw in options.items():
+        est = getattr(jaxpanel, method)(q, **kw)
+        assert est.att == pytest.approx(ref, rel=1e-9), method
+    assert jaxpanel.mc(q, lam=0.5).converged
     with pytest.raises(ValueError, match="sc needs at least 1 never-treated"):
         jaxpanel.sc(p.select(times=p.times[:5]).select(units=["u0", "u1"]))
 

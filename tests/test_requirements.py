@@ -143,15 +143,13 @@ def test_methods_named_as_applying_do_run():
     """methods_for lists exactly the methods that run; an unidentified replicate is
     never counted as valid (DID's jackknife once silently included one)."""
     p = _two_treated_one_control()
-    for est in (
-        jaxpanel.did(p),
-        jaxpanel.mc(p, lam=0.1),
-        jaxpanel.trop(p, lambda_unit=0.1, lambda_time=0.1, lambda_nn=np.inf),
-    ):
-        names = methods_for(est)
-        assert "jackknife" not in names and "placebo" not in names
-        for name in names:
-            assert np.isfinite(est.variance(name, progress=False).se), name
+    trop = jaxpanel.trop(p, lambda_unit=0.1, lambda_time=0.1, lambda_nn=np.inf)
+    assert methods_for(trop) == methods_for(jaxpanel.mc(p, lam=0.1)) == ["bootstrap"]
+    est = jaxpanel.did(p)
+    names = methods_for(est)
+    assert names == ["bootstrap", "regression", "conformal"]
+    for name in names:
+        assert np.isfinite(est.variance(name, progress=False).se), name
     with pytest.raises(
         ValueError, match=r"periods 4, 5, 6, 7 a single unit is untreated"
     ):
@@ -190,7 +188,7 @@ def test_conditional_variance_refuses_instead_of_nan():
     rng = np.random.default_rng(0)
     W = np.zeros((3, 3))
     W[0, 1:] = 1
-    est = jaxpanel.mc(Panel.from_arrays(rng.normal(size=(3, 3)), W))
+    est = jaxpanel.mc(Panel.from_arrays(rng.normal(size=(3, 3)), W), lam=0.1)
     with pytest.raises(ValueError, match="needs at least 2 pre-periods for mc"):
         est.variance("conditional")
     Y = np.ones((6, 6))
