@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,7 +58,8 @@ class Estimate:
         period label), or None where the estimator has none of its own.
     trajectory : per period: mean observed outcome of the treated units ('treated'), their
         mean imputed untreated outcome ('counterfactual'), the difference ('effect') and the
-        number of treated units observed ('n_treated').
+        number of treated units observed ('n_treated'). Computed on first use (TROP's
+        pre-period line needs a batch of leave-one-out fits).
     status : 'converged', 'max_steps', 'nonfinite' or 'unidentified'.
     recipe : estimator and options, to re-run the same estimator.
     panel : the panel it was fitted on.
@@ -72,7 +74,6 @@ class Estimate:
     recipe: Recipe
     panel: Panel
     fit: Any
-    trajectory: pd.DataFrame
     unit_weights: pd.Series | None = None
     time_weights: pd.Series | None = None
     se: float | None = None
@@ -81,6 +82,19 @@ class Estimate:
     variance_method: str | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
     inference: Any = None
+    # The trajectory's counterfactual line: None (the fit's Y(0)), a (T,) array, or a
+    # function computing it on first use.
+    counterfactual: Any = field(default=None, repr=False)
+
+    @functools.cached_property
+    def trajectory(self) -> pd.DataFrame:
+        """Per period: treated mean, counterfactual mean, effect, treated units."""
+        cf = (
+            self.counterfactual()
+            if callable(self.counterfactual)
+            else self.counterfactual
+        )
+        return _trajectory(self.panel, np.asarray(self.fit.y0), cf)
 
     def variance(self, method: str = "placebo", **kwargs: Any) -> Estimate:
         """Standard error, CI and p-value by a variance method (see jaxpanel.inference).
@@ -311,8 +325,9 @@ def make_estimate(
 ) -> Estimate:
     """Wrap an array-level ``Fit`` into an :class:`Estimate` (and check its status).
 
-    ``counterfactual`` (T,) overrides the trajectory's counterfactual line (the synthetic
-    control of the SC family, defined on every period).
+    ``counterfactual`` (T,), or a function returning it on first use, overrides the
+    trajectory's counterfactual line (the synthetic control of the SC family, defined on
+    every period; TROP's leave-one-out pre-period fit).
     """
     import jax
 
@@ -336,7 +351,7 @@ def make_estimate(
         recipe=Recipe(method, dict(options or {})),
         panel=panel,
         fit=fit,
-        trajectory=_trajectory(panel, np.asarray(fit.y0), counterfactual),
+        counterfactual=counterfactual,
         unit_weights=uw,
         time_weights=tw,
         info=dict(info or {}),

@@ -37,6 +37,7 @@ global variant), searched coordinate-wise (the paper's footnote 2) or over the f
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -644,7 +645,9 @@ def estimate(
         out,
         options=recipe,
         info=info,
-        counterfactual=_untreated_trajectory(panel, out, (lu, lt, ln), options),
+        counterfactual=functools.partial(
+            _untreated_trajectory, panel, out, (lu, lt, ln), options
+        ),
     )
     return with_variance(est, variance, reps, seed)
 
