@@ -29,7 +29,7 @@ REFERENCE = (
 
 
 def _chunk(reps: int) -> int:
-    from jaxpanel.inference import _batch
+    from jaxpanel import batch as _batch
 
     return _batch.chunk_size(reps, 1, len(__import__("jax").devices()))
 

@@ -307,7 +307,7 @@ def main() -> None:
     rust_grid = None
     if HAS_RUST_BACKEND:
         lu, lt = grid["lambda_unit"][2], grid["lambda_time"][2]
-        from jaxpanel.estimators import _trop_tuning as tt
+        from jaxpanel.estimators.trop import _criteria as tt
 
         cells, _ = tt.loocv_cells(Y, W, M)
         for ln in (grid["lambda_nn"][0], grid["lambda_nn"][2], grid["lambda_nn"][-1]):

@@ -1,16 +1,34 @@
-"""jaxpanel: causal panel-data estimators as batched, jittable JAX functions."""
+"""jaxpanel: causal panel-data estimators as batched, jittable JAX functions.
+
+User level (a :class:`Panel` in, an :class:`Estimate` out): :func:`did`, :func:`sc`,
+:func:`difp`, :func:`sdid`, :func:`mc`, :func:`trop`, and ``Estimate.variance`` for
+standard errors (:mod:`jaxpanel.inference`). Array level (pure functions of ``Y``, ``W``,
+``mask`` returning a :class:`Fit`, composable with ``jax.vmap`` / ``jax.jit``):
+``jaxpanel.estimators.<name>.fit``. Numerics with no causal meaning: :mod:`jaxpanel.kernels`.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, estimators, inference, kernels, plot, simulate, tuning
-from .estimators import Fit
+from . import (
+    batch,
+    datasets,
+    estimators,
+    inference,
+    kernels,
+    plot,
+    requirements,
+    simulate,
+    tuning,
+)
 from .estimators.did import estimate as did
 from .estimators.difp import estimate as difp
 from .estimators.mc import estimate as mc
 from .estimators.sc import estimate as sc
 from .estimators.sdid import estimate as sdid
 from .estimators.trop import estimate as trop
+from .fit import Fit, Replicator
 from .panel import Panel
+from .requirements import Requirements
 from .results import ConvergenceWarning, Estimate, Recipe
 
 try:
@@ -24,7 +42,10 @@ __all__ = [
     "Fit",
     "Panel",
     "Recipe",
+    "Replicator",
+    "Requirements",
     "__version__",
+    "batch",
     "datasets",
     "did",
     "difp",
@@ -33,6 +54,7 @@ __all__ = [
     "kernels",
     "mc",
     "plot",
+    "requirements",
     "sc",
     "sdid",
     "simulate",

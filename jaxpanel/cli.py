@@ -17,6 +17,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import jax
+import numpy as np
+import pandas as pd
+
+from . import _timeaxis, datasets
+from .estimators import REGISTRY
+from .panel import Panel
+
 DTYPES = ("float64", "float32")
 METHODS = ("did", "sc", "difp", "sdid", "mc", "trop")
 VARIANCES = (
@@ -57,14 +65,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _set_dtype(dtype: str) -> None:
-    import jax
-
     jax.config.update("jax_enable_x64", dtype == "float64")
 
 
 def _run(panel, method: str, **options):
-    from .estimators import REGISTRY
-
     return REGISTRY[method](panel, **options)
 
 
@@ -88,8 +92,6 @@ def _row(est, seconds: float) -> dict:
 
 
 def cmd_demo(args) -> int:
-    from . import datasets
-
     panel = datasets.prop99_panel()
     print("California Proposition 99 (Abadie, Diamond and Hainmueller 2010)")
     print(panel.summary())
@@ -113,8 +115,6 @@ def cmd_demo(args) -> int:
 
 
 def _read(args):
-    import pandas as pd
-
     try:
         return pd.read_csv(
             args.file, sep=args.sep, engine="python" if args.sep is None else "c"
@@ -130,11 +130,6 @@ def _read(args):
 def _treatment(df, args) -> str:
     """The name of the 0/1 treatment column, derived from --treated-unit/--treated-from
     or --adoption when no --treatment column is given."""
-    import numpy as np
-    import pandas as pd
-
-    from . import _timeaxis
-
     given = [
         args.treatment is not None,
         bool(args.treated_unit),
@@ -235,8 +230,6 @@ def _treatment(df, args) -> str:
 def _unit_matches(column, wanted: list[str]) -> dict:
     """Rows of each unit given on the command line: equal as text, or as numbers when
     the unit column is numeric (so 17 matches 17.0)."""
-    import pandas as pd
-
     text = column.astype(str)
     numeric = pd.api.types.is_numeric_dtype(column.dtype)
     out = {}
@@ -297,8 +290,6 @@ def _check_out(path: str | None) -> None:
 
 
 def cmd_fit(args) -> int:
-    from .panel import Panel
-
     _check_out(args.out)
     options = _options(args)
     if args.reps is not None and args.variance is None:

@@ -11,6 +11,8 @@ from importlib import resources
 
 import pandas as pd
 
+from .panel import Panel
+
 PROP99_SHA256 = "50d36488a8ef17251e2897ddc46df7c7476b6727cfeb96770c7f5e7422a69f5b"
 PROP99_TREATED_UNIT = "California"
 PROP99_FIRST_TREATED_YEAR = 1989
@@ -41,10 +43,8 @@ def prop99() -> pd.DataFrame:
     return long[["State", "Year", "PacksPerCapita", "treated"]]
 
 
-def prop99_panel():
-    """The Prop 99 data as a :class:`jaxpanel.Panel`."""
-    from .panel import Panel
-
+def prop99_panel() -> Panel:
+    """The Prop 99 data as a :class:`jaxpanel.Panel` (units State, periods Year)."""
     return Panel.from_long(
         prop99(),
         unit="State",

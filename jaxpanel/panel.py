@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -511,8 +512,6 @@ class Panel:
         ``Y`` holds 0 on unobserved cells; ``W`` and ``mask`` are 0/1 in ``dtype``. The default
         dtype is JAX's default float (float64 only when the user enabled ``jax_enable_x64``).
         """
-        import jax.numpy as jnp
-
         dtype = jnp.zeros(()).dtype if dtype is None else dtype
         Y = jnp.asarray(np.where(self.mask, self.Y, 0.0), dtype)
         return Y, jnp.asarray(self.W, dtype), jnp.asarray(self.mask, dtype)

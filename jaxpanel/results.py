@@ -1,48 +1,75 @@
-"""Estimate: the user-level result of an estimator, with the recipe to re-run it."""
+"""The user-level result of an estimator: :class:`Estimate`, and its :class:`Recipe`.
+
+An Estimate carries what re-running the estimator needs: its :class:`Recipe` (the
+estimator's entry point and options) and its :class:`~jaxpanel.fit.Replicator` (the
+array-level refit that variance methods batch), so inference knows no estimator.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from jaxpanel.kernels._loop import (
-    CONVERGED,
-    MAX_STEPS,
-    NONFINITE,
-    UNIDENTIFIED,
-    status_name,
-)
+from jaxpanel.kernels import CONVERGED, status_name
 
 from . import _timeaxis
+from .fit import Replicator
 from .panel import Panel
+from .requirements import Requirements
 
 
 class ConvergenceWarning(RuntimeWarning):
     """A solver stopped at its iteration cap; the estimate may be inaccurate."""
 
 
+# name -> user-level entry point; filled by jaxpanel.estimators when it is imported (the
+# estimators sit above this module, so they register themselves here)
+ENTRIES: dict[str, Callable[..., Any]] = {}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Which estimator, with which options: enough to re-run the same estimator.
 
-    Variance methods call ``recipe.run(panel)`` on resampled or placebo panels (the analogue
-    of R synthdid's ``attr(estimate, 'opts')``).
+    The analogue of R synthdid's ``attr(estimate, 'opts')``: ``recipe.run(panel)``
+    re-runs the estimator that made the estimate, with the same options.
+
+    Attributes
+    ----------
+    estimator : its name ('did', 'sc', 'difp', 'sdid', 'mc', 'trop').
+    options : the keyword options it was called with.
+    entry : the estimator's user-level function, ``entry(panel, **options)``; None looks
+        the name up among the registered estimators.
     """
 
     estimator: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    entry: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
     def run(self, panel: Panel) -> Estimate:
-        from .estimators import REGISTRY
+        """Re-run the estimator on ``panel`` with the same options.
 
-        return REGISTRY[self.estimator](panel, **dict(self.options))
+        Parameters
+        ----------
+        panel : a :class:`~jaxpanel.Panel`.
+
+        Returns
+        -------
+        Estimate.
+        """
+        entry = self.entry or ENTRIES.get(self.estimator)
+        if entry is None:
+            raise ValueError(
+                f"unknown estimator {self.estimator!r}; choose one of "
+                + ", ".join(map(repr, ENTRIES))
+            )
+        return entry(panel, **dict(self.options))
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,7 +78,7 @@ class Estimate:
 
     Attributes
     ----------
-    method : estimator name ('did', ...).
+    method : estimator name ('did', 'sc', 'difp', 'sdid', 'mc', 'trop').
     att : the point estimate.
     se, ci, p_value : None until a variance method has run.
     unit_weights, time_weights : the weights the estimator fitted (Series keyed by unit /
@@ -66,6 +93,10 @@ class Estimate:
     fit : the array-level result (NumPy arrays).
     info : solver diagnostics (iteration counts, tuning constants).
     inference : the VarianceResult of the last variance method, or None.
+    replicator : the estimator's :class:`~jaxpanel.fit.Replicator` (variance methods).
+    requirements : the estimator's design requirements with these options.
+    counterfactual : the trajectory's counterfactual line: None (the fit's Y(0)), a
+        (T,) array, or a function computing it on first use.
     """
 
     method: str
@@ -82,8 +113,8 @@ class Estimate:
     variance_method: str | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
     inference: Any = None
-    # The trajectory's counterfactual line: None (the fit's Y(0)), a (T,) array, or a
-    # function computing it on first use.
+    replicator: Replicator | None = field(default=None, repr=False)
+    requirements: Requirements = field(default_factory=Requirements, repr=False)
     counterfactual: Any = field(default=None, repr=False)
 
     @functools.cached_property
@@ -97,17 +128,34 @@ class Estimate:
         return _trajectory(self.panel, np.asarray(self.fit.y0), cf)
 
     def variance(self, method: str = "placebo", **kwargs: Any) -> Estimate:
-        """Standard error, CI and p-value by a variance method (see jaxpanel.inference).
+        """Standard error, CI and p-value by a variance method.
 
-        Returns a new Estimate with ``se``, ``ci``, ``p_value`` and ``inference`` filled,
-        e.g. ``jaxpanel.sdid(panel).variance("placebo", reps=1000, seed=0)``.
+        Parameters
+        ----------
+        method : 'placebo', 'bootstrap', 'jackknife', 'time_placebo', 'regression',
+            'conditional' or 'conformal' (:func:`jaxpanel.inference.variance`).
+        **kwargs : ``reps``, ``seed``, ``level`` and the method's options.
+
+        Returns
+        -------
+        A new Estimate with ``se``, ``ci``, ``p_value`` and ``inference`` filled, e.g.
+        ``jaxpanel.sdid(panel).variance("placebo", reps=1000, seed=0)``.
+
+        Raises
+        ------
+        ValueError
+            The method does not apply to this estimate (the message names those that
+            do), or bad options.
         """
+        # Deferred import: inference sits above results in the layers (it refits the
+        # estimates this module defines); this method is the one way down to up.
         from .inference import variance
 
         return variance(self, method, **kwargs)
 
     @property
     def converged(self) -> bool:
+        """True when every solver of the fit converged."""
         return self.status == status_name(CONVERGED)
 
     @property
@@ -121,6 +169,7 @@ class Estimate:
         return None if self.inference is None else self.inference.level
 
     def replace(self, **changes: Any) -> Estimate:
+        """A copy with some fields changed (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
 
     def to_frame(self) -> pd.DataFrame:
@@ -203,6 +252,9 @@ class Estimate:
         return pd.DataFrame(rows, columns=["section", "label", "name", "value"])
 
     def summary(self) -> str:
+        """A printable report: ATT, SE, CI at its level, p-value, status, dtype, the
+        panel and the heaviest weights."""
+
         def num(x):
             return "    -" if x is None else f"{x:.4f}"
 
@@ -237,6 +289,7 @@ class Estimate:
 def _trajectory(
     panel: Panel, y0: np.ndarray, counterfactual: np.ndarray | None = None
 ) -> pd.DataFrame:
+    """Per period: treated units' mean outcome and mean Y(0), their difference, count."""
     rows = panel.ever_treated
     obs = panel.mask[rows]
     n = obs.sum(axis=0)
@@ -254,116 +307,3 @@ def _trajectory(
         },
         index=pd.Index(panel.times, name=panel.time_name),
     )
-
-
-# Quantities of a fit in the order they are computed, for naming the first non-finite one.
-_QUANTITIES = (
-    ("noise_level", "the noise level (sd of control first differences)"),
-    ("unit_weights", "the unit weights (omega)"),
-    ("time_weights", "the time weights (lambda)"),
-    ("mu", "the fitted two-way model (mu)"),
-    ("alpha", "the fitted unit effects (alpha)"),
-    ("beta", "the fitted time effects (beta)"),
-    ("L", "the low-rank term L"),
-    ("y0", "the imputed untreated outcomes Y(0)"),
-    ("cell_tau", "the per-cell effects"),
-    ("tau", "the cell effects"),
-    ("att", "the ATT"),
-)
-
-
-def nonfinite_quantity(fit: Any) -> str:
-    """The first quantity of ``fit`` (in computation order) holding a NaN or inf."""
-    info = getattr(fit, "info", None) or {}
-    for name, label in _QUANTITIES:
-        value = info.get(name) if name in info else getattr(fit, name, None)
-        if value is not None and not np.all(np.isfinite(np.asarray(value))):
-            return label
-    return "the solver's objective or another intermediate quantity"
-
-
-def check_status(method: str, status: str, fit: Any = None) -> None:
-    """Turn a fit's status into an exception or a warning at the user level."""
-    if status == status_name(NONFINITE):
-        what = "its values" if fit is None else nonfinite_quantity(fit)
-        dtype = None if fit is None else np.asarray(fit.att).dtype
-        hint = (
-            "enable float64 (jax.config.update('jax_enable_x64', True)) or rescale the "
-            "outcome"
-            if dtype == np.float32
-            else "check the outcome for extreme values (the fit ran in "
-            f"{dtype or 'float64'}; rescaling the outcome changes no estimate)"
-        )
-        raise FloatingPointError(
-            f"{method}: the fit produced non-finite values in {what}. Fix: {hint}."
-        )
-    if status == status_name(UNIDENTIFIED):
-        raise ValueError(
-            f"{method}: the counterfactual is not identified for some treated cells (a "
-            "treated unit or period has no weighted untreated cell, or the untreated cells "
-            "split into disconnected groups). Fix: add untreated periods or control units "
-            "observed in those periods."
-        )
-    if status == status_name(MAX_STEPS):
-        warnings.warn(
-            f"{method}: a solver stopped at its iteration cap; raise max_iter or loosen "
-            "the tolerance.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-
-
-def make_estimate(
-    panel: Panel,
-    method: str,
-    fit: Any,
-    options: Mapping[str, Any] | None = None,
-    unit_weights: np.ndarray | None = None,
-    time_weights: np.ndarray | None = None,
-    info: Mapping[str, Any] | None = None,
-    counterfactual: np.ndarray | None = None,
-) -> Estimate:
-    """Wrap an array-level ``Fit`` into an :class:`Estimate` (and check its status).
-
-    ``counterfactual`` (T,), or a function returning it on first use, overrides the
-    trajectory's counterfactual line (the synthetic control of the SC family, defined on
-    every period; TROP's leave-one-out pre-period fit).
-    """
-    import jax
-
-    fit = jax.tree_util.tree_map(np.asarray, fit)
-    status = status_name(int(fit.status))
-    check_status(method, status, fit)
-    uw = (
-        None
-        if unit_weights is None
-        else pd.Series(np.asarray(unit_weights), index=panel.units, name="omega")
-    )
-    tw = (
-        None
-        if time_weights is None
-        else pd.Series(np.asarray(time_weights), index=panel.times, name="lambda")
-    )
-    return Estimate(
-        method=method,
-        att=float(fit.att),
-        status=status,
-        recipe=Recipe(method, dict(options or {})),
-        panel=panel,
-        fit=fit,
-        counterfactual=counterfactual,
-        unit_weights=uw,
-        time_weights=tw,
-        info=dict(info or {}),
-    )
-
-
-def with_variance(
-    est: Estimate, variance: str | None, reps: int | None, seed: Any
-) -> Estimate:
-    """User-level helper: run ``variance`` on ``est`` when one is asked for."""
-    if variance is None:
-        if reps is not None:
-            raise ValueError("reps= needs variance= (e.g. variance='placebo')")
-        return est
-    return est.variance(variance, reps=reps, seed=seed)

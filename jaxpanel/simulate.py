@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
+
+from ._options import check_choice
 
 
 @dataclass(frozen=True)
@@ -179,10 +183,6 @@ def cps_design(
     ValueError
         No ``path``, a file that does not exist, or an unknown outcome or assignment.
     """
-    import pandas as pd
-
-    from ._options import check_choice
-
     check_choice("outcome", outcome, CPS_OUTCOMES)
     check_choice("assignment", assignment, CPS_ASSIGNMENTS)
     if path is None:
@@ -191,8 +191,6 @@ def cps_design(
             "github.com/synth-inference/synthdid; jaxpanel does not bundle it). Fix: "
             "download it and pass cps_design(path='CPS.csv')"
         )
-    from pathlib import Path
-
     if not Path(path).is_file():
         raise ValueError(f"cps_design: no such file {str(path)!r}")
     df = pd.read_csv(path, sep=";")

@@ -1,10 +1,8 @@
-"""Tuning by cross-validation over grids: batched evaluation, grid and coordinate search.
+"""Tuning by cross-validation over grids: grid and coordinate search.
 
-Every (cell or placebo set, grid point) fit of a CV criterion is independent, so the
-criteria are computed as one vmapped batch, split into chunks whose size comes from a
-memory estimate (:func:`lane_map`). The searches here are estimator-agnostic: they take a
-function that scores a batch of grid points and return the chosen point with the whole
-score table, so the CV curve can be inspected (``Estimate.info``).
+The searches are estimator-agnostic: they take a function that scores a batch of grid
+points (one batched computation, :mod:`jaxpanel.batch`) and return the chosen point with
+the whole score table, so the CV curve can be inspected (``Estimate.info``).
 """
 
 from __future__ import annotations
@@ -13,60 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-
-# Working memory one chunk of a batch of fits may use, by backend. Lanes of a chunk run
-# their solver loops in lockstep (the chunk takes as many steps as its slowest lane), and
-# on CPU the batched LAPACK calls gain nothing from widths beyond a few dozen matrices, so
-# small chunks win there: 64 Prop 99-sized lanes took 69 s where one 7,182-lane batch
-# took 175 s (LOOCV, 6 weight pairs). Accelerators want wide batches.
-DEFAULT_MEMORY_BYTES = {"cpu": 16 << 20}
-ACCELERATOR_MEMORY_BYTES = 1 << 30
-
-
-def default_memory_bytes() -> int:
-    """The working-memory budget of one chunk on the default backend."""
-    return DEFAULT_MEMORY_BYTES.get(jax.default_backend(), ACCELERATOR_MEMORY_BYTES)
-
-
-def lane_bytes(n: int, t: int, dtype, arrays: int = 24) -> int:
-    """Working memory of one low-rank fit: ``arrays`` (N, T) buffers (the outcome, weights,
-    iterate, momentum point, gradient step, fixed effects, SVD factors and their batched
-    copies inside the loop) plus the T x T factorisation."""
-    item = jnp.dtype(dtype).itemsize
-    k = min(n, t)
-    return item * (arrays * n * t + 4 * k * k)
-
-
-def batch_size(n_lanes: int, per_lane: int, memory_bytes: int | None = None) -> int:
-    """Lanes per chunk: as many as fit in ``memory_bytes`` (at least 1, at most all);
-    None takes :func:`default_memory_bytes`."""
-    budget = default_memory_bytes() if memory_bytes is None else memory_bytes
-    return int(max(1, min(n_lanes, budget // max(per_lane, 1))))
-
-
-def lane_map(fn: Callable, xs, chunk: int):
-    """``jax.vmap(fn)(xs)`` computed ``chunk`` lanes at a time (``jax.lax.map``).
-
-    Results do not depend on ``chunk``: lanes are independent and each runs its own loop
-    to its own stopping point (a chunk's loop runs until its slowest lane stops). The
-    lanes are padded (with copies of the first) to a multiple of ``chunk``, so every
-    chunk has the same shape: ``lax.map``'s separate remainder batch, which XLA may run
-    concurrently with the chunks, hung indefinitely on CPU for batches of these solvers
-    (jax 0.10.2).
-    """
-    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
-    if chunk >= n:
-        return jax.vmap(fn)(xs)
-    pad = -n % chunk
-    if pad:
-        xs = jax.tree_util.tree_map(
-            lambda x: jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)]), xs
-        )
-    out = jax.lax.map(fn, xs, batch_size=chunk)
-    return jax.tree_util.tree_map(lambda x: x[:n], out)
 
 
 class SearchResult(NamedTuple):

@@ -25,8 +25,7 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxpanel.kernels import simplex
-from jaxpanel.kernels._loop import CONVERGED, MAX_STEPS
+from jaxpanel.kernels import CONVERGED, MAX_STEPS, simplex
 
 Solver = Literal["fw", "exact"]
 SOLVERS = ("fw", "exact")
@@ -110,15 +109,6 @@ def lambda_problem(
     )
 
 
-class WeightResult(NamedTuple):
-    weights: jax.Array  # (N,) or (T,), zero off the allowed set, sums to 1
-    steps_pre: jax.Array  # FW iterations before sparsifying (0 for the exact solver)
-    steps: jax.Array  # iterations after (or active-set iterations)
-    status: jax.Array
-    capped: jax.Array  # bool: Frank-Wolfe stopped at max_iter (R's rule; not a failure)
-    gap: jax.Array  # Frank-Wolfe duality gap at the solution: bound on obj - min
-
-
 def solve(
     p: simplex.Problem,
     init: jax.Array | None,
@@ -127,7 +117,7 @@ def solve(
     max_iter: int = 10_000,
     max_iter_pre: int = 100,
     sparsify: bool = True,
-) -> WeightResult:
+) -> simplex.Solution:
     """Solve a weight problem with R's two-stage Frank-Wolfe or the exact active-set QP.
 
     ``init`` warm-starts Frank-Wolfe (R passes the original weights in bootstrap and placebo
@@ -137,40 +127,39 @@ def solve(
     silently, and on Prop 99 the unit weights reach it), so a capped run is reported in
     ``capped`` with its duality gap, not as a failed status. The exact solver's cap is a
     failure (MAX_STEPS).
+
+    Returns
+    -------
+    ``kernels.simplex.Solution`` with ``capped`` and ``gap`` filled in.
     """
     if solver == "exact":
         r = simplex.active_set(p)
-        no = jnp.asarray(False)
-        return WeightResult(
-            r.x, jnp.zeros((), jnp.int32), r.steps, r.status, no, simplex.fw_gap(p, r.x)
-        )
+        return r._replace(capped=jnp.asarray(False), gap=simplex.fw_gap(p, r.x))
     x0 = simplex.uniform(p) if init is None else jnp.where(p.allowed, init, 0.0)
     # R's sum_normalize: a start with no weight on the allowed variables becomes uniform.
     total = x0.sum()
     x0 = jnp.where(total > 0, x0 / jnp.where(total > 0, total, 1), simplex.uniform(p))
     if sparsify:
         r = simplex.frank_wolfe_sparsified(p, x0, min_decrease, max_iter, max_iter_pre)
-        steps_pre = r.steps_pre
     else:
         r = simplex.frank_wolfe(p, x0, min_decrease, max_iter)
-        steps_pre = jnp.zeros((), jnp.int32)
     capped = r.status == MAX_STEPS
     status = jnp.where(capped, CONVERGED, r.status).astype(jnp.int32)
-    return WeightResult(r.x, steps_pre, r.steps, status, capped, simplex.fw_gap(p, r.x))
+    return r._replace(status=status, capped=capped, gap=simplex.fw_gap(p, r.x))
 
 
-def fixed(values: jax.Array, allowed: jax.Array) -> WeightResult:
+def fixed(values: jax.Array, allowed: jax.Array) -> simplex.Solution:
     """Weights given, not fitted: restricted to ``allowed`` and renormalised."""
     w = jnp.where(allowed > 0, values, 0.0)
     w = w / w.sum()
     return _given(w)
 
 
-def zero(like: jax.Array) -> WeightResult:
+def zero(like: jax.Array) -> simplex.Solution:
     """No weights at all (SC's time weights)."""
     return _given(jnp.zeros_like(like))
 
 
-def _given(w: jax.Array) -> WeightResult:
+def _given(w: jax.Array) -> simplex.Solution:
     z = jnp.zeros((), jnp.int32)
-    return WeightResult(w, z, z, z, jnp.asarray(False), jnp.zeros((), w.dtype))
+    return simplex.Solution(w, z, z, z, jnp.asarray(False), jnp.zeros((), w.dtype))

@@ -14,24 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-# Status codes carried by every fit. Failure is data: estimators return a code per fit and the
-# user-level API turns it into an error or a warning.
-CONVERGED = 0
-MAX_STEPS = 1
-NONFINITE = 2
-UNIDENTIFIED = 3
-
-STATUS_NAMES = {
-    CONVERGED: "converged",
-    MAX_STEPS: "max_steps",
-    NONFINITE: "nonfinite",
-    UNIDENTIFIED: "unidentified",
-}
-
-
-def status_name(code: int) -> str:
-    """Human-readable name of a status code."""
-    return STATUS_NAMES.get(int(code), f"unknown({int(code)})")
+from ._status import CONVERGED, MAX_STEPS, NONFINITE
 
 
 def all_finite(tree: Any) -> jax.Array:

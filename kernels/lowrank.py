@@ -49,27 +49,8 @@ import jax
 import jax.numpy as jnp
 
 from . import twfe
-from ._loop import CONVERGED, run
-
-
-class LowRankResult(NamedTuple):
-    """Fitted model ``mu + alpha_j + beta_s + L_js`` (a pytree; ``vmap`` adds a batch axis).
-
-    ``mu``, ``alpha``, ``beta`` follow ``kernels.twfe`` (weighted mean-zero effects, zero
-    where unidentified).
-    """
-
-    L: jax.Array  # (N, T) low-rank term
-    mu: jax.Array  # ()
-    alpha: jax.Array  # (N,)
-    beta: jax.Array  # (T,)
-    fitted: jax.Array  # (N, T) mu + alpha + beta + L on every cell
-    unit_identified: jax.Array  # (N,) bool
-    time_identified: jax.Array  # (T,) bool
-    n_components: jax.Array  # int32: connected components of the weighted cells
-    rank: jax.Array  # int32: non-zero singular values of L
-    steps: jax.Array  # int32: iterations (0 when no iteration was needed)
-    status: jax.Array  # int32: CONVERGED, MAX_STEPS or NONFINITE
+from ._loop import run
+from ._status import CONVERGED, combine
 
 
 class _State(NamedTuple):
@@ -127,21 +108,14 @@ def _is_static(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def _finish(fac, y, L, sv, steps, status) -> LowRankResult:
+def _finish(fac, y, L, sv, steps, status) -> twfe.TwoWayFit:
     fe = twfe.apply(fac, y - L)
-    status = jnp.where(status != CONVERGED, status, fe.status).astype(jnp.int32)
-    return LowRankResult(
-        L,
-        fe.mu,
-        fe.alpha,
-        fe.beta,
-        fe.fitted + L,
-        fe.unit_identified,
-        fe.time_identified,
-        fe.n_components,
-        (sv > 0).sum().astype(jnp.int32),
-        jnp.asarray(steps, jnp.int32),
-        status,
+    return fe._replace(
+        fitted=fe.fitted + L,
+        status=combine(status, fe.status),
+        L=L,
+        rank=(sv > 0).sum().astype(jnp.int32),
+        steps=jnp.asarray(steps, jnp.int32),
     )
 
 
@@ -160,7 +134,7 @@ def solve(
     max_steps: int = 10_000,
     fac: twfe.TWFEFactor | None = None,
     method: str = "auto",
-) -> LowRankResult:
+) -> twfe.TwoWayFit:
     """Weighted nuclear-norm-penalised two-way FE fit of ``Y`` with cell weights ``w``.
 
     Parameters
@@ -179,7 +153,7 @@ def solve(
 
     Returns
     -------
-    LowRankResult.
+    ``twfe.TwoWayFit`` with ``L``, its ``rank`` and the iteration count ``steps``.
     """
     Y = jnp.asarray(Y)
     w = jnp.asarray(w, Y.dtype)
@@ -242,11 +216,12 @@ def solve_path(
     tol: float | None = None,
     max_steps: int = 10_000,
     method: str = "auto",
-) -> LowRankResult:
+) -> twfe.TwoWayFit:
     """:func:`solve` along a sequence of penalties, each warm-started from the previous.
 
     ``lambdas`` (K,) should decrease (the solution moves least from one to the next); the
-    weights are factored once. Returns a LowRankResult with a leading axis of length K.
+    weights are factored once. Returns a ``twfe.TwoWayFit`` with a leading axis of length
+    K.
     """
     Y = jnp.asarray(Y)
     w = jnp.asarray(w, Y.dtype)

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _loop
-from ._loop import CONVERGED, MAX_STEPS, NONFINITE
+from ._status import CONVERGED, MAX_STEPS, NONFINITE, combine
 
 
 class Problem(NamedTuple):
@@ -51,10 +51,26 @@ class Problem(NamedTuple):
     n_rows: jax.Array  # () sum of row weights
 
 
-class Result(NamedTuple):
-    x: jax.Array  # (n,) solution on the simplex
-    steps: jax.Array  # () int32 iterations
-    status: jax.Array  # () int32
+class Solution(NamedTuple):
+    """A solve of a simplex problem: the one result type of every solver here.
+
+    Attributes
+    ----------
+    x : (n,) the solution on the simplex (zero off the allowed variables).
+    steps : () int32 iterations (after sparsifying, for the two-stage Frank-Wolfe).
+    status : () int32 status code.
+    steps_pre : () int32 iterations before sparsifying (0 where there is no such stage).
+    capped : () bool, Frank-Wolfe stopped at its iteration cap (None where not known).
+    gap : () Frank-Wolfe duality gap at ``x``, a bound on ``obj(x) - min`` (None where
+        not computed).
+    """
+
+    x: jax.Array
+    steps: jax.Array
+    status: jax.Array
+    steps_pre: jax.Array | None = None
+    capped: jax.Array | None = None
+    gap: jax.Array | None = None
 
 
 def make_problem(
@@ -198,7 +214,7 @@ def frank_wolfe(
     x0: jax.Array,
     min_decrease: jax.Array,
     max_iter: int = 10_000,
-) -> Result:
+) -> Solution:
     """Frank-Wolfe with exact line search, R synthdid's ``sc.weight.fw`` semantics.
 
     Stops after iteration t >= 2 if the objective decreased by at most ``min_decrease**2``
@@ -214,14 +230,7 @@ def frank_wolfe(
         min_steps=2,
         check_every_step=False,
     )
-    return Result(out.state.x, out.steps, out.status)
-
-
-class SparsifiedResult(NamedTuple):
-    x: jax.Array
-    steps_pre: jax.Array  # iterations before sparsifying (at most max_iter_pre)
-    steps: jax.Array  # iterations after
-    status: jax.Array
+    return Solution(out.state.x, out.steps, out.status, jnp.zeros((), jnp.int32))
 
 
 def frank_wolfe_sparsified(
@@ -230,21 +239,18 @@ def frank_wolfe_sparsified(
     min_decrease: jax.Array,
     max_iter: int = 10_000,
     max_iter_pre: int = 100,
-) -> SparsifiedResult:
+) -> Solution:
     """R synthdid's two-stage solve: FW for ``max_iter_pre`` iterations, sparsify, FW again.
 
     Reaching ``max_iter_pre`` in the first stage is the design, not a failure; the status is
-    the second stage's.
+    the second stage's (or NONFINITE from the first).
     """
     first = frank_wolfe(p, x0, min_decrease, max_iter_pre)
     second = frank_wolfe(p, sparsify(first.x), min_decrease, max_iter)
-    status = jnp.where(first.status == NONFINITE, NONFINITE, second.status)
-    return SparsifiedResult(
-        second.x, first.steps, second.steps, status.astype(jnp.int32)
-    )
+    stage1 = jnp.where(first.status == NONFINITE, NONFINITE, CONVERGED)
+    return Solution(second.x, second.steps, combine(second.status, stage1), first.steps)
 
 
-# ---------------------------------------------------------------------------- active set
 class _ASState(NamedTuple):
     x: jax.Array
     free: jax.Array  # (n,) bool: the working support
@@ -295,7 +301,7 @@ def active_set(
     p: Problem,
     tol: float = 1e-10,
     max_iter: int | None = None,
-) -> Result:
+) -> Solution:
     """Exact minimiser by a primal active-set method.
 
     Starts from the best vertex and adds one variable at a time, so the working support
@@ -330,4 +336,6 @@ def active_set(
         NONFINITE,
         jnp.where(out.state.optimal, CONVERGED, MAX_STEPS),
     )
-    return Result(out.state.x, out.steps, status.astype(jnp.int32))
+    return Solution(
+        out.state.x, out.steps, status.astype(jnp.int32), jnp.zeros((), jnp.int32)
+    )

@@ -31,7 +31,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._loop import CONVERGED, NONFINITE, all_finite
+from ._loop import all_finite
+from ._status import CONVERGED, NONFINITE
 
 
 class TWFEFactor(NamedTuple):
@@ -43,21 +44,39 @@ class TWFEFactor(NamedTuple):
     d: jax.Array | None = None  # (K,) diagonal scaling: the system solved is D S D
 
 
-class TWFEResult(NamedTuple):
-    """Fitted two-way model ``mu + alpha_j + beta_s``.
+class TwoWayFit(NamedTuple):
+    """A fitted two-way model ``mu + alpha_j + beta_s`` (plus ``L_js`` where there is a
+    low-rank term): the one result type of ``twfe``, ``lowrank`` and ``mcpanel``.
 
     Effects are normalised to weighted mean zero: ``sum_j r_j alpha_j = 0`` and
-    ``sum_s c_s beta_s = 0`` with ``r`` and ``c`` the row and column weight sums.
+    ``sum_s c_s beta_s = 0`` with ``r`` and ``c`` the row and column weight sums (MCPanel's
+    own fit keeps its ``u``, ``v`` with ``mu = 0``).
+
+    Attributes
+    ----------
+    mu : () intercept.
+    alpha : (N,) unit effects (0 where unidentified).
+    beta : (T,) time effects (0 where unidentified).
+    fitted : (N, T) the fitted model on every cell.
+    unit_identified, time_identified : (N,), (T,) bool, units / periods with weight.
+    n_components : () int32, connected components among the weighted cells.
+    status : () int32 status code (``jaxpanel.kernels.status_name``).
+    L : (N, T) low-rank term, or None for the two-way model alone.
+    rank : () int32 rank of ``L``, or None.
+    steps : () int32 solver iterations, or None for a direct solve.
     """
 
-    mu: jax.Array  # ()
-    alpha: jax.Array  # (N,) unit effects (0 where unidentified)
-    beta: jax.Array  # (T,) time effects (0 where unidentified)
-    fitted: jax.Array  # (N, T)
-    unit_identified: jax.Array  # (N,) bool
-    time_identified: jax.Array  # (T,) bool
-    n_components: jax.Array  # int32 scalar
-    status: jax.Array  # int32 scalar: CONVERGED or NONFINITE
+    mu: jax.Array
+    alpha: jax.Array
+    beta: jax.Array
+    fitted: jax.Array
+    unit_identified: jax.Array
+    time_identified: jax.Array
+    n_components: jax.Array
+    status: jax.Array
+    L: jax.Array | None = None
+    rank: jax.Array | None = None
+    steps: jax.Array | None = None
 
 
 def _transposed(w: jax.Array) -> bool:
@@ -147,7 +166,7 @@ def factor(w: jax.Array, unit_fe: bool = True, time_fe: bool = True) -> TWFEFact
 
 def apply(
     fac: TWFEFactor, y: jax.Array, unit_fe: bool = True, time_fe: bool = True
-) -> TWFEResult:
+) -> TwoWayFit:
     """Solve the weighted two-way FE problem for outcome ``y`` (N, T) with a factor.
 
     Cells with zero weight may hold any finite value (they are ignored); non-finite values
@@ -193,14 +212,14 @@ def apply(
     fitted = mu + alpha[:, None] + beta[None, :]
     finite = all_finite((mu, alpha, beta))
     status = jnp.where(finite, CONVERGED, NONFINITE).astype(jnp.int32)
-    return TWFEResult(
+    return TwoWayFit(
         mu, alpha, beta, fitted, unit_ok, time_ok, fac.n_components, status
     )
 
 
 def solve(
     y: jax.Array, w: jax.Array, unit_fe: bool = True, time_fe: bool = True
-) -> TWFEResult:
+) -> TwoWayFit:
     """Weighted two-way FE fit of ``y`` (N, T) with cell weights ``w`` (N, T).
 
     Parameters
@@ -212,7 +231,7 @@ def solve(
 
     Returns
     -------
-    TWFEResult with ``fitted = mu + alpha_j + beta_s`` on every cell, identification masks
+    TwoWayFit with ``fitted = mu + alpha_j + beta_s`` on every cell, identification masks
     and a status code.
     """
     return apply(factor(w, unit_fe, time_fe), y, unit_fe, time_fe)

@@ -15,7 +15,8 @@ import pytest
 import jaxpanel
 from jaxpanel import Panel
 from jaxpanel.estimators import did, sdid
-from jaxpanel.inference import _batch, resampling
+from jaxpanel import batch as _batch
+from jaxpanel.inference import resampling
 from jaxpanel.inference import _regression as regression
 
 from .reference import did_att
@@ -40,7 +41,7 @@ def estimates(prop99_panel, multi):
 @pytest.mark.parametrize("method", ["sdid", "did", "difp", "sc"])
 def test_jackknife_equals_r(estimates, r_reference, method):
     est = estimates[("prop99_multi", method)]
-    kw = {"allow_sc": True} if method == "sc" else {}
+    kw = {"allow": True} if method == "sc" else {}
     se = est.variance("jackknife", **kw).se
     # Fixed-weight jackknife: deterministic. Issue 5 asks for 4 decimals; measured ~1e-14.
     np.testing.assert_allclose(

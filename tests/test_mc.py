@@ -219,7 +219,7 @@ def test_not_a_panel_raises():
 
 
 def test_seeded_folds(prop99_panel):
-    est = jaxpanel.mc(prop99_panel, seed=3)
+    est = jaxpanel.mc(prop99_panel, cv_seed=3)
     assert est.info["folds"] == "seed=3" and est.status == "converged"
-    assert est.att == jaxpanel.mc(prop99_panel, seed=3).att
+    assert est.att == jaxpanel.mc(prop99_panel, cv_seed=3).att
     assert abs(est.att - jaxpanel.mc(prop99_panel).att) > 1e-6  # other folds

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import jaxpanel
-from jaxpanel.results import ConvergenceWarning, check_status
+from jaxpanel._make import check_status
+from jaxpanel.results import ConvergenceWarning
 
 
 def test_estimate_contents(prop99_panel):

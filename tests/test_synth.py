@@ -214,7 +214,7 @@ def test_frequencies_equal_duplicated_units_with_exact_solver(multi):
 def test_given_weights_are_held_fixed(multi):
     Y, W, M = multi.arrays()
     base = sdid.fit(Y, W, M)
-    opts = _synth.SDID.replace(omega="given", lam="given")
+    opts = _synth.SDID.replace(omega_mode="given", lambda_mode="given")
     again = _synth.synth_fit_jit(
         Y,
         W,

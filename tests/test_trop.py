@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import jaxpanel
-from jaxpanel import Panel, tuning
-from jaxpanel import _trop_weights as tw
-from jaxpanel.estimators import _trop_tuning as tt
+from jaxpanel import Panel, batch, tuning
+from jaxpanel.estimators.trop import _weights as tw
+from jaxpanel.estimators.trop import _criteria as tt
 from jaxpanel.estimators import did, mc, trop
 from jaxpanel.kernels import CONVERGED
 
@@ -386,9 +386,9 @@ def test_global_variant_agrees_with_the_trop_package(rng, prop99_panel):
 
 def test_lane_map_chunks_give_the_batch_result():
     xs = (jnp.arange(10.0), jnp.arange(10.0) ** 2)
-    full = tuning.lane_map(lambda x: x[0] + x[1], xs, 100)
+    full = batch.lane_map(lambda x: x[0] + x[1], xs, 100)
     for chunk in (1, 3, 4, 10):
         np.testing.assert_array_equal(
-            tuning.lane_map(lambda x: x[0] + x[1], xs, chunk), full
+            batch.lane_map(lambda x: x[0] + x[1], xs, chunk), full
         )
-    assert tuning.batch_size(50, 10, 35) == 3 and tuning.batch_size(50, 10, 1) == 1
+    assert batch.lanes_per_chunk(50, 10, 35) == 3 and batch.lanes_per_chunk(50, 10, 1) == 1

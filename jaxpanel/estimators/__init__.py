@@ -1,14 +1,15 @@
 """Estimators: one module per estimator, each a choice of weights over one shared fit.
 
-Each module has an array-level ``fit(Y, W, mask, ...) -> Fit`` (pure, jitted, vmappable) and a
-user-level ``estimate(panel, ...) -> Estimate``.
+Each has an array-level ``fit(Y, W, mask, ...) -> Fit`` (pure, jitted, vmappable), a
+user-level ``estimate(panel, ...) -> Estimate``, and builds its own ``Replicator`` (the
+refits variance methods batch), which the Estimate carries.
 """
 
+from ..results import ENTRIES
 from . import did, difp, mc, sc, sdid, trop
-from ._core import Fit, impute
-from ._lowrank import LowRankFit
+from ._core import impute
 
-# name -> user-level function; Recipe.run looks estimators up here.
+# name -> user-level function (the command line and the demo list the estimators here)
 REGISTRY = {
     "did": did.estimate,
     "sc": sc.estimate,
@@ -17,16 +18,6 @@ REGISTRY = {
     "mc": mc.estimate,
     "trop": trop.estimate,
 }
+ENTRIES.update(REGISTRY)  # Recipe("trop", options).run(panel) finds them by name
 
-__all__ = [
-    "REGISTRY",
-    "Fit",
-    "LowRankFit",
-    "did",
-    "difp",
-    "impute",
-    "mc",
-    "sc",
-    "sdid",
-    "trop",
-]
+__all__ = ["REGISTRY", "did", "difp", "impute", "mc", "sc", "sdid", "trop"]

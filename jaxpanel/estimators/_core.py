@@ -1,52 +1,42 @@
-"""The one shared fit: weighted two-way FE on control cells, then imputation of Y(0).
+"""The one shared fit: weighted two-way FE (plus an optional low-rank term) on untreated
+cells, then imputation of Y(0) on treated cells.
 
-Every estimator in jaxpanel is this function with a choice of unit weights ``omega``, time
-weights ``theta`` and fixed effects (METHODS.md section 1)::
+Every estimator in jaxpanel is this fit with a choice of unit weights, time weights, fixed
+effects and penalty (Arkhangelsky et al. 2021, Sec. 1-2; Athey, Imbens, Qu and Viviano
+2025, Eq. 2)::
 
-    min  sum_js omega_j theta_s (1 - W_js) O_js (Y_js - mu - alpha_j - beta_s)^2
-    tau_it = Y_it - (mu + alpha_i + beta_t)   on treated observed cells
-    ATT    = mean of tau_it over treated observed cells.
+    min  sum_js u_j v_s (1 - W_js) O_js (Y_js - mu - alpha_j - beta_s - L_js)^2
+         + lambda_nn ||L||_*
+    tau_it = Y_it - (mu + alpha_i + beta_t + L_it)   on treated observed cells
+    ATT    = mean of tau_it over treated observed cells,
+
+with ``L = 0`` (``lambda_nn = inf``) for DID and the SC family. Per-cell TROP runs it once
+per treated cell with weights centred on that cell.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from jaxpanel.kernels import twfe
-from jaxpanel.kernels._loop import CONVERGED, NONFINITE, UNIDENTIFIED
+from jaxpanel.kernels import (
+    CONVERGED,
+    UNIDENTIFIED,
+    TwoWayFit,
+    combine,
+    failed,
+    lowrank,
+    twfe,
+)
 
-
-class Fit(NamedTuple):
-    """Array-level result of one fit (a pytree: ``jax.vmap`` adds a leading axis).
-
-    Attributes
-    ----------
-    att : () average effect over treated observed cells.
-    tau : (N, T) cell effects Y - Y(0)-hat on treated observed cells, 0 elsewhere.
-    y0 : (N, T) fitted/imputed untreated outcomes on every cell.
-    mu, alpha, beta : the fitted two-way model, ``y0 = mu + alpha_j + beta_s``.
-    unit_weights : (N,) unit weights omega used in the fit.
-    time_weights : (T,) time weights theta used in the fit.
-    status : () int32, see ``jaxpanel.kernels.status_name``.
-    info : estimator-specific diagnostics (a dict of arrays, or None).
-    """
-
-    att: jax.Array
-    tau: jax.Array
-    y0: jax.Array
-    mu: jax.Array
-    alpha: jax.Array
-    beta: jax.Array
-    unit_weights: jax.Array
-    time_weights: jax.Array
-    status: jax.Array
-    info: Any = None
+from ..fit import Fit
+from ..panel import Panel
 
 
 def default_mask(Y: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """``mask`` as Y's dtype, or all ones (every cell observed)."""
     return jnp.ones_like(Y) if mask is None else jnp.asarray(mask, Y.dtype)
 
 
@@ -62,89 +52,144 @@ def impute(
     info: Any = None,
     identified: jax.Array | bool = True,
 ) -> Fit:
-    """Fit the weighted two-way model on control cells and impute Y(0) on treated cells.
+    """Fit the weighted two-way model on untreated cells and impute Y(0) on treated ones.
 
     Parameters
     ----------
     Y, W, mask : (N, T) outcomes, 0/1 treatment and 0/1 observed mask (same float dtype).
-    unit_weights : (N,) omega >= 0; time_weights : (T,) theta >= 0.
+    unit_weights : (N,) >= 0; time_weights : (T,) >= 0.
     unit_fe, time_fe : static; SC drops the unit effects.
-    att_unit_weights, info : passed to :func:`finish`.
+    att_unit_weights : (N,) weights of units in the ATT (bootstrap frequencies), or None.
+    info : diagnostics passed through to the Fit.
     identified : extra identification condition of the caller (scalar or (N, T)).
 
     Returns
     -------
-    Fit. Status is UNIDENTIFIED when some treated cell's unit or period has no weighted
-    control cell, or the weighted cells split into disconnected groups.
+    Fit. Status UNIDENTIFIED when some treated cell's unit or period has no weighted
+    untreated cell, or the weighted cells split into disconnected groups.
     """
     Y = jnp.asarray(Y)
     W = jnp.asarray(W, Y.dtype)
     mask = jnp.asarray(mask, Y.dtype)
-    control = (1 - W) * mask
-    w = unit_weights[:, None] * time_weights[None, :] * control
+    w = unit_weights[:, None] * time_weights[None, :] * (1 - W) * mask
     res = twfe.solve(jnp.where(mask > 0, Y, 0.0), w, unit_fe, time_fe)
-    cell_ok = res.unit_identified[:, None] & res.time_identified[None, :]
     return finish(
-        Y,
-        W,
-        mask,
-        res.fitted,
-        res.mu,
-        res.alpha,
-        res.beta,
-        unit_weights,
-        time_weights,
-        res.status,
-        cell_ok & (res.n_components == 1) & identified,
-        att_unit_weights,
-        info,
+        Y, W, mask, res, unit_weights, time_weights, identified, att_unit_weights, info
     )
+
+
+def impute_lowrank(
+    Y: jax.Array,
+    W: jax.Array,
+    mask: jax.Array,
+    unit_weights: jax.Array,
+    time_weights: jax.Array,
+    lambda_nn: jax.Array | float,
+    L0: jax.Array | None = None,
+    tol: float | None = None,
+    max_steps: int = 10_000,
+) -> Fit:
+    """:func:`impute` with a nuclear-norm-penalised low-rank term.
+
+    Parameters
+    ----------
+    Y, W, mask, unit_weights, time_weights : as :func:`impute`.
+    lambda_nn : penalty on the unnormalised weighted loss (``kernels.lowrank.solve``).
+    L0, tol, max_steps : passed to the kernel.
+
+    Returns
+    -------
+    Fit with ``L`` and ``info = {"rank", "steps"}``.
+    """
+    Y = jnp.asarray(Y)
+    W = jnp.asarray(W, Y.dtype)
+    mask = jnp.asarray(mask, Y.dtype)
+    w = unit_weights[:, None] * time_weights[None, :] * (1 - W) * mask
+    y = jnp.where(mask > 0, Y, 0.0)
+    res = lowrank.solve(y, w, lambda_nn, L0, tol=tol, max_steps=max_steps)
+    return finish(Y, W, mask, res, unit_weights, time_weights)
 
 
 def finish(
     Y: jax.Array,
     W: jax.Array,
     mask: jax.Array,
-    y0: jax.Array,
-    mu: jax.Array,
-    alpha: jax.Array,
-    beta: jax.Array,
-    unit_weights: jax.Array,
-    time_weights: jax.Array,
-    status: jax.Array,
-    identified: jax.Array,
+    res: TwoWayFit,
+    unit_weights: jax.Array | None,
+    time_weights: jax.Array | None,
+    identified: jax.Array | bool = True,
     att_unit_weights: jax.Array | None = None,
     info: Any = None,
 ) -> Fit:
-    """Cell effects, ATT and final status from an imputed ``y0`` (shared by all estimators).
+    """Cell effects, ATT and status from a fitted two-way model (shared by all).
 
-    ``identified`` is an (N, T) boolean (or a scalar) saying where ``y0`` is identified; a
-    treated observed cell where it is not makes the status UNIDENTIFIED (unless the solver
-    already reported a failure, which takes precedence). ``att_unit_weights`` (N,) weighs
-    units in the ATT (bootstrap frequencies); by default every treated cell counts once.
+    Parameters
+    ----------
+    Y, W, mask : (N, T).
+    res : the kernel's fit (``fitted`` on every cell; with ``L``, ``rank``, ``steps`` for
+        a low-rank fit, which go to ``Fit.L`` and ``Fit.info``).
+    unit_weights, time_weights : recorded in the Fit.
+    identified : (N, T) or scalar; a treated observed cell where it is False (or whose
+        unit or period the kernel could not identify, or a fit split into several
+        connected groups) makes the status UNIDENTIFIED.
+    att_unit_weights : (N,) weights of units in the ATT; default every treated cell once.
+    info : diagnostics (a dict), merged with the kernel's rank and steps.
+
+    Returns
+    -------
+    Fit; its status combines the kernel's with identification (``kernels.combine``).
     """
     treated = W * mask
+    y0 = res.fitted
     tau = jnp.where(treated > 0, Y - y0, 0.0)
     cw = treated if att_unit_weights is None else treated * att_unit_weights[:, None]
     n_tr = cw.sum()
     att = (tau * cw).sum() / n_tr
-    ok = jnp.all(jnp.where(treated > 0, identified, True)) & (n_tr > 0)
-    status = jnp.where(
-        status != CONVERGED, status, jnp.where(ok, CONVERGED, UNIDENTIFIED)
-    ).astype(jnp.int32)
-    return Fit(att, tau, y0, mu, alpha, beta, unit_weights, time_weights, status, info)
+    cell_ok = res.unit_identified[:, None] & res.time_identified[None, :]
+    ok = cell_ok & (res.n_components == 1) & identified
+    ok = jnp.all(jnp.where(treated > 0, ok, True)) & (n_tr > 0)
+    status = combine(res.status, jnp.where(ok, CONVERGED, UNIDENTIFIED))
+    info = dict(info or {})
+    if res.rank is not None:
+        info.update(rank=res.rank, steps=res.steps)
+    return Fit(
+        att=att,
+        tau=tau,
+        y0=y0,
+        status=status,
+        unit_weights=unit_weights,
+        time_weights=time_weights,
+        mu=res.mu,
+        alpha=res.alpha,
+        beta=res.beta,
+        L=res.L,
+        info=info,
+    )
 
 
 def att_or_nan(fit: Fit) -> jax.Array:
     """The fit's ATT, NaN where its status is a failure (non-finite or unidentified):
     a bare ATT carries no status, and a number from a failed fit would be silent."""
-    bad = (fit.status == NONFINITE) | (fit.status == UNIDENTIFIED)
-    return jnp.where(bad, jnp.nan, fit.att)
+    return jnp.where(failed(fit.status), jnp.nan, fit.att)
 
 
-def _require_panel(panel) -> None:
-    from ..panel import Panel
+def resample_rows(freq: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Rows ``idx`` (N,) holding unit j ``freq_j`` times, and a 0/1 row mask ``valid``.
 
+    With counts summing to N (a bootstrap draw) every row is used; with 0/1 frequencies
+    (units left out) the kept units come first and the other rows are masked out. Lets
+    estimators whose fit is not a weighted sum over units (a nuclear norm) refit on the
+    resampled rows themselves, with static shape N.
+    """
+    n = freq.shape[0]
+    counts = jnp.round(freq).astype(jnp.int32)
+    idx = jnp.repeat(jnp.arange(n), counts, total_repeat_length=n)
+    valid = (jnp.arange(n) < counts.sum()).astype(freq.dtype)
+    return idx, valid
+
+
+def require_panel(panel: Any) -> None:
+    """Raise ``TypeError`` unless ``panel`` is a :class:`jaxpanel.Panel`."""
     if not isinstance(panel, Panel):
         raise TypeError(
             f"expected a jaxpanel.Panel, got {type(panel).__name__}; build one with "

@@ -15,16 +15,22 @@ so one compiled function serves every placebo mask and bootstrap draw under ``ja
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxpanel import weights as wts
-from jaxpanel.kernels._loop import CONVERGED
+from jaxpanel.kernels import combine, simplex
 
-from ._core import Fit, default_mask, impute
+from .._make import make_estimate
+from ..fit import Fit, Replicator
+from ..requirements import SYNTH, require
+from ..results import Estimate
+from ._core import att_or_nan, default_mask, impute, require_panel
 
 OmegaMode = Literal["fit", "uniform", "given"]
 LambdaMode = Literal["fit", "uniform", "zero", "given"]
@@ -36,9 +42,11 @@ class SynthOptions:
 
     Attributes
     ----------
-    omega : 'fit' (simplex weights), 'uniform', or 'given' (``omega_init``, renormalised
-        over the controls present: R's fixed-weight jackknife).
-    lam : 'fit', 'uniform', 'zero' (SC: no pre-period weights) or 'given'.
+    omega_mode : how the unit weights omega are obtained: 'fit' (simplex weights),
+        'uniform', or 'given' (``omega_init``, renormalised over the controls present:
+        R's fixed-weight jackknife).
+    lambda_mode : how the time weights lambda are obtained: 'fit', 'uniform', 'zero'
+        (SC: no pre-period weights) or 'given'.
     omega_intercept, lambda_intercept : centre the weight problems (an intercept).
     eta_omega : zeta_omega = eta_omega * noise level; None = (N_tr T_post)^(1/4) (SDID).
     eta_lambda : zeta_lambda = eta_lambda * noise level.
@@ -48,8 +56,8 @@ class SynthOptions:
     min_decrease_factor : min_decrease = factor * noise level.
     """
 
-    omega: OmegaMode = "fit"
-    lam: LambdaMode = "fit"
+    omega_mode: OmegaMode = "fit"
+    lambda_mode: LambdaMode = "fit"
     omega_intercept: bool = True
     lambda_intercept: bool = True
     eta_omega: float | None = None
@@ -62,22 +70,17 @@ class SynthOptions:
     min_decrease_factor: float = 1e-5
 
     def replace(self, **changes) -> SynthOptions:
+        """A copy with some options changed."""
         return dataclasses.replace(self, **changes)
 
 
 SDID = SynthOptions()
-SC = SynthOptions(lam="zero", omega_intercept=False, eta_omega=1e-6, unit_fe=False)
-DIFP = SynthOptions(lam="uniform", eta_omega=1e-6)
-DID = SynthOptions(omega="uniform", lam="uniform")
+SC = SynthOptions(
+    lambda_mode="zero", omega_intercept=False, eta_omega=1e-6, unit_fe=False
+)
+DIFP = SynthOptions(lambda_mode="uniform", eta_omega=1e-6)
+DID = SynthOptions(omega_mode="uniform", lambda_mode="uniform")
 OPTIONS = {"sdid": SDID, "sc": SC, "difp": DIFP}
-
-
-def _worst(*codes: jax.Array) -> jax.Array:
-    # Any failure wins over CONVERGED; among failures the first listed.
-    out = jnp.asarray(CONVERGED, jnp.int32)
-    for c in reversed(codes):
-        out = jnp.where(c != CONVERGED, c, out)
-    return out.astype(jnp.int32)
 
 
 def synth_fit(
@@ -103,7 +106,7 @@ def synth_fit(
         the remaining cells must form a balanced panel (else the status is 'unidentified').
     freq : (N,) unit frequencies (bootstrap counts; 0 leaves a unit out). Default 1.
     omega_init : (N,) warm start for Frank-Wolfe, or the weights themselves when
-        ``options.omega == 'given'``; lambda_init : (T,) likewise.
+        ``options.omega_mode == 'given'``; lambda_init : (T,) likewise.
     zeta_omega, zeta_lambda, min_decrease : tuning constants; None computes them from the
         data as R does (noise level of the control pre-period first differences). Variance
         methods pass the original estimate's values, as R's ``opts``.
@@ -155,25 +158,25 @@ def synth_fit(
         "sparsify": options.sparsify,
     }
 
-    if options.lam == "fit":
+    if options.lambda_mode == "fit":
         p = wts.lambda_problem(Y, d, zeta_lambda, options.lambda_intercept)
         lam = wts.solve(p, lambda_init, **solve)
-    elif options.lam == "given":
+    elif options.lambda_mode == "given":
         lam = wts.fixed(lambda_init, d.pre)
-    elif options.lam == "uniform":
+    elif options.lambda_mode == "uniform":
         lam = wts.fixed(jnp.ones_like(d.pre), d.pre)
     else:  # zero
         lam = wts.zero(d.pre)
 
-    if options.omega == "fit":
+    if options.omega_mode == "fit":
         p = wts.omega_problem(Y, d, zeta_omega, options.omega_intercept)
         om = wts.solve(p, omega_init, **solve)
-    elif options.omega == "given":
+    elif options.omega_mode == "given":
         om = wts.fixed(omega_init, d.control)
     else:
         om = wts.fixed(jnp.ones_like(d.control), d.control)
 
-    omega, lam_w = om.weights, lam.weights
+    omega, lam_w = om.x, lam.x
     # Cell weights of the shared two-way fit: omega on controls, the treated units' own
     # rows (any positive weight gives the same imputation), lambda on pre-periods, and any
     # positive weight on the treated periods.
@@ -207,25 +210,22 @@ def synth_fit(
         info=info,
         identified=balanced & (n_tr > 0) & (d.control.sum() > 0),
     )
-    status = _worst(om.status, lam.status, fit.status)
+    status = combine(om.status, lam.status, fit.status)
     return fit._replace(unit_weights=omega, time_weights=lam_w, status=status)
 
 
 synth_fit_jit = jax.jit(synth_fit, static_argnames=("options",))
 
 
-def counterfactual_trajectory(Y: jax.Array, fit: Fit, W: jax.Array):
-    """Treated mean and synthetic-control trajectory per period (R's synthdid_plot lines).
+def counterfactual_trajectory(Y: jax.Array, fit: Fit, W: jax.Array) -> np.ndarray:
+    """Synthetic-control trajectory per period (R's ``synthdid_plot`` line), (T,).
 
     ``synthetic_t = omega'Y_co,t + (mean_pre^lambda Y_tr - omega'Y_co,pre lambda)``: the
     omega-weighted controls shifted by the lambda-weighted pre-period gap (no shift for SC,
-    whose lambda is zero). Returns the synthetic trajectory (T,).
+    whose lambda is zero).
     """
-    import numpy as np
-
     Y = np.asarray(Y)
-    W = np.asarray(W)
-    treated_units = W.max(axis=1) > 0
+    treated_units = np.asarray(W).max(axis=1) > 0
     tr = Y[treated_units].mean(axis=0)
     omega = np.asarray(fit.unit_weights)
     lam = np.asarray(fit.time_weights)
@@ -234,93 +234,122 @@ def counterfactual_trajectory(Y: jax.Array, fit: Fit, W: jax.Array):
     return sc + shift
 
 
-def estimate_synth(panel, method: str, options: SynthOptions, recipe: dict):
-    """User level: refuse designs the family cannot fit, fit, wrap into an Estimate."""
-    import numpy as np
+# ---------------------------------------------------------------- replicates
+@functools.cache
+def _replicate_fns(opts: SynthOptions):
+    """The family member's refits (one set per options: stable identities)."""
+    fixed_opts = opts.replace(
+        omega_mode="given",
+        lambda_mode="zero" if opts.lambda_mode == "zero" else "given",
+    )
 
-    from ..requirements import SYNTH, require
-    from ..results import make_estimate
-    from ._core import _require_panel
+    def consts(data):
+        return data["zeta_omega"], data["zeta_lambda"], data["min_decrease"]
 
-    _require_panel(panel)
+    def warm(data):
+        return data["omega"], data["lambda"]
+
+    def refit(data, W, freq, mask):
+        f = synth_fit(
+            data["Y"], W, mask, freq, *warm(data), *consts(data), options=opts
+        )
+        return att_or_nan(f)
+
+    def refit_cold(data, W, freq, mask):
+        f = synth_fit(data["Y"], W, mask, freq, None, None, *consts(data), options=opts)
+        return att_or_nan(f)
+
+    def fixed(data, freq):
+        f = synth_fit(
+            data["Y"],
+            data["W"],
+            data["mask"],
+            freq,
+            *warm(data),
+            *consts(data),
+            options=fixed_opts,
+        )
+        return att_or_nan(f)
+
+    def linear(data, Y):
+        f = synth_fit(
+            Y,
+            data["W"],
+            data["mask"],
+            None,
+            *warm(data),
+            *consts(data),
+            options=fixed_opts,
+        )
+        return f.att
+
+    def residuals(data, Yco, y, rows):
+        """Conformal residuals: the member's own unit-weight problem (with its ridge
+        and intercept) fitted on the sample periods ``rows``, solved exactly."""
+        intercept = opts.omega_intercept
+        p = simplex.make_problem(Yco.T, y, data["zeta_omega"], intercept, rows)
+        fitted = Yco.T @ simplex.active_set(p).x
+        if not intercept:
+            return y - fitted
+        return y - fitted - (rows * (y - fitted)).sum() / rows.sum()
+
+    return refit, refit_cold, fixed, linear, residuals
+
+
+def replicator(Y, W, mask, fit: Fit, opts: SynthOptions, method: str) -> Replicator:
+    """The family member's refits for variance methods, warm-started from ``fit`` with
+    its tuning constants (R synthdid's ``opts``)."""
+    data = {
+        "Y": Y,
+        "W": W,
+        "mask": mask,
+        "omega": jnp.asarray(fit.unit_weights, Y.dtype),
+        "lambda": jnp.asarray(fit.time_weights, Y.dtype),
+        **{
+            k: jnp.asarray(fit.info[k], Y.dtype)
+            for k in ("zeta_omega", "zeta_lambda", "min_decrease")
+        },
+    }
+    refuses = {}
+    if method == "sc":
+        refuses["jackknife"] = (
+            "the jackknife is not recommended for SC (Arkhangelsky et al. 2021, Sec. 5: "
+            "its weights are not stable enough for the fixed-weight jackknife)"
+        )
+    return Replicator(data, *_replicate_fns(opts), refuses=refuses)
+
+
+def estimate_synth(
+    panel, method: str, options: SynthOptions, entry, recipe: dict
+) -> Estimate:
+    """User level of a family member: check the design, fit, wrap into an Estimate.
+
+    Raises ``ValueError`` (before any numerics) when the panel does not meet the family's
+    requirements (``jaxpanel.requirements.SYNTH``), naming the estimators that apply.
+    """
+    require_panel(panel)
     require(panel, method, SYNTH)
     Y, W, mask = panel.arrays()
     fit = synth_fit_jit(Y, W, mask, options=options)
     info = {k: np.asarray(v).item() for k, v in fit.info.items()}
-    synthetic = counterfactual_trajectory(Y, fit, W)
     est = make_estimate(
         panel,
         method,
         fit,
+        entry=entry,
         options=recipe,
+        replicator=replicator(Y, W, mask, fit, options, method),
+        requirements=SYNTH,
         unit_weights=np.asarray(fit.unit_weights),
         time_weights=np.asarray(fit.time_weights),
+        weight_names=("omega", "lambda"),
         info=info,
-        counterfactual=synthetic,
+        counterfactual=counterfactual_trajectory(Y, fit, W),
     )
     controls = ~panel.ever_treated
     pre = np.arange(panel.T) < panel.n_pre
+    no_lambda = options.lambda_mode == "zero"
     return est.replace(
         unit_weights=est.unit_weights[controls],
-        time_weights=est.time_weights[pre] if options.lam != "zero" else None,
+        time_weights=None if no_lambda else est.time_weights[pre],
     )
-
-
-def member(method: str, options: SynthOptions, doc: str):
-    """Array-level ``fit`` and user-level ``estimate`` of one family member.
-
-    ``fit(Y, W, mask=None, freq=None, omega_init=None, lambda_init=None, zeta_omega=None,
-    zeta_lambda=None, min_decrease=None, solver='fw')`` is jitted (``solver`` static) and
-    vmappable over its array arguments; ``estimate(panel, solver='fw')`` returns an
-    Estimate.
-    """
-    from .._options import check_choice
-
-    def fit(
-        Y,
-        W,
-        mask=None,
-        freq=None,
-        omega_init=None,
-        lambda_init=None,
-        zeta_omega=None,
-        zeta_lambda=None,
-        min_decrease=None,
-        solver: wts.Solver = "fw",
-    ) -> Fit:
-        return synth_fit(
-            Y,
-            W,
-            mask,
-            freq,
-            omega_init,
-            lambda_init,
-            zeta_omega,
-            zeta_lambda,
-            min_decrease,
-            options=options.replace(solver=solver),
-        )
-
-    def estimate(panel, solver: wts.Solver = "fw", variance=None, reps=None, seed=0):
-        from ..results import with_variance
-
-        check_choice("solver", solver, wts.SOLVERS)
-        est = estimate_synth(
-            panel, method, options.replace(solver=solver), {"solver": solver}
-        )
-        return with_variance(est, variance, reps, seed)
-
-    fit.__doc__ = (
-        f"{method.upper()} at the array level. {doc}\n\n"
-        "Arguments as :func:`jaxpanel.estimators._synth.synth_fit`; ``solver`` is 'fw' "
-        "(R synthdid's Frank-Wolfe) or 'exact' (active-set QP)."
-    )
-    estimate.__doc__ = (
-        f"{method.upper()} on a balanced block-design :class:`jaxpanel.Panel`. {doc}\n\n"
-        "solver : 'fw' (R synthdid's Frank-Wolfe; reproduces R's numbers) or 'exact' "
-        "(the exact minimisers of the weight problems).\n"
-        "variance, reps, seed : also run a variance method (jaxpanel.inference), e.g. "
-        "variance='placebo', reps=1000, seed=0."
-    )
-    fit.__name__ = estimate.__name__ = method
-    return jax.jit(fit, static_argnames=("solver",)), estimate

@@ -1,10 +1,10 @@
 """DID / TWFE in imputation form (uniform unit and time weights).
 
-Fit ``Y_js = mu + alpha_j + beta_s`` by least squares on the untreated observed cells, impute
-Y(0) on treated cells and average ``Y - Y(0)-hat`` over them (Borusyak, Jaravel and Spiess
-2024). In a block design this is the classical difference in differences (R synthdid's
-``did_estimate``); with staggered adoption it is the imputation estimator, free of the
-negative-weight problem of the dummy regression. Treatment may switch off.
+Fit ``Y_js = mu + alpha_j + beta_s`` by least squares on the untreated observed cells,
+impute Y(0) on treated cells and average ``Y - Y(0)-hat`` over them (Borusyak, Jaravel and
+Spiess 2024). In a block design this is the classical difference in differences (R
+synthdid's ``did_estimate``); with staggered adoption it is the imputation estimator, free
+of the negative-weight problem of the dummy regression. Treatment may switch off.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .._make import make_estimate, with_variance
+from ..fit import Fit, Replicator
 from ..panel import Panel
 from ..requirements import ESTIMATORS, require
-from ..results import Estimate, make_estimate, with_variance
-from ._core import Fit, _require_panel, att_or_nan, default_mask, impute
+from ..results import Estimate
+from ._core import att_or_nan, default_mask, impute, require_panel
 
 
 @jax.jit
@@ -25,12 +27,24 @@ def fit(
     mask: jax.Array | None = None,
     freq: jax.Array | None = None,
 ) -> Fit:
-    """DID fit. ``Y``, ``W``, ``mask``: (N, T); ``mask`` defaults to all observed.
+    """DID at the array level: pure, jitted, vmappable over any argument.
 
-    ``freq`` (N,) are unit frequencies (bootstrap counts; 0 leaves a unit out): a unit drawn
-    k times weighs k in the fit and in the ATT, exactly as k copies of it would. Pure and
-    jitted; ``jax.vmap`` over any argument batches fits (placebo masks, bootstrap draws,
-    simulated panels).
+    Parameters
+    ----------
+    Y : (N, T) outcomes (any finite value on unobserved cells).
+    W : (N, T) 0/1 treatment (block, staggered or on/off).
+    mask : (N, T) 0/1 observed cells; default all observed.
+    freq : (N,) unit frequencies (bootstrap counts; 0 leaves a unit out): a unit drawn k
+        times weighs k in the fit and in the ATT, exactly as k copies of it would.
+
+    Returns
+    -------
+    Fit with uniform ``unit_weights`` (= ``freq``) and ``time_weights``.
+
+    References
+    ----------
+    Borusyak, Jaravel and Spiess (2024), imputation estimator; R synthdid's
+    ``did_estimate`` in block designs.
     """
     Y = jnp.asarray(Y)
     mask = default_mask(Y, mask)
@@ -47,25 +61,83 @@ def att(
     mask: jax.Array | None = None,
     freq: jax.Array | None = None,
 ) -> jax.Array:
-    """DID estimate of the ATT (a scalar): ``fit(Y, W, mask, freq).att``, NaN where the
-    fit failed (status non-finite or unidentified; :func:`fit` has the status)."""
+    """DID estimate of the ATT (a scalar), NaN where the fit failed.
+
+    Parameters
+    ----------
+    Y, W, mask, freq : as :func:`fit`.
+
+    Returns
+    -------
+    () ``fit(Y, W, mask, freq).att``; NaN where its status is non-finite or
+    unidentified (:func:`fit` has the status).
+    """
     return att_or_nan(fit(Y, W, mask, freq))
 
 
+# ---------------------------------------------------------------- replicates
+def _refit(data, W, freq, mask):
+    return att_or_nan(fit(data["Y"], W, mask, freq))
+
+
+def _fixed(data, freq):
+    return att_or_nan(fit(data["Y"], data["W"], data["mask"], freq))
+
+
+def _linear(data, Y):
+    return fit(Y, data["W"], data["mask"]).att
+
+
+def _residuals(data, Yco, y, rows):
+    """Conformal residuals: the treated series' gap to the controls' mean, centred
+    over the sample periods (the two-way model fitted on them)."""
+    gap = y - Yco.mean(axis=0)
+    return gap - (rows * gap).sum() / rows.sum()
+
+
+def replicator(Y: jax.Array, W: jax.Array, mask: jax.Array) -> Replicator:
+    """DID's refits for variance methods (every weight is uniform: nothing is held)."""
+    data = {"Y": Y, "W": W, "mask": mask}
+    return Replicator(data, _refit, _refit, _fixed, _linear, _residuals)
+
+
 def estimate(
-    panel: Panel, variance: str | None = None, reps: int | None = None, seed=0
+    panel: Panel,
+    variance: str | None = None,
+    reps: int | None = None,
+    seed: int | jax.Array = 0,
 ) -> Estimate:
     """DID on a :class:`jaxpanel.Panel` (block, staggered or on/off treatment).
 
-    ``variance`` (e.g. 'placebo', with ``reps`` and ``seed``) also runs a variance method
-    (see :mod:`jaxpanel.inference`).
+    Parameters
+    ----------
+    panel : the data.
+    variance : also run a variance method (:func:`jaxpanel.inference.variance`), e.g.
+        'placebo', with ``reps`` replicates drawn from ``seed``.
 
     Returns
     -------
     Estimate with the ATT, the per-period trajectory and the recipe.
+
+    Raises
+    ------
+    ValueError
+        A treated cell's Y(0) is not identified by the untreated cells (the message
+        names the units or periods, a fix and the estimators that apply).
+
+    References
+    ----------
+    Borusyak, Jaravel and Spiess (2024); R synthdid's ``did_estimate``.
     """
-    _require_panel(panel)
+    require_panel(panel)
     require(panel, "did", ESTIMATORS["did"])
     Y, W, mask = panel.arrays()
-    est = make_estimate(panel, "did", fit(Y, W, mask))
+    est = make_estimate(
+        panel,
+        "did",
+        fit(Y, W, mask),
+        entry=estimate,
+        replicator=replicator(Y, W, mask),
+        requirements=ESTIMATORS["did"],
+    )
     return with_variance(est, variance, reps, seed)

@@ -1,17 +1,130 @@
-"""DIFP: synthetic control with an intercept (Doudchenko and Imbens 2016), as in R synthdid.
+"""DIFP: synthetic control with an intercept (Doudchenko and Imbens 2016), as in R
+synthdid.
 
-Unit weights with an intercept and a ridge zeta_omega = 1e-6 x noise level, uniform time
-weights over the pre-periods: ``synthdid_estimate(weights = list(lambda = rep(1 / T0, T0)),
-eta.omega = 1e-6)``.
+Unit weights omega with an intercept and a ridge ``zeta_omega = 1e-6`` times the noise
+level, uniform time weights over the pre-periods: ``synthdid_estimate(weights =
+list(lambda = rep(1 / T0, T0)), eta.omega = 1e-6)``. Prop 99: -11.1046.
 """
 
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+
+from .. import weights as wts
+from .._make import with_variance
+from .._options import check_choice
+from ..fit import Fit
+from ..panel import Panel
+from ..results import Estimate
 from ._core import att_or_nan
-from ._synth import DIFP, member
-
-fit, estimate = member("difp", DIFP, __doc__.splitlines()[0])
+from ._synth import DIFP, estimate_synth, synth_fit
 
 
-def att(*args, **kwargs):
-    """DIFP estimate of the ATT (a scalar): ``fit(...).att``, NaN where the fit
-    failed (status non-finite or unidentified; :func:`fit` has the status)."""
+@partial(jax.jit, static_argnames=("solver",))
+def fit(
+    Y: jax.Array,
+    W: jax.Array,
+    mask: jax.Array | None = None,
+    freq: jax.Array | None = None,
+    omega_init: jax.Array | None = None,
+    lambda_init: jax.Array | None = None,
+    zeta_omega: jax.Array | None = None,
+    zeta_lambda: jax.Array | None = None,
+    min_decrease: jax.Array | None = None,
+    solver: wts.Solver = "fw",
+) -> Fit:
+    """DIFP at the array level: pure, jitted, vmappable over its array arguments.
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes.
+    W : (N, T) 0/1 block treatment (treated units: rows with any 1; treated periods:
+        columns with any 1 among them).
+    mask : (N, T) observed cells; whole units or periods may be absent, the rest must
+        be balanced (else the status is 'unidentified'). Default all observed.
+    freq : (N,) unit frequencies (bootstrap counts; 0 leaves a unit out). Default 1.
+    omega_init, lambda_init : (N,), (T,) warm starts of Frank-Wolfe (R passes the
+        estimate's weights in its bootstrap and placebo).
+    zeta_omega, zeta_lambda, min_decrease : tuning constants in outcome units; None
+        computes them from the data as R does (from the noise level).
+    solver : static; 'fw' (R synthdid's Frank-Wolfe, its exact semantics) or 'exact'
+        (the active-set minimiser of the weight problems).
+
+    Returns
+    -------
+    Fit: ``unit_weights`` omega (0 off the controls), ``time_weights`` lambda (0 off
+    the pre-periods), ``info`` the solvers' iterations, statuses, duality gaps and the
+    tuning constants.
+
+    References
+    ----------
+    Doudchenko and Imbens (2016); Arkhangelsky et al. (2021), Table 1 (DIFP).
+    """
+    return synth_fit(
+        Y,
+        W,
+        mask,
+        freq,
+        omega_init,
+        lambda_init,
+        zeta_omega,
+        zeta_lambda,
+        min_decrease,
+        options=DIFP.replace(solver=solver),
+    )
+
+
+def att(*args, **kwargs) -> jax.Array:
+    """DIFP estimate of the ATT (a scalar), NaN where the fit failed.
+
+    Parameters
+    ----------
+    *args, **kwargs : as :func:`fit`.
+
+    Returns
+    -------
+    () ``fit(...).att``; NaN where its status is non-finite or unidentified
+    (:func:`fit` has the status).
+    """
     return att_or_nan(fit(*args, **kwargs))
+
+
+def estimate(
+    panel: Panel,
+    solver: wts.Solver = "fw",
+    variance: str | None = None,
+    reps: int | None = None,
+    seed: int | jax.Array = 0,
+) -> Estimate:
+    """DIFP on a balanced block-design :class:`jaxpanel.Panel`.
+
+    Parameters
+    ----------
+    panel : the data.
+    solver : 'fw' (R synthdid's Frank-Wolfe; reproduces R's numbers) or 'exact' (the
+        exact minimisers of the weight problems).
+    variance : also run a variance method (:func:`jaxpanel.inference.variance`), e.g.
+        'placebo', with ``reps`` replicates drawn from ``seed``.
+
+    Returns
+    -------
+    Estimate: ATT, unit weights omega over the controls, time weights lambda over the
+    pre-periods (SC: none), the synthetic-control trajectory, solver diagnostics.
+
+    Raises
+    ------
+    ValueError
+        The panel is not a balanced block design with never-treated units, at least 2
+        pre-periods and 2 first differences of control outcomes (the message names the
+        requirement and the estimators that apply); an unknown ``solver``.
+
+    References
+    ----------
+    Doudchenko and Imbens (2016); Arkhangelsky et al. (2021), Table 1 (DIFP).
+    """
+    check_choice("solver", solver, wts.SOLVERS)
+    options = DIFP.replace(solver=solver)
+    est = estimate_synth(panel, "difp", options, estimate, {"solver": solver})
+    return with_variance(est, variance, reps, seed)

@@ -1,17 +1,133 @@
-"""Synthetic control (Abadie, Diamond and Hainmueller 2010), as R synthdid's ``sc_estimate``.
+"""Synthetic control (Abadie, Diamond and Hainmueller 2010), as R synthdid's
+``sc_estimate``.
 
-Unit weights without an intercept and a ridge zeta_omega = 1e-6 x noise level, no time
-weights and no unit effect: Y0_it = omega'Y_co,t. The exact minimiser of the weight problem
-(solver="exact") gives -19.5136 on Prop 99; R's Frank-Wolfe stops at -19.6197.
+Unit weights omega without an intercept and a ridge ``zeta_omega = 1e-6`` times the
+noise level, no time weights and no unit effect: ``Y0_it = omega'Y_co,t``. Prop 99:
+-19.6197 with R's Frank-Wolfe; the exact minimiser of the weight problem
+(``solver="exact"``) gives -19.5136.
 """
 
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+
+from .. import weights as wts
+from .._make import with_variance
+from .._options import check_choice
+from ..fit import Fit
+from ..panel import Panel
+from ..results import Estimate
 from ._core import att_or_nan
-from ._synth import SC, member
-
-fit, estimate = member("sc", SC, __doc__.splitlines()[0])
+from ._synth import SC, estimate_synth, synth_fit
 
 
-def att(*args, **kwargs):
-    """SC estimate of the ATT (a scalar): ``fit(...).att``, NaN where the fit
-    failed (status non-finite or unidentified; :func:`fit` has the status)."""
+@partial(jax.jit, static_argnames=("solver",))
+def fit(
+    Y: jax.Array,
+    W: jax.Array,
+    mask: jax.Array | None = None,
+    freq: jax.Array | None = None,
+    omega_init: jax.Array | None = None,
+    lambda_init: jax.Array | None = None,
+    zeta_omega: jax.Array | None = None,
+    zeta_lambda: jax.Array | None = None,
+    min_decrease: jax.Array | None = None,
+    solver: wts.Solver = "fw",
+) -> Fit:
+    """SC at the array level: pure, jitted, vmappable over its array arguments.
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes.
+    W : (N, T) 0/1 block treatment (treated units: rows with any 1; treated periods:
+        columns with any 1 among them).
+    mask : (N, T) observed cells; whole units or periods may be absent, the rest must
+        be balanced (else the status is 'unidentified'). Default all observed.
+    freq : (N,) unit frequencies (bootstrap counts; 0 leaves a unit out). Default 1.
+    omega_init, lambda_init : (N,), (T,) warm starts of Frank-Wolfe (R passes the
+        estimate's weights in its bootstrap and placebo).
+    zeta_omega, zeta_lambda, min_decrease : tuning constants in outcome units; None
+        computes them from the data as R does (from the noise level).
+    solver : static; 'fw' (R synthdid's Frank-Wolfe, its exact semantics) or 'exact'
+        (the active-set minimiser of the weight problems).
+
+    Returns
+    -------
+    Fit: ``unit_weights`` omega (0 off the controls), ``time_weights`` lambda (0 off
+    the pre-periods), ``info`` the solvers' iterations, statuses, duality gaps and the
+    tuning constants.
+
+    References
+    ----------
+    Abadie, Diamond and Hainmueller (2010); Arkhangelsky et al. (2021), Sec. 2;
+    R synthdid's ``sc_estimate``.
+    """
+    return synth_fit(
+        Y,
+        W,
+        mask,
+        freq,
+        omega_init,
+        lambda_init,
+        zeta_omega,
+        zeta_lambda,
+        min_decrease,
+        options=SC.replace(solver=solver),
+    )
+
+
+def att(*args, **kwargs) -> jax.Array:
+    """SC estimate of the ATT (a scalar), NaN where the fit failed.
+
+    Parameters
+    ----------
+    *args, **kwargs : as :func:`fit`.
+
+    Returns
+    -------
+    () ``fit(...).att``; NaN where its status is non-finite or unidentified
+    (:func:`fit` has the status).
+    """
     return att_or_nan(fit(*args, **kwargs))
+
+
+def estimate(
+    panel: Panel,
+    solver: wts.Solver = "fw",
+    variance: str | None = None,
+    reps: int | None = None,
+    seed: int | jax.Array = 0,
+) -> Estimate:
+    """SC on a balanced block-design :class:`jaxpanel.Panel`.
+
+    Parameters
+    ----------
+    panel : the data.
+    solver : 'fw' (R synthdid's Frank-Wolfe; reproduces R's numbers) or 'exact' (the
+        exact minimisers of the weight problems).
+    variance : also run a variance method (:func:`jaxpanel.inference.variance`), e.g.
+        'placebo', with ``reps`` replicates drawn from ``seed``.
+
+    Returns
+    -------
+    Estimate: ATT, unit weights omega over the controls, time weights lambda over the
+    pre-periods (SC: none), the synthetic-control trajectory, solver diagnostics.
+
+    Raises
+    ------
+    ValueError
+        The panel is not a balanced block design with never-treated units, at least 2
+        pre-periods and 2 first differences of control outcomes (the message names the
+        requirement and the estimators that apply); an unknown ``solver``.
+
+    References
+    ----------
+    Abadie, Diamond and Hainmueller (2010); Arkhangelsky et al. (2021), Sec. 2;
+    R synthdid's ``sc_estimate``.
+    """
+    check_choice("solver", solver, wts.SOLVERS)
+    options = SC.replace(solver=solver)
+    est = estimate_synth(panel, "sc", options, estimate, {"solver": solver})
+    return with_variance(est, variance, reps, seed)

@@ -38,7 +38,6 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
-from ._replicate import replicator
 from ._requirements import require
 from ._result import VarianceResult, normal_ci, normal_p
 from .resampling import _run, placebo
@@ -69,7 +68,7 @@ def _single_cell_lane(refit_cold):
         freq = jnp.maximum(shared["controls"], (rows == j).astype(dtype))
         # a treated unit's pre-period cell: its real post-periods are not in the sample
         keep_cols = 1 - own_treated * shared["post_any"]
-        return refit_cold(data, W, freq, data["M"] * keep_cols[None, :])
+        return refit_cold(data, W, freq, data["mask"] * keep_cols[None, :])
 
     return lane
 
@@ -77,7 +76,7 @@ def _single_cell_lane(refit_cold):
 def single_cell_errors(est, chunk=None, progress=None) -> np.ndarray:
     """(N, T) single-cell placebo errors (NaN where no fit was made)."""
     panel = est.panel
-    rep = replicator(est, max_cells=1)
+    rep = est.replicator.for_cells(1)
     dtype = rep.data["Y"].dtype
     shared = {
         "data": rep.data,

@@ -5,9 +5,10 @@ For the null ``H0: tau_t = theta`` on the post-periods:
 1. Impose the null: the treated series (the mean of the treated units; CWZ treat one unit)
    minus theta on the post-periods is its untreated outcome.
 2. Fit the estimator's counterfactual model on all periods of the sample, the post-periods
-   included (possible because under H0 they are untreated): DID a two-way fit, SC simplex
-   weights without intercept, DIFP and SDID simplex weights with an intercept and the
-   estimate's ridge (solved exactly by the active-set QP). Residuals ``u_t``.
+   included (possible because under H0 they are untreated), with the estimator's own
+   residual function (``Replicator.residuals``: DID a two-way fit; SC, DIFP and SDID
+   their unit-weight problem with the estimate's ridge, solved exactly). Residuals
+   ``u_t``.
 3. Statistic ``S(u) = |P|^(-1/2) sum_{t in P} |u_t|`` (CWZ's q = 1) over the post-periods P.
 4. p-value: the share of permutations pi with ``S(u o pi) >= S(u)``; moving-block
    permutations (cyclic shifts of time, CWZ's default for serially dependent data) or iid
@@ -29,29 +30,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpanel.kernels import simplex
-
+from .. import batch
 from .._options import check_choice
-from . import _batch
 from ._requirements import require
 from ._result import VarianceResult, z_value
 
 SCHEMES = ("block", "iid")
-
-
-def _residuals(method: str, zeta, Yco: jax.Array, y: jax.Array, rows: jax.Array):
-    """Residuals of the treated series y (T,) on controls Yco (N_co, T) over ``rows``."""
-    dtype = y.dtype
-    if method == "did":
-        gap = y - Yco.mean(axis=0)
-        return gap - (rows * gap).sum() / rows.sum()
-    p = simplex.make_problem(Yco.T, y, zeta, intercept=method != "sc", row_weights=rows)
-    w = simplex.active_set(p).x
-    fitted = Yco.T @ w
-    if method == "sc":
-        return y - fitted
-    shift = (rows * (y - fitted)).sum() / rows.sum()
-    return (y - fitted - shift).astype(dtype)
 
 
 def _stat(u, post):
@@ -80,12 +64,13 @@ def _p_value(u, rows, post, perms):
 
 
 @functools.cache
-def _lane(method: str):
-    """p-value of H0: tau = theta on the sample ``rows`` with post-periods ``post``."""
+def _lane(residuals):
+    """p-value of H0: tau = theta on the sample ``rows`` with post-periods ``post``,
+    with the estimator's own residual function (one lane function per estimator)."""
 
     def lane(shared, theta, rows, post):
         y0 = shared["y"] - theta * post
-        u = _residuals(method, shared["zeta"], shared["Yco"], y0, rows)
+        u = residuals(shared["data"], shared["Yco"], y0, rows)
         return _p_value(u, rows, post, shared["perms"])
 
     return lane
@@ -123,20 +108,19 @@ def conformal(
     Yco, y = Yco - shift[None, :], y - shift
     T, t0 = panel.T, panel.n_pre
     post_all = jnp.asarray(np.arange(T) >= t0, dtype)
-    zeta = jnp.asarray(est.info.get("zeta_omega", 0.0), dtype)
-    method = est.method
+    rep = est.replicator
+    lane = _lane(rep.residuals)
     alpha = 1 - level
 
     def p_of(theta, rows, post, perms):
-        return _lane(method)(
-            {"Yco": Yco, "y": y, "zeta": zeta, "perms": perms}, theta, rows, post
-        )
+        shared = {"data": rep.data, "Yco": Yco, "y": y, "perms": perms}
+        return lane(shared, theta, rows, post)
 
     if scheme == "block":
         perms_joint = _block_perms(T, T)
         perms_one = _block_perms(t0 + 1, T)
     else:
-        keys = _batch.replicate_keys(seed, 0, reps)
+        keys = batch.replicate_keys(seed, 0, reps)
         perms_joint = np.asarray(jax.vmap(lambda k: jax.random.permutation(k, T))(keys))
         perms_one = np.asarray(
             jax.vmap(lambda k: jax.random.permutation(k, t0 + 1))(keys)
@@ -151,7 +135,7 @@ def conformal(
 
     # half-width of the grid: a generous multiple of the residual spread under theta = att
     u_att = np.asarray(
-        _residuals(method, zeta, Yco, y - est.att * post_all, jnp.ones(T, dtype))
+        rep.residuals(rep.data, Yco, y - est.att * post_all, jnp.ones(T, dtype))
     )
     spread = float(np.std(u_att)) * np.sqrt(T - t0)
     half = 6 * max(spread, abs(est.att)) or 6 * float(np.std(np.asarray(Yco)))
@@ -172,14 +156,14 @@ def conformal(
         rows_b = np.repeat(np.asarray(rows_list), grid_points, 0)
         post_b = np.repeat(np.asarray(post_list), grid_points, 0)
         np_dtype = np.dtype(dtype)
-        p = _batch.run(
-            _lane(method),
+        p = batch.run(
+            lane,
             (
                 grids.ravel().astype(np_dtype),
                 rows_b.astype(np_dtype),
                 post_b.astype(np_dtype),
             ),
-            shared={"Yco": Yco, "y": y, "zeta": zeta, "perms": perms},
+            shared={"data": rep.data, "Yco": Yco, "y": y, "perms": perms},
             n_cells=(panel.N, T),
             itemsize=np_dtype.itemsize,
             chunk=chunk,

@@ -11,25 +11,29 @@ coefficients are the gradient of the fixed-weight estimate with respect to Y, co
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from ..estimators import did
-from ._replicate import replicator
+from jaxpanel.kernels import twfe
+
 from ._requirements import require
 from ._result import VarianceResult, normal_ci, normal_p
 
 
 def coefficients(est) -> np.ndarray:
     """(N, T) coefficients c with ``att = sum c * Y`` at fixed weights."""
-    rep = replicator(est)
+    rep = est.replicator
     return np.asarray(jax.grad(rep.linear, argnums=1)(rep.data, rep.data["Y"]))
 
 
 def residual_variance(panel) -> tuple[float, int]:
-    Y, W, M = panel.arrays()
-    fit = did.fit(Y, W, M)
-    control = np.asarray((1 - W) * M) > 0
-    resid = np.asarray(Y - fit.y0)[control]
+    """Residual variance of the two-way model on the untreated observed cells, and its
+    degrees of freedom (cells - (N + T - 1))."""
+    Y, W, mask = panel.arrays()
+    untreated = (1 - W) * mask
+    fitted = twfe.solve(jnp.where(mask > 0, Y, 0.0), untreated).fitted
+    control = np.asarray(untreated) > 0
+    resid = np.asarray(Y - fitted)[control]
     dof = int(control.sum()) - (panel.N + panel.T - 1)
     return float(resid @ resid / dof), dof
 

@@ -11,10 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..panel import Panel
-from ..requirements import ESTIMATORS, Unmet, _components, _times, problems
-
-LINEAR = ("did", "sc", "difp", "sdid")  # linear in Y given their weights
-CONFORMAL = ("did", "sc", "difp", "sdid")
+from ..requirements import Unmet, _components, _times, problems
 
 
 def _split(cells: np.ndarray) -> int:
@@ -60,7 +57,7 @@ def _bootstrap(est, **_) -> list[Unmet]:
     return []
 
 
-def _jackknife(est, allow_sc: bool = False, **_) -> list[Unmet]:
+def _jackknife(est, allow: bool = False, **_) -> list[Unmet]:
     p = est.panel
     if p.n_treated < 2:
         return [
@@ -70,13 +67,14 @@ def _jackknife(est, allow_sc: bool = False, **_) -> list[Unmet]:
                 "",
             )
         ]
-    if est.method == "sc" and not allow_sc:
+    reason = est.replicator.refuses.get("jackknife")
+    if reason and not allow:
+        return [Unmet(reason, "pass allow=True to compute it anyway")]
+    if est.replicator.fixed is None:
         return [
             Unmet(
-                "the jackknife is not recommended for SC (Arkhangelsky et al. 2021, "
-                "Sec. 5: its weights are not stable enough for the fixed-weight "
-                "jackknife)",
-                "pass allow_sc=True to compute it anyway",
+                f"the jackknife needs fixed-weight refits, which {est.method} has not",
+                "",
             )
         ]
     if est.unit_weights is not None and int((est.unit_weights != 0).sum()) == 1:
@@ -118,8 +116,7 @@ def _placebo(est, **_) -> list[Unmet]:
 def time_placebo_lead(est, min_pre: int = 2) -> int:
     """Pre-periods kept before the first window: ``min_pre``, or more where the
     estimator needs more pre-periods than that (its own requirement)."""
-    need = ESTIMATORS.get(est.method)
-    return max(min_pre, need.min_pre if need is not None else 0)
+    return max(min_pre, est.requirements.min_pre)
 
 
 def _time_placebo(est, min_pre: int = 2, **_) -> list[Unmet]:
@@ -164,9 +161,7 @@ def _failing_window(est, lead: int) -> Unmet | None:
     post-periods and the periods after the window dropped, the treated units treated
     in the window."""
     p = est.panel
-    req = ESTIMATORS.get(est.method)
-    if req is None:
-        return None
+    req = est.requirements
     length = p.n_post
     for s in range(lead, p.n_pre - length + 1):
         keep = np.arange(s + length)
@@ -195,11 +190,11 @@ def _failing_window(est, lead: int) -> Unmet | None:
 
 
 def _regression(est, **_) -> list[Unmet]:
-    if est.method not in LINEAR:
+    if est.replicator.linear is None:
         return [
             Unmet(
                 "the regression-based variance needs an estimator linear in Y given its "
-                f"weights ({', '.join(LINEAR)}); {est.method} is not",
+                f"weights (DID and the SC family); {est.method} is not",
                 "",
             )
         ]
@@ -236,8 +231,7 @@ def _conditional(est, **_) -> list[Unmet]:
                 "",
             )
         ]
-    need = ESTIMATORS.get(est.method)
-    lead = max(2, (need.min_pre if need is not None else 0) + 1)
+    lead = max(2, est.requirements.min_pre + 1)
     if p.n_pre < lead:
         return [
             Unmet(
@@ -263,11 +257,11 @@ def _conditional(est, **_) -> list[Unmet]:
 
 def _conformal(est, **_) -> list[Unmet]:
     p = est.panel
-    if est.method not in CONFORMAL:
+    if est.replicator.residuals is None:
         return [
             Unmet(
-                f"conformal inference is implemented for {', '.join(CONFORMAL)}, not "
-                f"{est.method}",
+                "conformal inference refits the estimator's counterfactual model on "
+                f"every period (DID and the SC family); {est.method} has none to refit",
                 "",
             )
         ]

@@ -25,8 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _batch
-from ._replicate import replicator
+from .. import batch
 from ._requirements import methods_for, require, time_placebo_lead
 from ._result import VarianceResult, from_draws, normal_ci, normal_p
 
@@ -41,7 +40,7 @@ def _design(est):
 def _run(est, fn, shared, args, chunk, progress, desc):
     panel = est.panel
     dtype = np.dtype(est.fit.att.dtype)
-    return _batch.run(
+    return batch.run(
         fn,
         args,
         shared=shared,
@@ -59,7 +58,7 @@ def _run(est, fn, shared, args, chunk, progress, desc):
 def _bootstrap_lane(refit):
     def lane(shared, count):
         data = shared["data"]
-        return refit(data, data["W"], count.astype(data["Y"].dtype), data["M"])
+        return refit(data, data["W"], count.astype(data["Y"].dtype), data["mask"])
 
     return lane
 
@@ -78,7 +77,7 @@ def _placebo_lane(refit):
     def lane(shared, units):
         data = shared["data"]
         W = jnp.zeros_like(data["W"]).at[units].set(shared["patterns"])
-        return refit(data, W, shared["freq"], data["M"])
+        return refit(data, W, shared["freq"], data["mask"])
 
     return lane
 
@@ -93,7 +92,7 @@ def _time_placebo_lane(refit_cold, length: int):
         keep = (cols < s + length).astype(dtype)
         W = shared["treated"][:, None] * window[None, :]
         ones = jnp.ones(data["Y"].shape[0], dtype)
-        return refit_cold(data, W, ones, data["M"] * keep[None, :])
+        return refit_cold(data, W, ones, data["mask"] * keep[None, :])
 
     return lane
 
@@ -108,7 +107,7 @@ def bootstrap_draws(
     kept, start, block = [], 0, max(64, 2 * reps)
     while sum(len(k) for k in kept) < reps:
         c = np.asarray(
-            _counts(_batch.replicate_keys(seed, start, start + block), n_units)
+            _counts(batch.replicate_keys(seed, start, start + block), n_units)
         )
         ok = (c[:, is_tr].sum(axis=1) > 0) & (c[:, ~is_tr].sum(axis=1) > 0)
         kept.append(c[ok])
@@ -123,7 +122,7 @@ def bootstrap(
 ):
     require("bootstrap", est)
     panel, treated, _controls = _design(est)
-    rep = replicator(est)
+    rep = est.replicator
     counts, _ = bootstrap_draws(seed, panel.N, treated, reps)
     lane = _bootstrap_lane(rep.refit)
     draws = _run(est, lane, {"data": rep.data}, (counts,), chunk, progress, "bootstrap")
@@ -134,11 +133,11 @@ def bootstrap(
 
 # ------------------------------------------------------------------------------ jackknife
 def jackknife(
-    est, level=0.95, chunk=None, progress=None, return_draws=False, allow_sc=False
+    est, level=0.95, chunk=None, progress=None, return_draws=False, allow=False
 ):
-    require("jackknife", est, allow_sc=allow_sc)
+    require("jackknife", est, allow=allow)
     panel, _treated, _controls = _design(est)
-    rep = replicator(est)
+    rep = est.replicator
     n = panel.N
     lane = _jackknife_lane(rep.fixed)
     u = np.asarray(
@@ -176,7 +175,7 @@ def jackknife(
 # ------------------------------------------------------------------------------ placebo
 def placebo_draws(seed, controls: np.ndarray, n_treated: int, reps: int) -> np.ndarray:
     """(reps, n_treated) control indices that play the treated units in each replicate."""
-    keys = _batch.replicate_keys(seed, 0, reps)
+    keys = batch.replicate_keys(seed, 0, reps)
     return np.asarray(_first_of_permutation(keys, jnp.asarray(controls), n_treated))
 
 
@@ -196,7 +195,7 @@ def placebo(
 ):
     require("placebo", est)
     panel, treated, controls = _design(est)
-    rep = replicator(est)
+    rep = est.replicator
     W0 = rep.data["W"]
     shared = {
         "data": rep.data,
@@ -227,7 +226,7 @@ def time_placebo(
     panel = est.panel
     t0, length = panel.n_pre, panel.n_post
     starts = np.arange(time_placebo_lead(est, min_pre), t0 - length + 1)
-    rep = replicator(est)
+    rep = est.replicator
     treated_units = jnp.asarray(panel.ever_treated, rep.data["Y"].dtype)
     shared = {"data": rep.data, "treated": treated_units}
     lane = _time_placebo_lane(rep.refit_cold, int(length))

@@ -1,16 +1,21 @@
-"""Run many independent replicates as one batched, sharded computation.
+"""Batches of independent fits: keys, one memory model, chunking and sharding.
 
-- Keys: replicate b gets ``fold_in(PRNGKey(seed), b)``: one key per replicate, derived once
-  from the seed and the replicate's index, so a draw does not depend on how many replicates
-  were asked for, on the chunk size or on the number of devices.
-- Chunks: the replicate axis is cut into equal chunks (the last one padded by repeating its
-  final replicate, then trimmed), so the batched function compiles once. The chunk size
-  comes from a memory estimate of one replicate against a budget of the device's memory.
-- Devices: each chunk is laid out along a one-axis ``Mesh`` of every visible device with
-  ``NamedSharding(mesh, P("rep"))``; XLA runs each device's share of the lanes. With
-  ``jax.distributed`` initialised the mesh spans every host's devices; each host builds the
-  same (deterministic) inputs and the outputs are gathered to every host.
-- Progress: a tqdm bar over chunks once a run is expected to take more than a few seconds.
+Every batched computation of jaxpanel goes through here: tuning criteria (every (cell or
+placebo set, grid point) fit) and variance methods (every replicate).
+
+- Keys: ``key(seed)`` turns an int seed into a PRNG key (a key passes through), in this
+  one place; replicate b gets ``fold_in(key(seed), b)``, so a draw does not depend on how
+  many replicates were asked for, on the chunk size or on the number of devices.
+- Memory model: :func:`lane_bytes` estimates the working memory of one fit (one lane)
+  from the panel's shape; a chunk holds as many lanes as a budget allows.
+- Inside a jitted function, :func:`lane_map` runs lanes ``chunk`` at a time
+  (``jax.lax.map``); the budget (:func:`default_memory_bytes`, :func:`lanes_per_chunk`) is
+  small on CPU, where lanes run their solver loops in lockstep.
+- From the host, :func:`run` cuts a replicate axis into equal chunks
+  (:func:`chunk_size`: a quarter of device memory, at least ``MIN_LANES`` lanes per
+  device), lays each chunk along a one-axis ``Mesh`` of every visible device
+  (``NamedSharding(mesh, P("rep"))``; across hosts when ``jax.distributed`` is
+  initialised, each host building the same inputs), and shows a tqdm bar for long runs.
 """
 
 from __future__ import annotations
@@ -27,14 +32,93 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+
+def key(seed: int | jax.Array) -> jax.Array:
+    """A PRNG key from an int seed (a key is returned as it is).
+
+    Parameters
+    ----------
+    seed : int, NumPy integer, or a JAX PRNG key.
+
+    Returns
+    -------
+    The key.
+    """
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return jax.random.PRNGKey(int(seed))
+    return seed
+
+
+def lane_bytes(n: int, t: int, itemsize: int, args_bytes: int = 0) -> int:
+    """Working memory of one fit on an (n, t) panel: 24 (N, T) buffers (the outcome,
+    weights, iterate, momentum point, gradient step, fixed effects and the batched copies
+    inside a solver loop), Gram and Cholesky factors (N, N) and (T, T) four times over,
+    plus the lane's own arguments."""
+    return int(itemsize * (24 * n * t + 4 * (n * n + t * t)) + args_bytes)
+
+
+# Working memory one chunk of a batch of fits may use, by backend. Lanes of a chunk run
+# their solver loops in lockstep (the chunk takes as many steps as its slowest lane), and
+# on CPU the batched LAPACK calls gain nothing from widths beyond a few dozen matrices, so
+# small chunks win there: 64 Prop 99-sized lanes took 69 s where one 7,182-lane batch
+# took 175 s (LOOCV, 6 weight pairs). Accelerators want wide batches.
+DEFAULT_MEMORY_BYTES = {"cpu": 16 << 20}
+ACCELERATOR_MEMORY_BYTES = 1 << 30
+
+
+def default_memory_bytes() -> int:
+    """The working-memory budget of one chunk on the default backend."""
+    return DEFAULT_MEMORY_BYTES.get(jax.default_backend(), ACCELERATOR_MEMORY_BYTES)
+
+
+def lanes_per_chunk(
+    n_lanes: int, per_lane: int, memory_bytes: int | None = None
+) -> int:
+    """Lanes per chunk: as many as fit in ``memory_bytes`` (at least 1, at most all);
+    None takes :func:`default_memory_bytes`."""
+    budget = default_memory_bytes() if memory_bytes is None else memory_bytes
+    return int(max(1, min(n_lanes, budget // max(per_lane, 1))))
+
+
+def lane_map(fn: Callable, xs, chunk: int):
+    """``jax.vmap(fn)(xs)`` computed ``chunk`` lanes at a time (``jax.lax.map``).
+
+    Results do not depend on ``chunk``: lanes are independent and each runs its own loop
+    to its own stopping point (a chunk's loop runs until its slowest lane stops). The
+    lanes are padded (with copies of the first) to a multiple of ``chunk``, so every
+    chunk has the same shape: ``lax.map``'s separate remainder batch, which XLA may run
+    concurrently with the chunks, hung indefinitely on CPU for batches of these solvers
+    (jax 0.10.2).
+    """
+    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    if chunk >= n:
+        return jax.vmap(fn)(xs)
+    pad = -n % chunk
+    if pad:
+        xs = jax.tree_util.tree_map(
+            lambda x: jnp.concatenate([x, jnp.repeat(x[:1], pad, axis=0)]), xs
+        )
+    out = jax.lax.map(fn, xs, batch_size=chunk)
+    return jax.tree_util.tree_map(lambda x: x[:n], out)
+
+
 _AXIS = "rep"
 PROGRESS_AFTER_S = 3.0  # show a bar when the whole run is expected to take longer
 
 
 def replicate_keys(seed: int | jax.Array, start: int, stop: int) -> jax.Array:
-    """Keys of replicates ``start .. stop - 1`` (independent of any batch size)."""
-    base = jax.random.PRNGKey(seed) if isinstance(seed, (int, np.integer)) else seed
-    return _fold(base, jnp.arange(start, stop, dtype=jnp.uint32))
+    """Keys of replicates ``start .. stop - 1`` (independent of any batch size).
+
+    Parameters
+    ----------
+    seed : int or PRNG key (:func:`key`).
+    start, stop : the replicates' indices.
+
+    Returns
+    -------
+    (stop - start,) keys, ``fold_in(key(seed), b)``.
+    """
+    return _fold(key(seed), jnp.arange(start, stop, dtype=jnp.uint32))
 
 
 @jax.jit
@@ -58,14 +142,10 @@ def _memory_budget(device) -> int:
 
 
 def bytes_per_replicate(per_rep_args: Any, n: int, t: int, itemsize: int) -> int:
-    """Working memory of one replicate (a deliberate overestimate).
-
-    The solvers keep a handful of (N, T) matrices and (N, N) / (T, T) Gram and Cholesky
-    factors per lane; 32 of each bounds what the fits here allocate.
-    """
+    """:func:`lane_bytes` of one replicate, its own arguments included."""
     leaves = jax.tree_util.tree_leaves(per_rep_args)
     args = sum(int(np.prod(x.shape[1:])) * x.dtype.itemsize for x in leaves)
-    return args + 32 * itemsize * (n * t + n * n + t * t)
+    return lane_bytes(n, t, itemsize, args)
 
 
 # Lanes per device below which a chunk's while loops are dominated by per-iteration

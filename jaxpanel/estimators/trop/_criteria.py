@@ -5,7 +5,7 @@ jitted call. Points sharing ``(lambda_unit, lambda_time)`` share their weights, 
 lane of the batch is one (cell or placebo set, weight pair) and walks that pair's
 ``lambda_nn`` values in decreasing order, warm-starting every fit from the previous one
 (the fits are exact, so the order changes the iteration count, not the result). Lanes are
-chunked to a memory budget (``jaxpanel.tuning.lane_map``).
+chunked to a memory budget (``jaxpanel.batch.lane_map``).
 
 - LOOCV (paper Eq. 4-5): every control cell (i, t) is held out in turn and predicted by the
   paper's fit with weights centred on (i, t); ``Q(lambda) = sum tau_it^2``. Cells whose
@@ -27,13 +27,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpanel.kernels import lowrank, twfe
-from jaxpanel.kernels._loop import CONVERGED, MAX_STEPS, NONFINITE, UNIDENTIFIED
+from jaxpanel.kernels import MAX_STEPS, combine_all, failed, lowrank, twfe
 
-from .. import _trop_weights as tw
-from .. import tuning
-from ._lowrank import from_result
-from .trop import TROPOptions, cell_path
+from ... import batch
+from .._core import finish
+from . import _weights as tw
+from ._fitting import TROPOptions, cell_path
 
 
 def group_points(points: np.ndarray, k_min: int = 1):
@@ -107,9 +106,9 @@ def loocv_table(Y, W, mask, cells, pairs, nn, options: TROPOptions):
         i, t = cells[k, 0], cells[k, 1]
         return cell_path(y, c, i, t, pairs[g, 0], pairs[g, 1], nn[g], options)
 
-    per_lane = tuning.lane_bytes(*Y.shape, Y.dtype)
-    chunk = tuning.batch_size(n_g * n_c, per_lane, options.memory_bytes)
-    tau, steps, status = tuning.lane_map(lane, (g_idx, c_idx), chunk)
+    per_lane = batch.lane_bytes(*Y.shape, Y.dtype.itemsize)
+    chunk = batch.lanes_per_chunk(n_g * n_c, per_lane, options.memory_bytes)
+    tau, steps, status = batch.lane_map(lane, (g_idx, c_idx), chunk)
     shape = (n_g, n_c, nn.shape[1])
     return tau.reshape(shape), steps.reshape(shape), status.reshape(shape)
 
@@ -129,7 +128,7 @@ def loocv_scores(Y, W, mask, points, cells, options: TROPOptions, k_min: int = 1
     tau, steps, status = (
         np.asarray(a) for a in loocv_table(Y, W, mask, cells, pairs, nn, options)
     )
-    bad = (status == NONFINITE) | (status == UNIDENTIFIED) | ~np.isfinite(tau)
+    bad = np.asarray(failed(status)) | ~np.isfinite(tau)
     q = np.where(bad.any(axis=1), np.inf, (np.where(bad, 0.0, tau) ** 2).sum(axis=1))
     used = np.zeros(nn.shape, bool)
     used[where[:, 0], where[:, 1]] = True
@@ -217,7 +216,7 @@ def placebo_table(
             res = lowrank.solve(
                 y, w, lam, L, tol=options.tol, max_steps=options.max_steps, fac=fac
             )
-            out = from_result(y, Wb, mask, res, *ones)
+            out = finish(y, Wb, mask, res, *ones)
             return res.L, (out.att, out.status)
 
         _, (att, status) = jax.lax.scan(body, jnp.zeros_like(y), nn[g])
@@ -240,18 +239,17 @@ def placebo_table(
 
         tau, _, status = jax.vmap(cell)(ii, tt)  # (cells, K)
         att = jnp.where(valid[:, None], tau, 0.0).sum(axis=0) / valid.sum()
-        st = jnp.where(valid[:, None], status, CONVERGED)
-        worst = jnp.where((st == NONFINITE).any(0), NONFINITE, CONVERGED)
-        worst = jnp.where((st == UNIDENTIFIED).any(0), UNIDENTIFIED, worst)
-        return att, worst.astype(jnp.int32)
+        # a failure of any cell fails the set (a cell at its iteration cap does not)
+        worst = combine_all(jnp.where(failed(status), status, 0), valid[:, None], 0)
+        return att, worst
 
     lane = lane_global if variant == "global" else lane_paper
     g_idx = jnp.repeat(jnp.arange(n_g), n_b)
     b_idx = jnp.tile(jnp.arange(n_b), n_g)
     cells_per_lane = 1 if variant == "global" else n_cells
-    per_lane = tuning.lane_bytes(N, T, dtype) * cells_per_lane
-    chunk = tuning.batch_size(n_g * n_b, per_lane, options.memory_bytes)
-    att, status = tuning.lane_map(lane, (g_idx, b_idx), chunk)
+    per_lane = batch.lane_bytes(N, T, jnp.dtype(dtype).itemsize) * cells_per_lane
+    chunk = batch.lanes_per_chunk(n_g * n_b, per_lane, options.memory_bytes)
+    att, status = batch.lane_map(lane, (g_idx, b_idx), chunk)
     shape = (n_g, n_b, nn.shape[1])
     return att.reshape(shape), status.reshape(shape)
 
@@ -268,7 +266,7 @@ def placebo_scores(
             Y, mask, controls, sets, pairs, nn, n_post, variant, options
         )
     )
-    ok = np.isfinite(att) & (status != NONFINITE) & (status != UNIDENTIFIED)
+    ok = np.isfinite(att) & ~np.asarray(failed(status))
     n_ok = ok.sum(axis=1)
     mse = np.where(ok, att, 0.0) ** 2
     rmse = np.where(n_ok > 0, np.sqrt(mse.sum(axis=1) / np.maximum(n_ok, 1)), np.inf)

@@ -1,0 +1,157 @@
+"""MC at a fixed penalty: options, the exact and MCPanel solvers, shared helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+
+from jaxpanel.kernels import TwoWayFit, lowrank, mcpanel
+
+from ...fit import Fit
+from .._core import default_mask, finish
+
+Solver = Literal["mcpanel", "exact"]
+SOLVERS = ("mcpanel", "exact")
+CVPath = Literal["warm", "batch"]
+CV_PATHS = ("warm", "batch")
+
+
+@dataclass(frozen=True)
+class MCOptions:
+    """Solver and CV settings (hashable: a static argument of the jitted functions).
+
+    Attributes
+    ----------
+    solver : "mcpanel" (R MCPanel's iteration and stopping rule) or "exact" (converged).
+    num_lambda : length of the penalty path, including the final 0 (MCPanel: 100; the SDID
+        paper's MC column used 20).
+    max_iter, rel_tol : MCPanel's sweep cap per penalty and relative-decrease tolerance
+        (defaults of ``mcnnm_cv``; its ``mcnnm_fit`` uses ``max_iter=1000``).
+    tol, max_steps : the exact solver's relative tolerance (None: the dtype default of
+        ``kernels.lowrank``) and iteration cap.
+    memory_bytes : working memory for one chunk of the exact solver's CV batch (None:
+        ``jaxpanel.tuning.default_memory_bytes()``, 16 MiB on CPU, 1 GiB otherwise).
+    cv_path : how the exact solver runs the (fold, penalty) fits: "warm" (default) walks
+        each fold's path warm-starting every fit from the previous one (folds batched);
+        "batch" makes every (fold, penalty) fit an independent lane of one batch, chunked
+        to ``memory_bytes``. Both converge to the same fits; on a CPU "warm" does about 25
+        times less work (Prop 99: 2.5 s against 60 s).
+    """
+
+    solver: Solver = "mcpanel"
+    num_lambda: int = 100
+    max_iter: int = 400
+    rel_tol: float = 1e-5
+    tol: float | None = None
+    max_steps: int = 10_000
+    memory_bytes: int | None = None
+    cv_path: CVPath = "warm"
+
+    def __post_init__(self):
+        if self.solver not in SOLVERS:
+            raise ValueError(
+                f"solver must be one of {', '.join(map(repr, SOLVERS))}, "
+                f"got {self.solver!r}"
+            )
+        if self.cv_path not in CV_PATHS:
+            raise ValueError(
+                f"cv_path must be one of {', '.join(map(repr, CV_PATHS))}, "
+                f"got {self.cv_path!r}"
+            )
+        if self.num_lambda < 3:
+            raise ValueError(f"num_lambda must be at least 3, got {self.num_lambda}")
+
+
+DEFAULT = MCOptions()
+
+
+def _obj_floor(y, cells):
+    """MCPanel's objective floor (1e-8) in units of the outcome's variance over ``cells``:
+    its literal 1e-8 would make the fit depend on the outcome's scale."""
+    n = jnp.maximum(cells.sum(), 1)
+    m = (y * cells).sum() / n
+    var = (cells * (y - m) ** 2).sum() / n
+    return 1e-8 * jnp.where(var > 0, var, 1.0)
+
+
+def _control(Y, W, mask):
+    Y = jnp.asarray(Y)
+    mask = default_mask(Y, mask)
+    W = jnp.asarray(W, Y.dtype)
+    control = (1 - W) * mask
+    return Y, W, mask, jnp.where(mask > 0, Y, 0.0), control
+
+
+def _lane_fit_exact(y, train, lam, options: MCOptions):
+    """One exact fit at MCPanel penalty ``lam`` on training cells ``train``."""
+    return lowrank.solve(
+        y, train, lam * train.sum(), tol=options.tol, max_steps=options.max_steps
+    )
+
+
+def walk(y, cells, lambdas, fe, active, options: MCOptions) -> TwoWayFit:
+    """MCPanel's warm-started path over ``lambdas`` on ``cells`` from the effects ``fe``
+    (its fits stopped by its own rule, with the objective floor made relative)."""
+    return mcpanel.fit_path(
+        y,
+        cells,
+        lambdas,
+        fe.alpha,
+        fe.beta,
+        active,
+        options.max_iter,
+        options.rel_tol,
+        _obj_floor(y, cells),
+    )
+
+
+def ones(Y):
+    """Uniform unit and time weights (MC weights every untreated cell alike)."""
+    return jnp.ones(Y.shape[0], Y.dtype), jnp.ones(Y.shape[1], Y.dtype)
+
+
+@partial(jax.jit, static_argnames=("options",))
+def fit(
+    Y: jax.Array,
+    W: jax.Array,
+    mask: jax.Array | None = None,
+    lam: jax.Array | float = 0.0,
+    options: MCOptions = DEFAULT,
+) -> Fit:
+    """MC at a fixed penalty ``lam`` (MCPanel's scale, Eq. 3.3).
+
+    Parameters
+    ----------
+    Y, W, mask : (N, T) outcomes, 0/1 treatment, 0/1 observed mask (default all observed).
+    lam : penalty; ``inf`` gives DID, ``0`` an unpenalised ``L`` (see ``kernels.lowrank``
+        for what that imputes).
+    options : MCOptions. With ``solver="mcpanel"`` this is MCPanel's ``mcnnm_fit``: a
+        warm-started walk down MCPanel's 100-point path from the full-data top penalty to
+        ``lam``.
+
+    Returns
+    -------
+    Fit with ``L`` (``unit_weights`` and ``time_weights`` are ones; ``info`` holds the
+    rank of ``L`` and the iterations).
+
+    References
+    ----------
+    Athey, Bayati, Doudchenko, Imbens and Khosravi (2021), Eq. (3.3); R MCPanel's
+    ``mcnnm_fit``.
+    """
+    Y, W, mask, y, control = _control(Y, W, mask)
+    lam = jnp.asarray(lam, Y.dtype)
+    if options.solver == "exact":
+        res = _lane_fit_exact(y, control, lam, options)
+        return finish(Y, W, mask, res, *ones(Y))
+    eff = mcpanel.effects(y, control, 1000, options.rel_tol)
+    top = mcpanel.lambda_max(y, control, eff)
+    grid = mcpanel.path_grid(top, 100)
+    lambdas = jnp.concatenate([grid, lam[None]])
+    active = jnp.concatenate([(grid >= lam) & (lam < top), jnp.ones(1, bool)])
+    path = walk(y, control, lambdas, eff, active, options)
+    return finish(Y, W, mask, jax.tree_util.tree_map(lambda x: x[-1], path), *ones(Y))

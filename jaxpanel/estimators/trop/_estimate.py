@@ -1,0 +1,305 @@
+"""TROP at the user level: checks, tuning, the fit, its trajectory and its refits."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpanel.kernels import failed
+
+from ..._make import make_estimate, with_variance
+from ...fit import Replicator
+from ...panel import Panel
+from ...requirements import Requirements, require
+from ...results import Estimate
+from .._core import att_or_nan, require_panel, resample_rows
+from ._criteria import loocv_table
+from ._fitting import (
+    VARIANTS,
+    TROPOptions,
+    Variant,
+    _fit,
+    count_cells,
+    fit,
+    fit_global,
+)
+from ._tuning import CV, CVS, SEARCHES, Search, check_lambda, tune
+
+
+def requirements(variant: Variant = "paper", cv: CV | None = None) -> Requirements:
+    """Design requirements: the paper version takes any design whose treated cells are
+    identified; the global variant a block design with never-treated units (its unit
+    distances are to their average treated trajectory); the placebo criterion at least
+    two never-treated units (one is declared treated, the others are its controls)."""
+    cv = ("loocv" if variant == "paper" else "placebo") if cv is None else cv
+    controls = 2 if cv == "placebo" else (1 if variant == "global" else 0)
+    if variant == "global":
+        return Requirements(
+            absorbing=True, block=True, min_controls=controls, min_pre=1
+        )
+    return Requirements(min_controls=controls)
+
+
+def _choice(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+        )
+
+
+@functools.cache
+def _replicate_fns(options: TROPOptions, variant: str, n_cells: int):
+    """TROP refits with the lambdas held at the chosen values (the paper's bootstrap).
+
+    The global variant (one fit) refits on the resampled rows themselves, which is
+    exactly the bootstrap on duplicated units; the per-cell version multiplies each
+    unit's weights by its count (and each treated cell's weight in the ATT), which
+    equals the duplicated-rows fit except that the nuclear norm sees
+    ``diag(sqrt(count)) L`` rather than ``L``. "Fixed" means the lambdas fixed, the
+    weights recomputed (TROP's weights are functions of the data, not optimised).
+    """
+
+    def lams(data):
+        return data["lambda_unit"], data["lambda_time"], data["lambda_nn"]
+
+    if variant == "global":
+
+        def refit(data, W, freq, mask):
+            idx, valid = resample_rows(freq)
+            Y, W, mask = data["Y"][idx], W[idx], mask[idx] * valid[:, None]
+            return att_or_nan(fit_global(Y, W, mask, *lams(data), options))
+
+    else:
+
+        def refit(data, W, freq, mask):
+            f = _fit(data["Y"], W, mask, *lams(data), n_cells, options, freq)
+            return att_or_nan(f)
+
+    def fixed(data, freq):
+        return refit(data, data["W"], freq, data["mask"])
+
+    return refit, refit, fixed
+
+
+def replicator(Y, W, mask, lambdas, options, variant, n_cells) -> Replicator:
+    """TROP's refits for variance methods at the chosen ``lambdas``. ``n_cells``: the
+    most treated cells a replicate has (per-cell TROP sizes its batch of cell fits by
+    it; variance methods with fewer treated cells rebuild with their own)."""
+    names = ("lambda_unit", "lambda_time", "lambda_nn")
+    data = {"Y": Y, "W": W, "mask": mask}
+    data.update({k: jnp.asarray(v, Y.dtype) for k, v in zip(names, lambdas)})
+    resize = None
+    if variant != "global":
+        resize = functools.partial(replicator, Y, W, mask, lambdas, options, variant)
+    fns = _replicate_fns(options, variant, int(n_cells))
+    return Replicator(data, *fns, resize=resize)
+
+
+def estimate(
+    panel: Panel,
+    lambda_unit: float | None = None,
+    lambda_time: float | None = None,
+    lambda_nn: float | None = None,
+    *,
+    variant: Variant = "paper",
+    cv: CV | None = None,
+    search: Search = "cycle",
+    grid: dict | None = None,
+    n_trials: int = 200,
+    placebo_units: int = 1,
+    placebo_method: str = "resample",
+    K: int | None = None,
+    cv_seed: int = 0,
+    squared_weights: bool = False,
+    tol: float | None = None,
+    tune_tol: float = 1e-6,
+    max_steps: int = 10_000,
+    memory_bytes: int | None = None,
+    variance: str | None = None,
+    reps: int | None = None,
+    seed: int | jax.Array = 0,
+) -> Estimate:
+    """TROP on a :class:`jaxpanel.Panel`, tuning the lambdas it is not given.
+
+    Parameters
+    ----------
+    panel : the data (any design for the paper version; a block design for "global").
+    lambda_unit, lambda_time, lambda_nn : fixed values; each one left None is tuned (all
+        three given: no tuning). Scales in the module docstring.
+    variant : "paper" (one fit per treated cell) or "global" (the ``trop`` package).
+    cv : "loocv" (paper Eq. 4-5; default for "paper") or "placebo" (the package's
+        placebo RMSE; default and only choice for "global").
+    search : "cycle" (the paper's footnote 2: lambda_time with lambda_unit = 0 and
+        lambda_nn = inf, then lambda_unit, then lambda_nn, then rounds over (time, unit,
+        nn) until nothing changes; the placebo criterion starts instead from the grid
+        means and cycles (unit, time, nn), as the package's ``TROP_cv_cycle``) or "grid"
+        (every point, as ``TROP_cv_joint``).
+    grid : dict of ``lambda_unit``, ``lambda_time``, ``lambda_nn`` sequences; default
+        :func:`~jaxpanel.estimators.trop.default_grid`.
+    n_trials, placebo_units, placebo_method, K, cv_seed : placebo sets of the placebo
+        criterion, drawn as the package draws them (NumPy ``default_rng(cv_seed)``;
+        package defaults: 200 resampled sets of 1 unit, seed 0; ``placebo_method=
+        "kfold"`` with ``K``).
+    squared_weights : global variant only: weights inside the square (the authors'
+        simulation notebooks); see the module docstring.
+    tol : tolerance of the final fits (None: ``kernels.lowrank`` default, 1e-9 in
+        float64); ``tune_tol``: of the tuning fits, whose criterion needs less.
+    max_steps, memory_bytes : iteration cap per fit; working memory per batch chunk.
+
+    variance, reps, seed : also run a variance method (:mod:`jaxpanel.inference`),
+        e.g. ``variance='placebo', reps=1000``; it refits with the chosen lambdas held
+        fixed and draws its replicates from ``seed`` (separate from ``cv_seed``).
+
+    Returns
+    -------
+    Estimate. Its ``trajectory`` shows, for the paper version, the per-cell imputations
+    on treated cells and, on the treated units' untreated cells, each cell's
+    leave-one-out prediction (the LOOCV fit of Eq. 4 at the chosen lambdas): TROP has no
+    single fitted surface, and the observed outcome there would show a perfect pre-fit
+    that is not one. ``info`` holds the lambdas, whether they were tuned, the CV criterion, the
+    search, every grid point scored with its score, tuning seconds, fit and iteration
+    counts, and ``fixed_options``: the recipe options with the chosen lambdas fixed
+    (``estimate.recipe`` re-tunes; ``Recipe("trop", info["fixed_options"])`` does not).
+    """
+
+    require_panel(panel)
+    _choice("variant", variant, VARIANTS)
+    _choice("search", search, SEARCHES)
+    cv = ("loocv" if variant == "paper" else "placebo") if cv is None else cv
+    _choice("cv", cv, CVS)
+    check_lambda("lambda_unit", lambda_unit, allow_inf=False)
+    check_lambda("lambda_time", lambda_time, allow_inf=False)
+    check_lambda("lambda_nn", lambda_nn, allow_inf=True)
+    require(panel, "trop", requirements(variant, cv))
+    if variant == "global":
+        if cv == "loocv":
+            raise ValueError(
+                "the global variant is tuned by the placebo criterion (cv='placebo'); "
+                "leave-one-out over control cells (cv='loocv') belongs to the paper "
+                "version (variant='paper')"
+            )
+    elif squared_weights:
+        raise ValueError("squared_weights applies to variant='global' only")
+    options = TROPOptions(tol, max_steps, memory_bytes, squared_weights)
+    tune_options = TROPOptions(tune_tol, max_steps, memory_bytes, squared_weights)
+    Y, W, mask = panel.arrays()
+    fixed = (lambda_unit, lambda_time, lambda_nn)
+    info: dict = {"variant": variant}
+    if all(x is not None for x in fixed):
+        chosen = tuple(float(x) for x in fixed)
+        info["tuned"] = False
+    else:
+        chosen, tuned = tune(
+            panel,
+            fixed,
+            variant=variant,
+            cv=cv,
+            search=search,
+            grid=grid,
+            n_trials=n_trials,
+            placebo_units=placebo_units,
+            placebo_method=placebo_method,
+            K=K,
+            cv_seed=cv_seed,
+            options=tune_options,
+            max_steps=max_steps,
+        )
+        info.update(tuned)
+    lu, lt, ln = chosen
+    info.update(lambda_unit=lu, lambda_time=lt, lambda_nn=ln)
+    recipe = {
+        "lambda_unit": lambda_unit,
+        "lambda_time": lambda_time,
+        "lambda_nn": lambda_nn,
+        "variant": variant,
+        "cv": cv,
+        "search": search,
+        "grid": grid,
+        "n_trials": n_trials,
+        "placebo_units": placebo_units,
+        "placebo_method": placebo_method,
+        "K": K,
+        "cv_seed": cv_seed,
+        "squared_weights": squared_weights,
+        "tol": tol,
+        "tune_tol": tune_tol,
+        "max_steps": max_steps,
+        "memory_bytes": memory_bytes,
+    }
+    # The same estimator with the lambdas held at their chosen values (the paper's
+    # bootstrap re-fits with fixed lambdas): Recipe("trop", info["fixed_options"]).
+    info["fixed_options"] = {
+        **recipe,
+        "lambda_unit": lu,
+        "lambda_time": lt,
+        "lambda_nn": ln,
+    }
+    n_cells = count_cells(W, mask)
+    common = {
+        "entry": estimate,
+        "options": recipe,
+        "replicator": replicator(Y, W, mask, chosen, options, variant, n_cells),
+        "requirements": requirements(variant, cv),
+    }
+    if variant == "global":
+        out = fit_global(Y, W, mask, lu, lt, ln, options)
+        info.update(rank=int(out.rank), steps=int(out.steps))
+        est = make_estimate(
+            panel,
+            "trop",
+            out,
+            unit_weights=np.asarray(out.unit_weights),
+            time_weights=np.asarray(out.time_weights),
+            info=info,
+            **common,
+        )
+        return with_variance(est, variance, reps, seed)
+    out = fit(Y, W, mask, lu, lt, ln, n_cells, options)
+    info.update(
+        cells=int(np.asarray(out.cell_valid).sum()),
+        cell_steps_max=int(np.asarray(out.cell_steps).max()),
+    )
+    est = make_estimate(
+        panel,
+        "trop",
+        out,
+        info=info,
+        counterfactual=functools.partial(
+            _untreated_trajectory, panel, out, (lu, lt, ln), options
+        ),
+        **common,
+    )
+    return with_variance(est, variance, reps, seed)
+
+
+def _untreated_trajectory(panel, out, lambdas, options: TROPOptions) -> np.ndarray:
+    """(T,) mean imputed Y(0) of the treated units per period, for the trajectory.
+
+    On treated cells it is the estimate's own imputation. The treated units' untreated
+    cells get their leave-one-out prediction (Eq. 4: the paper's fit with weights
+    centred on that cell and the cell held out), so the pre-period fit shown is an
+    honest out-of-sample one, not the observed outcome; NaN where that fit is not
+    identified.
+    """
+    Y, W, mask = panel.arrays()
+    y0 = np.where(panel.mask, np.asarray(out.y0), np.nan)
+    cells = np.argwhere(panel.ever_treated[:, None] & panel.mask & ~panel.W)
+    if len(cells):
+        pairs = np.array([lambdas[:2]], float)
+        nn = np.array([[lambdas[2]]], float)
+        tau, _, status = (
+            np.asarray(a)[0, :, 0]
+            for a in loocv_table(Y, W, mask, cells, pairs, nn, options)
+        )
+        ok = ~np.asarray(failed(status)) & np.isfinite(tau)
+        y0[cells[:, 0], cells[:, 1]] = np.where(
+            ok, panel.Y[cells[:, 0], cells[:, 1]] - tau, np.nan
+        )
+    rows = y0[panel.ever_treated]
+    ok = np.isfinite(rows)
+    n = ok.sum(axis=0)
+    total = np.where(ok, rows, 0.0).sum(axis=0)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)

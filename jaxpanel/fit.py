@@ -1,0 +1,102 @@
+"""The contract between estimators and everything above them.
+
+- :class:`Fit`: the array-level result of every estimator (one type for all six).
+- :class:`Replicator`: what a variance method needs to refit an estimator on a placebo
+  mask, a bootstrap draw or a left-out unit. Each estimator builds its own (it alone
+  knows its internals) and the :class:`~jaxpanel.results.Estimate` carries it, as R
+  synthdid's estimate carries its ``opts`` for ``vcov``; inference names no estimator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import jax
+
+
+class Fit(NamedTuple):
+    """Array-level result of one fit of any estimator (a pytree; ``jax.vmap`` adds a
+    leading axis to every array).
+
+    Attributes
+    ----------
+    att : () average effect over treated observed cells.
+    tau : (N, T) cell effects ``Y - Y(0)-hat`` on treated observed cells, 0 elsewhere.
+    y0 : (N, T) fitted or imputed untreated outcomes (per-cell TROP: ``Y - tau`` on
+        treated cells, the observed ``Y`` elsewhere, as it has no single fitted surface).
+    status : () int32 status code (``jaxpanel.kernels.status_name``).
+    unit_weights : (N,) unit weights of the fit (omega in the SC family), or None.
+    time_weights : (T,) time weights (lambda in the SC family), or None.
+    mu, alpha, beta : () (N,) (T,) the fitted two-way model, or None where there is no
+        single one (per-cell TROP).
+    L : (N, T) low-rank term (MC, global TROP), or None.
+    info : dict of estimator-specific diagnostics (arrays): solver iterations and
+        statuses, tuning constants, the rank of ``L``, per-cell results. Its entries are
+        also attributes: ``fit.rank`` is ``fit.info["rank"]``.
+    """
+
+    att: jax.Array
+    tau: jax.Array
+    y0: jax.Array
+    status: jax.Array
+    unit_weights: jax.Array | None = None
+    time_weights: jax.Array | None = None
+    mu: jax.Array | None = None
+    alpha: jax.Array | None = None
+    beta: jax.Array | None = None
+    L: jax.Array | None = None
+    info: Mapping[str, Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        info = self.info or {}
+        if name in info:
+            return info[name]
+        raise AttributeError(f"Fit has no field or diagnostic {name!r}")
+
+
+@dataclass(frozen=True)
+class Replicator:
+    """How variance methods refit an estimator: data plus pure functions of it.
+
+    Every function takes ``data`` (a dict of arrays: the outcomes ``Y``, treatment ``W``,
+    observed ``mask``, fitted weights and tuning constants) as its first argument and
+    returns the replicate's ATT, NaN where its fit failed. The functions have stable
+    identities (one per estimator configuration), so a batch of replicates compiles once
+    however many estimates it serves.
+
+    Attributes
+    ----------
+    data : dict of arrays shared by all replicates.
+    refit : ``(data, W, freq, mask) -> att``, the estimator re-run on treatment ``W``
+        (N, T), unit frequencies ``freq`` (N,) (bootstrap counts; 0 drops a unit) and
+        observed cells ``mask``, warm-started from the estimate where it has a solver.
+    refit_cold : as ``refit`` without the warm start (R's ``synthdid_placebo``).
+    fixed : ``(data, freq) -> att`` with the estimate's weights (or penalties) held
+        fixed: the jackknife; None if the estimator has none to hold.
+    linear : ``(data, Y) -> att`` with everything but the outcomes held fixed, linear in
+        ``Y`` (its gradient is the regression-based variance's coefficients); None where
+        the estimator is not linear in Y.
+    residuals : ``(data, y0, rows) -> (T,)`` the estimator's own counterfactual model fit
+        on the sample periods ``rows`` with the treated mean's outcomes ``y0`` imposed
+        (conformal inference); None where not available.
+    refuses : variance method -> reason the estimator refuses it by default (e.g. the
+        jackknife for SC), overridable by the method's ``allow`` option.
+    resize : ``k -> Replicator`` sized for replicates with at most ``k`` treated cells,
+        for estimators whose cost grows with them (per-cell TROP: the single-cell
+        placebo asks for 1); None where the size does not matter.
+    """
+
+    data: Mapping[str, Any]
+    refit: Callable
+    refit_cold: Callable
+    fixed: Callable | None = None
+    linear: Callable | None = None
+    residuals: Callable | None = None
+    refuses: Mapping[str, str] = field(default_factory=dict)
+    resize: Callable[[int], Replicator] | None = None
+
+    def for_cells(self, k: int) -> Replicator:
+        """This replicator, sized for replicates with at most ``k`` treated cells."""
+        return self if self.resize is None else self.resize(k)
