@@ -10,18 +10,24 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import jax
-import numpy as np
-import pandas as pd
 
-from . import _timeaxis, datasets
+from . import datasets
+from ._cli_input import (
+    LAMBDAS,
+    CLIError,
+    check_out,
+    estimator_options,
+    read_csv,
+    time_order,
+    treatment_column,
+    write_estimate,
+)
 from .estimators import REGISTRY
 from .panel import Panel
 
@@ -36,10 +42,6 @@ VARIANCES = (
     "conditional",
     "conformal",
 )
-SOLVERS = {"sc": ("fw", "exact"), "difp": ("fw", "exact"), "sdid": ("fw", "exact")}
-SOLVERS["mc"] = ("mcpanel", "exact")
-LAMBDAS = ("lambda_unit", "lambda_time", "lambda_nn")
-
 # What `jaxpanel demo` passes to an estimator instead of its defaults (`--tune` passes
 # nothing). TROP tunes three lambdas by leave-one-out over all 1,197 control cells of
 # Prop 99 by default (minutes on a laptop CPU: bench/bench_trop.py), so the demo fixes
@@ -53,15 +55,11 @@ DEMO_OPTIONS = {
 }
 
 
-class _CLIError(Exception):
-    pass
-
-
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line too (argparse prints the usage and exits)."""
 
     def error(self, message: str):
-        raise _CLIError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise CLIError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def _set_dtype(dtype: str) -> None:
@@ -114,195 +112,20 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _read(args):
-    try:
-        return pd.read_csv(
-            args.file, sep=args.sep, engine="python" if args.sep is None else "c"
-        )
-    except FileNotFoundError:
-        raise _CLIError(f"no such file: {args.file}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise _CLIError(
-            f"cannot read {args.file} as CSV: {str(exc).splitlines()[0]}"
-        ) from None
-
-
-def _treatment(df, args) -> str:
-    """The name of the 0/1 treatment column, derived from --treated-unit/--treated-from
-    or --adoption when no --treatment column is given."""
-    given = [
-        args.treatment is not None,
-        bool(args.treated_unit),
-        args.adoption is not None,
-    ]
-    if sum(given) != 1 or (bool(args.treated_unit) != (args.treated_from is not None)):
-        raise _CLIError(
-            "give the treatment one way: --treatment COLUMN (0/1), or --treated-unit U "
-            "(repeatable) with --treated-from PERIOD, or --adoption COLUMN (each unit's "
-            "first treated period, empty for never-treated units)"
-        )
-    if args.treatment is not None:
-        return args.treatment
-    for col in (args.unit, args.time):
-        if col not in df.columns:
-            raise _CLIError(f"no column {col!r} in {args.file}")
-    try:
-        typed, axis, _ = _timeaxis.parse(df[args.time], args.time, _time_order(args))
-    except ValueError as exc:
-        raise _CLIError(str(exc).replace("time_order=[...]", "--time-order")) from None
-    typed.index = df.index
-
-    def as_time(values, what):
-        """Periods given on the command line, read as the time column is read."""
-        if _time_order(args) is not None:
-            bad = [v for v in values if v not in set(axis)]
-            if bad:
-                raise _CLIError(f"{what} {bad[:3]} not in --time-order")
-            pos = {v: k for k, v in enumerate(axis)}
-            return pd.Series([pos[v] for v in values]), typed.map(pos)
-        try:
-            start, _, _ = _timeaxis.parse(pd.Series(values), what)
-        except ValueError:
-            raise _CLIError(
-                f"{what} {list(values)[:3]} is not a period of column {args.time!r} "
-                f"(its periods run {_timeaxis.format_label(axis[0])}.."
-                f"{_timeaxis.format_label(axis[-1])})"
-            ) from None
-        return start, typed
-
-    if args.treated_unit:
-        units = _unit_matches(df[args.unit], args.treated_unit)
-        missing = [u for u, hit in units.items() if not hit.any()]
-        if missing:
-            raise _CLIError(f"--treated-unit {missing} not in column {args.unit!r}")
-        start, times = as_time([args.treated_from], "--treated-from")
-        try:
-            on = np.logical_or.reduce(list(units.values())) & (times >= start.iloc[0])
-        except TypeError:
-            raise _CLIError(
-                f"--treated-from {args.treated_from!r} is not comparable with the "
-                f"values of {args.time!r}"
-            ) from None
-        if not on.any():
-            raise _CLIError(
-                f"--treated-from {args.treated_from} is after the last period of "
-                f"{args.time!r} ({_timeaxis.format_label(axis[-1])}): no cell is treated"
-            )
-    else:
-        if args.adoption not in df.columns:
-            raise _CLIError(f"no column {args.adoption!r} in {args.file}")
-        col = df[args.adoption]
-        per_unit = col.groupby(df[args.unit]).nunique(dropna=False)
-        if (per_unit > 1).any():
-            bad = list(per_unit.index[per_unit > 1][:5])
-            raise _CLIError(
-                f"adoption column {args.adoption!r} varies within units {bad}: give "
-                "each unit one adoption period (empty if never treated)"
-            )
-        has = col.notna().to_numpy()
-        start = pd.Series(np.full(len(df), np.nan), index=df.index, dtype=object)
-        times = typed
-        if has.any():
-            first, times = as_time(list(col[has]), f"adoption column {args.adoption!r}")
-            start[has] = first.to_numpy()
-        try:
-            on = pd.Series(
-                [bool(h) and t >= s for h, t, s in zip(has, times, start)],
-                index=df.index,
-            )
-        except TypeError:
-            raise _CLIError(
-                f"adoption column {args.adoption!r} is not comparable with the values "
-                f"of {args.time!r}"
-            ) from None
-        if not on.any():
-            raise _CLIError(
-                f"adoption column {args.adoption!r} treats no observed cell (every "
-                "adoption period is empty or after the last period)"
-            )
-    name = "treated"
-    while name in df.columns:
-        name = "_" + name
-    df[name] = on.astype(int).to_numpy()
-    return name
-
-
-def _unit_matches(column, wanted: list[str]) -> dict:
-    """Rows of each unit given on the command line: equal as text, or as numbers when
-    the unit column is numeric (so 17 matches 17.0)."""
-    text = column.astype(str)
-    numeric = pd.api.types.is_numeric_dtype(column.dtype)
-    out = {}
-    for u in wanted:
-        hit = (text == u).to_numpy()
-        if numeric and not hit.any():
-            try:
-                hit = (column == float(u)).to_numpy()
-            except ValueError:
-                pass
-        out[u] = hit
-    return out
-
-
-def _options(args) -> dict:
-    options: dict = {}
-    if args.solver is not None:
-        allowed = SOLVERS.get(args.method)
-        if allowed is None:
-            raise _CLIError(f"--solver does not apply to --method {args.method}")
-        if args.solver not in allowed:
-            raise _CLIError(
-                f"--solver for {args.method} is one of {', '.join(allowed)}, not "
-                f"{args.solver!r}"
-            )
-        options["solver"] = args.solver
-    lambdas = {k: getattr(args, k) for k in LAMBDAS if getattr(args, k) is not None}
-    if lambdas:
-        if args.method != "trop":
-            raise _CLIError(
-                "--lambda-unit/--lambda-time/--lambda-nn apply to trop only"
-            )
-        options.update(lambdas)
-    return options
-
-
-def _write(est, path: str) -> None:
-    if Path(path).suffix.lower() == ".json":
-        Path(path).write_text(json.dumps(est.to_dict(), indent=2) + "\n")
-    else:
-        est.to_long().to_csv(path, index=False)
-
-
-def _time_order(args):
-    if args.time_order is None:
-        return None
-    return [t.strip() for t in args.time_order.split(",")]
-
-
-def _check_out(path: str | None) -> None:
-    """Refuse a bad --out before the (possibly long) fit."""
-    if path is None:
-        return
-    if Path(path).suffix.lower() not in (".json", ".csv"):
-        raise _CLIError(f"--out must end in .json or .csv, not {path!r}")
-    if not Path(path).resolve().parent.is_dir():
-        raise _CLIError(f"--out {path!r}: no such directory")
-
-
 def cmd_fit(args) -> int:
-    _check_out(args.out)
-    options = _options(args)
+    check_out(args.out)
+    options = estimator_options(args)
     if args.reps is not None and args.variance is None:
-        raise _CLIError("--reps needs --variance (e.g. --variance placebo)")
-    df = _read(args)
-    treatment = _treatment(df, args)
+        raise CLIError("--reps needs --variance (e.g. --variance placebo)")
+    df = read_csv(args)
+    treatment = treatment_column(df, args)
     panel = Panel.from_long(
         df,
         unit=args.unit,
         time=args.time,
         outcome=args.outcome,
         treatment=treatment,
-        time_order=_time_order(args),
+        time_order=time_order(args),
     )
     t0 = time.perf_counter()
     est = _run(panel, args.method, **options)
@@ -314,7 +137,7 @@ def cmd_fit(args) -> int:
     print(est.summary())
     print(f"  seconds  {seconds:.3f}")
     if args.out is not None:
-        _write(est, args.out)
+        write_estimate(est, args.out)
         print(f"  written  {args.out}")
     return 0
 
@@ -463,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if show_traceback:
             raise
-        bad_input = isinstance(exc, (_CLIError, ValueError, TypeError, KeyError))
+        bad_input = isinstance(exc, (CLIError, ValueError, TypeError, KeyError))
         kind = "" if bad_input else f"{type(exc).__name__}: "
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"jaxpanel: error: {kind}{message}", file=sys.stderr)

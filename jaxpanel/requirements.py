@@ -21,7 +21,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _timeaxis
-from .panel import Panel, _listing
+from ._parse import _listing
+from .panel import Panel
 
 
 @dataclass(frozen=True)
