@@ -31,7 +31,7 @@ Solver = Literal["fw", "exact"]
 SOLVERS = ("fw", "exact")
 
 
-class Design(NamedTuple):
+class BlockMasks(NamedTuple):
     """Block-design masks, all in Y's float dtype."""
 
     treated: jax.Array  # (N,) 1 for treated units (with freq > 0)
@@ -41,9 +41,9 @@ class Design(NamedTuple):
     freq: jax.Array  # (N,) unit frequencies
 
 
-def design(
+def block_masks(
     W: jax.Array, freq: jax.Array | None = None, periods: jax.Array | None = None
-) -> Design:
+) -> BlockMasks:
     """Block-design masks from a treatment matrix ``W`` (N, T) and unit frequencies.
 
     ``periods`` (T,) marks the periods in the sample (default all): absent periods are
@@ -59,53 +59,53 @@ def design(
     ever = (W.max(axis=1) > 0).astype(dtype)
     # Treated periods are those where treated units (present in the sample) are treated.
     post = (jnp.max(W * present[:, None], axis=0) > 0).astype(dtype) * t_in
-    return Design(ever * present, (1 - ever) * present, post, (1 - post) * t_in, f)
+    return BlockMasks(ever * present, (1 - ever) * present, post, (1 - post) * t_in, f)
 
 
-def noise_level(Y: jax.Array, d: Design) -> jax.Array:
+def noise_level(Y: jax.Array, b: BlockMasks) -> jax.Array:
     """sd of first differences of control outcomes over consecutive pre-periods."""
     diffs = Y[:, 1:] - Y[:, :-1]
-    ok = d.pre[1:] * d.pre[:-1]
-    w = (d.control * d.freq)[:, None] * ok[None, :]
+    ok = b.pre[1:] * b.pre[:-1]
+    w = (b.control * b.freq)[:, None] * ok[None, :]
     n = w.sum()
     mean = (w * diffs).sum() / n
     return jnp.sqrt((w * (diffs - mean) ** 2).sum() / (n - 1))
 
 
-def _treated_mean(Y: jax.Array, d: Design) -> jax.Array:
-    wt = d.treated * d.freq
+def _treated_mean(Y: jax.Array, b: BlockMasks) -> jax.Array:
+    wt = b.treated * b.freq
     return (wt @ Y) / wt.sum()
 
 
-def _post_mean(Y: jax.Array, d: Design) -> jax.Array:
-    return (Y @ d.post) / d.post.sum()
+def _post_mean(Y: jax.Array, b: BlockMasks) -> jax.Array:
+    return (Y @ b.post) / b.post.sum()
 
 
 def omega_problem(
-    Y: jax.Array, d: Design, zeta: jax.Array, intercept: bool
+    Y: jax.Array, b: BlockMasks, zeta: jax.Array, intercept: bool
 ) -> simplex.Problem:
     """Unit-weight problem: rows = pre-periods, variables = units (controls allowed)."""
     return simplex.make_problem(
         Y.T,
-        _treated_mean(Y, d),
+        _treated_mean(Y, b),
         zeta,
         intercept=intercept,
-        row_weights=d.pre,
-        col_weights=d.control * d.freq,
+        row_weights=b.pre,
+        col_weights=b.control * b.freq,
     )
 
 
 def lambda_problem(
-    Y: jax.Array, d: Design, zeta: jax.Array, intercept: bool
+    Y: jax.Array, b: BlockMasks, zeta: jax.Array, intercept: bool
 ) -> simplex.Problem:
     """Time-weight problem: rows = control units (by frequency), variables = pre-periods."""
     return simplex.make_problem(
         Y,
-        _post_mean(Y, d),
+        _post_mean(Y, b),
         zeta,
         intercept=intercept,
-        row_weights=d.control * d.freq,
-        allowed=d.pre > 0,
+        row_weights=b.control * b.freq,
+        allowed=b.pre > 0,
     )
 
 

@@ -263,10 +263,10 @@ def _eqp(Q: jax.Array, g: jax.Array, free: jax.Array) -> jax.Array:
     one = free.astype(Q.dtype)
     both = free[:, None] & free[None, :]
     Qf = jnp.where(both, Q, 0.0) + jnp.diag(jnp.where(free, 0.0, 1.0))
-    M = jnp.zeros((n + 1, n + 1), Q.dtype)
-    M = M.at[:n, :n].set(Qf).at[:n, n].set(one).at[n, :n].set(one)
+    kkt = jnp.zeros((n + 1, n + 1), Q.dtype)
+    kkt = kkt.at[:n, :n].set(Qf).at[:n, n].set(one).at[n, :n].set(one)
     rhs = jnp.concatenate([jnp.where(free, g, 0.0), jnp.ones(1, Q.dtype)])
-    return jnp.linalg.solve(M, rhs)[:n]
+    return jnp.linalg.solve(kkt, rhs)[:n]
 
 
 def _as_step(p: Problem, Q: jax.Array, tol: jax.Array, s: _ASState) -> _ASState:

@@ -127,13 +127,13 @@ def synth_fit(
     col_in = (mask.max(axis=0) > 0).astype(dtype)
     freq = row_in if freq is None else jnp.asarray(freq, dtype) * row_in
     balanced = jnp.all(mask == row_in[:, None] * col_in[None, :])
-    d = wts.design(W, freq, col_in)
+    blk = wts.block_masks(W, freq, col_in)
     if omega_init is not None:
         # R's warm start: sum_normalize(omega[drawn units]), duplicates included.
-        omega_init = omega_init * d.freq
-    sigma = wts.noise_level(Y, d)
-    n_tr = (d.treated * d.freq).sum()
-    t_post = d.post.sum()
+        omega_init = omega_init * blk.freq
+    sigma = wts.noise_level(Y, blk)
+    n_tr = (blk.treated * blk.freq).sum()
+    t_post = blk.post.sum()
     eta_omega = (
         (n_tr * t_post) ** 0.25 if options.eta_omega is None else options.eta_omega
     )
@@ -159,30 +159,30 @@ def synth_fit(
     }
 
     if options.lambda_mode == "fit":
-        p = wts.lambda_problem(Y, d, zeta_lambda, options.lambda_intercept)
+        p = wts.lambda_problem(Y, blk, zeta_lambda, options.lambda_intercept)
         lam = wts.solve(p, lambda_init, **solve)
     elif options.lambda_mode == "given":
-        lam = wts.fixed(lambda_init, d.pre)
+        lam = wts.fixed(lambda_init, blk.pre)
     elif options.lambda_mode == "uniform":
-        lam = wts.fixed(jnp.ones_like(d.pre), d.pre)
+        lam = wts.fixed(jnp.ones_like(blk.pre), blk.pre)
     else:  # zero
-        lam = wts.zero(d.pre)
+        lam = wts.zero(blk.pre)
 
     if options.omega_mode == "fit":
-        p = wts.omega_problem(Y, d, zeta_omega, options.omega_intercept)
+        p = wts.omega_problem(Y, blk, zeta_omega, options.omega_intercept)
         om = wts.solve(p, omega_init, **solve)
     elif options.omega_mode == "given":
-        om = wts.fixed(omega_init, d.control)
+        om = wts.fixed(omega_init, blk.control)
     else:
-        om = wts.fixed(jnp.ones_like(d.control), d.control)
+        om = wts.fixed(jnp.ones_like(blk.control), blk.control)
 
     omega, lam_w = om.x, lam.x
     # Cell weights of the shared two-way fit: omega on controls, the treated units' own
     # rows (any positive weight gives the same imputation), lambda on pre-periods, and any
     # positive weight on the treated periods.
-    unit_w = omega + d.treated * d.freq
-    time_w = lam_w + d.post
-    present = (d.freq > 0).astype(dtype)
+    unit_w = omega + blk.treated * blk.freq
+    time_w = lam_w + blk.post
+    present = (blk.freq > 0).astype(dtype)
     info = {
         "noise_level": sigma,
         "zeta_omega": zeta_omega,
@@ -206,9 +206,9 @@ def synth_fit(
         unit_w,
         time_w,
         unit_fe=options.unit_fe,
-        att_unit_weights=d.freq,
+        att_unit_weights=blk.freq,
         info=info,
-        identified=balanced & (n_tr > 0) & (d.control.sum() > 0),
+        identified=balanced & (n_tr > 0) & (blk.control.sum() > 0),
     )
     status = combine(om.status, lam.status, fit.status)
     return fit._replace(unit_weights=omega, time_weights=lam_w, status=status)

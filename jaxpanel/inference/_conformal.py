@@ -1,9 +1,9 @@
 """Conformal inference (Chernozhukov, Wuthrich and Zhu 2021, JASA).
 
-For the null ``H0: tau_t = theta`` on the post-periods:
+For the null ``H0: tau_t = effect`` (a hypothesised effect) on the post-periods:
 
 1. Impose the null: the treated series (the mean of the treated units; CWZ treat one unit)
-   minus theta on the post-periods is its untreated outcome.
+   minus effect on the post-periods is its untreated outcome.
 2. Fit the estimator's counterfactual model on all periods of the sample, the post-periods
    included (possible because under H0 they are untreated), with the estimator's own
    residual function (``Replicator.residuals``: DID a two-way fit; SC, DIFP and SDID
@@ -14,12 +14,12 @@ For the null ``H0: tau_t = theta`` on the post-periods:
    permutations (cyclic shifts of time, CWZ's default for serially dependent data) or iid
    permutations (random, ``reps`` of them).
 
-Confidence sets invert the test over a grid of theta, every grid point one lane of one
+Confidence sets invert the test over a grid of effect, every grid point one lane of one
 batched call: the constant-effect set (all post-periods jointly) and one set per
 post-period (data: the pre-periods and that period). The grid is widened while a set
 touches its edge, then refined twice around the accepted points (final resolution about
 (hi - lo) / grid_points). Sets are reported as the hull of the accepted grid points. The reported SE is the one implied by the conformal interval,
-``(hi - lo) / (2 z)``; the p-value is the test of theta = 0.
+``(hi - lo) / (2 z)``; the p-value is the test of effect = 0.
 """
 
 from __future__ import annotations
@@ -65,11 +65,11 @@ def _p_value(u, rows, post, perms):
 
 @functools.cache
 def _lane(residuals):
-    """p-value of H0: tau = theta on the sample ``rows`` with post-periods ``post``,
+    """p-value of H0: tau = effect on the sample ``rows`` with post-periods ``post``,
     with the estimator's own residual function (one lane function per estimator)."""
 
-    def lane(shared, theta, rows, post):
-        y0 = shared["y"] - theta * post
+    def lane(shared, effect, rows, post):
+        y0 = shared["y"] - effect * post
         u = residuals(shared["data"], shared["Yco"], y0, rows)
         return _p_value(u, rows, post, shared["perms"])
 
@@ -112,9 +112,9 @@ def conformal(
     lane = _lane(rep.residuals)
     alpha = 1 - level
 
-    def p_of(theta, rows, post, perms):
+    def p_of(effect, rows, post, perms):
         shared = {"data": rep.data, "Yco": Yco, "y": y, "perms": perms}
-        return lane(shared, theta, rows, post)
+        return lane(shared, effect, rows, post)
 
     if scheme == "block":
         perms_joint = _block_perms(T, T)
@@ -133,7 +133,7 @@ def conformal(
         perms_one = np.concatenate([np.arange(T)[None, :], perms_one])
     perms_joint, perms_one = jnp.asarray(perms_joint), jnp.asarray(perms_one)
 
-    # half-width of the grid: a generous multiple of the residual spread under theta = att
+    # half-width of the grid: a generous multiple of the residual spread under effect = att
     u_att = np.asarray(
         rep.residuals(rep.data, Yco, y - est.att * post_all, jnp.ones(T, dtype))
     )
