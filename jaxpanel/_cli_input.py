@@ -1,5 +1,8 @@
-"""The command line's input: reading the CSV, deriving the treatment, the estimator's
-options and the output file (faces layer, used by :mod:`jaxpanel.cli`)."""
+"""The command line's input.
+
+Reading the CSV, deriving the treatment, the estimator's options and the output file
+(faces layer, used by :mod:`jaxpanel.cli`).
+"""
 
 from __future__ import annotations
 
@@ -34,8 +37,11 @@ def read_csv(args):
 
 
 def treatment_column(df, args) -> str:
-    """The name of the 0/1 treatment column, derived from --treated-unit/--treated-from
-    or --adoption when no --treatment column is given."""
+    """The name of the 0/1 treatment column.
+
+    Derived from --treated-unit/--treated-from or --adoption when no --treatment column
+    is given.
+    """
     given = [
         args.treatment is not None,
         bool(args.treated_unit),
@@ -134,8 +140,10 @@ def treatment_column(df, args) -> str:
 
 
 def unit_matches(column, wanted: list[str]) -> dict:
-    """Rows of each unit given on the command line: equal as text, or as numbers when
-    the unit column is numeric (so 17 matches 17.0)."""
+    """Rows of each unit given on the command line.
+
+    Equal as text, or as numbers when the unit column is numeric (so 17 matches 17.0).
+    """
     text = column.astype(str)
     numeric = pd.api.types.is_numeric_dtype(column.dtype)
     out = {}

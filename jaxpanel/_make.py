@@ -94,8 +94,10 @@ def make_estimate(
     info: Mapping[str, Any] | None = None,
     counterfactual: Any = None,
 ) -> Estimate:
-    """Wrap an array-level :class:`~jaxpanel.fit.Fit` into an Estimate, checking its
-    status (an exception for a failed fit, a warning for a solver at its cap).
+    """Wrap an array-level :class:`~jaxpanel.fit.Fit` into an Estimate.
+
+    The status is checked here: an exception for a failed fit, a warning for a solver
+    at its cap.
 
     Parameters
     ----------

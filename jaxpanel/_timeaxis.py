@@ -192,8 +192,11 @@ def format_label(x: Any) -> str:
 
 
 def plot_coordinates(index: pd.Index) -> tuple[np.ndarray | pd.Index, list | None]:
-    """x coordinates for time labels: numbers and datetimes as they are, Periods as
-    timestamps, anything else (an explicit order) as positions with tick labels."""
+    """X coordinates for time labels.
+
+    Numbers and datetimes as they are, Periods as timestamps, anything else (an explicit
+    order) as positions with tick labels.
+    """
     if isinstance(index, pd.PeriodIndex):
         return index.to_timestamp(), None
     if isinstance(index, pd.DatetimeIndex):

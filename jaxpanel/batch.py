@@ -50,10 +50,22 @@ def key(seed: int | jax.Array) -> jax.Array:
 
 
 def lane_bytes(n: int, t: int, itemsize: int, args_bytes: int = 0) -> int:
-    """Working memory of one fit on an (n, t) panel: 24 (N, T) buffers (the outcome,
-    weights, iterate, momentum point, gradient step, fixed effects and the batched copies
-    inside a solver loop), Gram and Cholesky factors (N, N) and (T, T) four times over,
-    plus the lane's own arguments."""
+    """Working memory of one fit on an (n, t) panel.
+
+    24 (N, T) buffers (the outcome, weights, iterate, momentum point, gradient step,
+    fixed effects and the batched copies inside a solver loop), Gram and Cholesky
+    factors (N, N) and (T, T) four times over, plus the lane's own arguments.
+
+    Parameters
+    ----------
+    n, t : the panel's shape (units, periods).
+    itemsize : bytes per number (8 for float64).
+    args_bytes : bytes of the lane's own arguments.
+
+    Returns
+    -------
+    Bytes.
+    """
     return int(itemsize * (24 * n * t + 4 * (n * n + t * t)) + args_bytes)
 
 
@@ -67,15 +79,33 @@ ACCELERATOR_MEMORY_BYTES = 1 << 30
 
 
 def default_memory_bytes() -> int:
-    """The working-memory budget of one chunk on the default backend."""
+    """The working-memory budget of one chunk on the default backend.
+
+    Returns
+    -------
+    Bytes: 16 MiB on CPU (lanes run their loops in lockstep), 1 GiB on accelerators.
+    """
     return DEFAULT_MEMORY_BYTES.get(jax.default_backend(), ACCELERATOR_MEMORY_BYTES)
 
 
 def lanes_per_chunk(
     n_lanes: int, per_lane: int, memory_bytes: int | None = None
 ) -> int:
-    """Lanes per chunk: as many as fit in ``memory_bytes`` (at least 1, at most all);
-    None takes :func:`default_memory_bytes`."""
+    """Lanes per chunk.
+
+    As many as fit in ``memory_bytes`` (at least 1, at most all); None takes
+    :func:`default_memory_bytes`.
+
+    Parameters
+    ----------
+    n_lanes : lanes in all.
+    per_lane : bytes per lane (:func:`lane_bytes`).
+    memory_bytes : the budget; None takes :func:`default_memory_bytes`.
+
+    Returns
+    -------
+    Lanes per chunk.
+    """
     budget = default_memory_bytes() if memory_bytes is None else memory_bytes
     return int(max(1, min(n_lanes, budget // max(per_lane, 1))))
 
@@ -89,6 +119,16 @@ def lane_map(fn: Callable, xs, chunk: int):
     chunk has the same shape: ``lax.map``'s separate remainder batch, which XLA may run
     concurrently with the chunks, hung indefinitely on CPU for batches of these solvers
     (jax 0.10.2).
+
+    Parameters
+    ----------
+    fn : one lane, ``fn(x) -> pytree``.
+    xs : pytree of arrays with a leading lane axis.
+    chunk : lanes per chunk (static).
+
+    Returns
+    -------
+    The outputs with the leading lane axis, in order.
     """
     n = jax.tree_util.tree_leaves(xs)[0].shape[0]
     if chunk >= n:
@@ -142,7 +182,17 @@ def _memory_budget(device) -> int:
 
 
 def bytes_per_replicate(per_rep_args: Any, n: int, t: int, itemsize: int) -> int:
-    """:func:`lane_bytes` of one replicate, its own arguments included."""
+    """:func:`lane_bytes` of one replicate, its own arguments included.
+
+    Parameters
+    ----------
+    per_rep_args : pytree of arrays with a leading replicate axis.
+    n, t : the panel's shape. itemsize : bytes per number.
+
+    Returns
+    -------
+    Bytes of working memory per replicate (an overestimate).
+    """
     leaves = jax.tree_util.tree_leaves(per_rep_args)
     args = sum(int(np.prod(x.shape[1:])) * x.dtype.itemsize for x in leaves)
     return lane_bytes(n, t, itemsize, args)
@@ -163,6 +213,17 @@ def chunk_size(
     As large as the memory budget allows, but cut so that a long run has about
     ``min_chunks`` chunks (for the progress bar) as long as each device keeps at least
     ``MIN_LANES`` lanes; always a multiple of the device count.
+
+    Parameters
+    ----------
+    n_total : replicates in all.
+    per_rep_bytes : :func:`bytes_per_replicate`.
+    n_devices : devices the chunk is sharded over.
+    min_chunks : chunks wanted for the progress bar of a long run.
+
+    Returns
+    -------
+    Replicates per chunk, a multiple of ``n_devices``.
     """
     budget = _memory_budget(jax.devices()[0]) * n_devices
     by_memory = max(1, budget // max(per_rep_bytes, 1))
@@ -279,3 +340,21 @@ def run(
     if bar is not None:
         bar.close()
     return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=0), *outputs)
+
+
+__all__ = [
+    "ACCELERATOR_MEMORY_BYTES",
+    "DEFAULT_MEMORY_BYTES",
+    "MIN_LANES",
+    "MIN_LANES_ACCELERATOR",
+    "PROGRESS_AFTER_S",
+    "bytes_per_replicate",
+    "chunk_size",
+    "default_memory_bytes",
+    "key",
+    "lane_bytes",
+    "lane_map",
+    "lanes_per_chunk",
+    "replicate_keys",
+    "run",
+]

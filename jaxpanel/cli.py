@@ -90,6 +90,16 @@ def _row(est, seconds: float) -> dict:
 
 
 def cmd_demo(args) -> int:
+    """``jaxpanel demo``: every estimator on the bundled Prop 99 panel, as a table.
+
+    Parameters
+    ----------
+    args : the parsed arguments (``tune``, ``dtype``).
+
+    Returns
+    -------
+    0.
+    """
     panel = datasets.prop99_panel()
     print("California Proposition 99 (Abadie, Diamond and Hainmueller 2010)")
     print(panel.summary())
@@ -113,6 +123,16 @@ def cmd_demo(args) -> int:
 
 
 def cmd_fit(args) -> int:
+    """``jaxpanel fit FILE.csv ...``: one estimator (and a variance) on a long CSV.
+
+    Parameters
+    ----------
+    args : the parsed arguments.
+
+    Returns
+    -------
+    0 (errors are raised and reported by :func:`main`).
+    """
     check_out(args.out)
     options = estimator_options(args)
     if args.reps is not None and args.variance is None:
@@ -167,6 +187,12 @@ def _level(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``jaxpanel`` command (usage errors as one line).
+
+    Returns
+    -------
+    argparse.ArgumentParser.
+    """
     # --dtype and --traceback are accepted before or after the command.
     common = _Parser(add_help=False)
     common.add_argument(
@@ -276,6 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; every error is one line on stderr.
+
+    Parameters
+    ----------
+    argv : the arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    The exit status: 0, 2 for bad input, 1 for a failed computation.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     show_traceback = "--traceback" in argv
     try:
@@ -295,3 +331,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+__all__ = [
+    "DEMO_OPTIONS",
+    "DTYPES",
+    "METHODS",
+    "VARIANCES",
+    "build_parser",
+    "cmd_demo",
+    "cmd_fit",
+    "main",
+]

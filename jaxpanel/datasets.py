@@ -44,7 +44,12 @@ def prop99() -> pd.DataFrame:
 
 
 def prop99_panel() -> Panel:
-    """The Prop 99 data as a :class:`jaxpanel.Panel` (units State, periods Year)."""
+    """The Prop 99 data as a :class:`jaxpanel.Panel` (units State, periods Year).
+
+    Returns
+    -------
+    Panel: 39 states x 31 years, California treated from 1989.
+    """
     return Panel.from_long(
         prop99(),
         unit="State",
@@ -52,3 +57,12 @@ def prop99_panel() -> Panel:
         outcome="PacksPerCapita",
         treatment="treated",
     )
+
+
+__all__ = [
+    "PROP99_FIRST_TREATED_YEAR",
+    "PROP99_SHA256",
+    "PROP99_TREATED_UNIT",
+    "prop99",
+    "prop99_panel",
+]

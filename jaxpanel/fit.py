@@ -17,8 +17,9 @@ import jax
 
 
 class Fit(NamedTuple):
-    """Array-level result of one fit of any estimator (a pytree; ``jax.vmap`` adds a
-    leading axis to every array).
+    """Array-level result of one fit of any estimator (a pytree).
+
+    ``jax.vmap`` adds a leading axis to every array.
 
     Attributes
     ----------
@@ -50,6 +51,7 @@ class Fit(NamedTuple):
     info: Mapping[str, Any] | None = None
 
     def __getattr__(self, name: str) -> Any:
+        """A diagnostic from ``info`` by attribute (``fit.rank``)."""
         info = self.info or {}
         if name in info:
             return info[name]
@@ -98,5 +100,11 @@ class Replicator:
     resize: Callable[[int], Replicator] | None = None
 
     def for_cells(self, k: int) -> Replicator:
-        """This replicator, sized for replicates with at most ``k`` treated cells."""
+        """The replicator sized for replicates with at most ``k`` treated cells."""
         return self if self.resize is None else self.resize(k)
+
+
+__all__ = [
+    "Fit",
+    "Replicator",
+]

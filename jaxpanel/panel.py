@@ -191,10 +191,12 @@ class Panel:
     # ------------------------------------------------------------------ summaries
     @property
     def N(self) -> int:
+        """Number of units (rows)."""
         return self.Y.shape[0]
 
     @property
     def T(self) -> int:
+        """Number of periods (columns)."""
         return self.Y.shape[1]
 
     @property
@@ -204,6 +206,7 @@ class Panel:
 
     @property
     def treated_units(self) -> pd.Index:
+        """Labels of the units treated in at least one period."""
         return self.units[self.ever_treated]
 
     @property
@@ -213,10 +216,12 @@ class Panel:
 
     @property
     def n_treated(self) -> int:
+        """Number of units treated in at least one period (N_tr)."""
         return int(self.ever_treated.sum())
 
     @property
     def n_control(self) -> int:
+        """Number of never-treated units (N_co)."""
         return self.N - self.n_treated
 
     @property
@@ -244,6 +249,7 @@ class Panel:
 
     @property
     def is_absorbing(self) -> bool:
+        """True when no unit's treatment switches off after it started."""
         return len(self.switching_units) == 0
 
     @property
@@ -266,6 +272,7 @@ class Panel:
 
     @property
     def is_balanced(self) -> bool:
+        """True when every unit is observed in every period."""
         return bool(self.mask.all())
 
     # ------------------------------------------------------------------ conversions
@@ -330,6 +337,7 @@ class Panel:
         )
 
     def summary(self) -> str:
+        """A printable description: size, periods, treated units, design, time labels."""
         first, last = (
             _timeaxis.format_label(x) for x in (self.times[0], self.times[-1])
         )
@@ -351,4 +359,10 @@ class Panel:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
+        """The summary."""
         return self.summary()
+
+
+__all__ = [
+    "Panel",
+]

@@ -105,6 +105,25 @@ def unit_weights_plot(est, ax=None, top: int | None = None, title: str | None = 
 
     Units with zero weight are drawn as small crosses. ``top`` keeps the ``top`` heaviest
     units (all by default).
+
+    Parameters
+    ----------
+    est : an Estimate with unit weights (the SC family, TROP global).
+    ax : matplotlib Axes (a new figure if None). top : number of units shown.
+    title : the title (default the method and 'unit weights').
+
+    Returns
+    -------
+    The matplotlib Figure.
+
+    Raises
+    ------
+    ValueError
+        The estimate has no unit weights.
+
+    References
+    ----------
+    R synthdid's ``synthdid_units_plot``.
     """
     if est.unit_weights is None:
         raise ValueError(f"{est.method} has no unit weights to plot")
@@ -137,3 +156,9 @@ def unit_weights_plot(est, ax=None, top: int | None = None, title: str | None = 
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig
+
+
+__all__ = [
+    "trajectory_plot",
+    "unit_weights_plot",
+]

@@ -80,7 +80,13 @@ ESTIMATORS = {
 
 
 class Unmet(NamedTuple):
-    """An unmet requirement: what is needed (and what the panel has), and a fix."""
+    """An unmet requirement: what is needed (and what the panel has), and a fix.
+
+    Attributes
+    ----------
+    need : what is needed and what the panel has, as a phrase after "<estimator> needs".
+    fix : a fix feasible for this panel.
+    """
 
     need: str
     fix: str
@@ -115,8 +121,20 @@ def _components(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def problems(panel: Panel, req: Requirements) -> list[Unmet]:
-    """Unmet requirements, ordered from the primitive (missing cells) to the derived
-    (identification)."""
+    """Unmet requirements of ``req`` on ``panel``, primitive first.
+
+    Ordered from the primitive (missing cells) to the derived (identification).
+
+    Parameters
+    ----------
+    panel : a Panel.
+    req : the requirements.
+
+    Returns
+    -------
+    List of :class:`Unmet` (empty when every requirement holds); checking stops at the
+    first failed structural requirement (balance, design type, adoption pattern).
+    """
     out: list[Unmet] = []
     if req.balanced and not panel.is_balanced:
         rows = np.flatnonzero((~panel.mask).any(axis=1))
@@ -245,18 +263,55 @@ def _identification(panel: Panel) -> list[Unmet]:
 
 
 def estimators_for(panel: Panel) -> list[str]:
-    """The estimators (with their default options) whose requirements ``panel`` meets."""
+    """The estimators (with their default options) whose requirements ``panel`` meets.
+
+    Parameters
+    ----------
+    panel : a Panel.
+
+    Returns
+    -------
+    Names among 'did', 'sc', 'difp', 'sdid', 'mc', 'trop', in that order.
+    """
     return [name for name, req in ESTIMATORS.items() if not problems(panel, req)]
 
 
 def alternatives(names: list[str], kind: str) -> str:
+    """The sentence naming what applies ('Estimators that apply to this panel: ...').
+
+    Parameters
+    ----------
+    names : the estimators (or methods) that apply.
+    kind : 'estimator' or 'method'.
+
+    Returns
+    -------
+    The sentence, or one saying that none applies.
+    """
     if not names:
         return f"No {kind} applies to this panel as it is."
     return f"{kind.capitalize()}s that apply to this panel: {', '.join(names)}."
 
 
 def require(panel: Panel, who: str, req: Requirements) -> None:
-    """Raise ``ValueError`` for the first unmet requirement of ``who`` on ``panel``."""
+    """Raise ``ValueError`` for the first unmet requirement of ``who`` on ``panel``.
+
+    Parameters
+    ----------
+    panel : a Panel.
+    who : the estimator's name, for the message.
+    req : its requirements.
+
+    Returns
+    -------
+    None when every requirement holds.
+
+    Raises
+    ------
+    ValueError
+        Naming the requirement, what the panel has, a fix, and the estimators whose
+        requirements this panel meets.
+    """
     found = problems(panel, req)
     if not found:
         return
@@ -266,3 +321,16 @@ def require(panel: Panel, who: str, req: Requirements) -> None:
         f"{who} needs {need}. Fix: {fix}, or use another estimator. "
         + alternatives(others, "estimator")
     )
+
+
+__all__ = [
+    "ANY",
+    "ESTIMATORS",
+    "SYNTH",
+    "Requirements",
+    "Unmet",
+    "alternatives",
+    "estimators_for",
+    "problems",
+    "require",
+]

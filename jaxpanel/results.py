@@ -173,8 +173,11 @@ class Estimate:
         return dataclasses.replace(self, **changes)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: method, att, se, ci_low, ci_high, p_value, variance method, level,
-        status, dtype and design sizes."""
+        """The estimate as one row.
+
+        Columns: method, att, se, ci_low, ci_high, p_value, variance method, level,
+        status, dtype and design sizes.
+        """
         lo, hi = self.ci if self.ci is not None else (None, None)
         return pd.DataFrame(
             [
@@ -198,10 +201,12 @@ class Estimate:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything a report needs, as JSON-serialisable values: the row of
-        :meth:`to_frame`, the unit and time weights (label -> weight) and the trajectory
-        (one record per period). Time labels are written as text (dates as
-        YYYY-MM-DD)."""
+        """Everything a report needs, as JSON-serialisable values.
+
+        The row of :meth:`to_frame`, the unit and time weights (label -> weight) and the
+        trajectory (one record per period). Time labels are written as text (dates as
+        YYYY-MM-DD).
+        """
 
         def plain(x):
             if isinstance(x, (np.generic,)):
@@ -232,9 +237,12 @@ class Estimate:
         }
 
     def to_long(self) -> pd.DataFrame:
-        """The estimate, its weights and its trajectory as one tidy frame with columns
-        ``section`` ('estimate', 'unit_weight', 'time_weight', 'trajectory'), ``label``
-        (unit or period; empty for the estimate), ``name`` and ``value``."""
+        """The estimate, its weights and its trajectory as one tidy frame.
+
+        Columns ``section``
+        ('estimate', 'unit_weight', 'time_weight', 'trajectory'), ``label`` (unit or
+        period; empty for the estimate), ``name`` and ``value``.
+        """
         rows = [("estimate", "", k, v) for k, v in self.to_frame().iloc[0].items()]
         for section, w in (
             ("unit_weight", self.unit_weights),
@@ -252,8 +260,11 @@ class Estimate:
         return pd.DataFrame(rows, columns=["section", "label", "name", "value"])
 
     def summary(self) -> str:
-        """A printable report: ATT, SE, CI at its level, p-value, status, dtype, the
-        panel and the heaviest weights."""
+        """A printable report.
+
+        ATT, SE, CI at its level, p-value, status, dtype, the panel and the heaviest
+        weights.
+        """
 
         def num(x):
             return "    -" if x is None else f"{x:.4f}"
@@ -283,6 +294,7 @@ class Estimate:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
+        """The summary."""
         return self.summary()
 
 
@@ -307,3 +319,11 @@ def _trajectory(
         },
         index=pd.Index(panel.times, name=panel.time_name),
     )
+
+
+__all__ = [
+    "ENTRIES",
+    "ConvergenceWarning",
+    "Estimate",
+    "Recipe",
+]

@@ -36,7 +36,16 @@ from ._options import check_choice
 
 @dataclass(frozen=True)
 class Design:
-    """A calibrated semi-synthetic design (NumPy arrays; see :func:`calibrate`)."""
+    """A calibrated semi-synthetic design (NumPy arrays; see :func:`calibrate`).
+
+    Attributes
+    ----------
+    F : (N, T) two-way additive part. M : (N, T) interactive (low-rank) part.
+    sigma : (T, T) noise covariance of a row. ar : AR(2) coefficients.
+    pi : (N,) assignment probabilities.
+    n_treated_max, n_post : at most this many treated units, treated in the last periods.
+    unit_scale, time_scale : (N,), (T,) noise sd multipliers, or None.
+    """
 
     F: np.ndarray  # (N, T) two-way additive part
     M: np.ndarray  # (N, T) interactive (low-rank, non-additive) part
@@ -50,6 +59,7 @@ class Design:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(N, T) of the design's panels."""
         return self.F.shape
 
     def scales(self) -> dict[str, float]:
@@ -62,7 +72,16 @@ class Design:
 
 
 def ar2_autocorrelation(phi1: float, phi2: float, n: int) -> np.ndarray:
-    """Autocorrelations rho_0..rho_{n-1} of a stationary AR(2) (Yule-Walker)."""
+    """Autocorrelations rho_0..rho_{n-1} of a stationary AR(2) (Yule-Walker).
+
+    Parameters
+    ----------
+    phi1, phi2 : AR(2) coefficients (stationary). n : number of lags.
+
+    Returns
+    -------
+    (n,) autocorrelations.
+    """
     rho = np.empty(n)
     rho[0] = 1.0
     if n > 1:
@@ -93,7 +112,23 @@ def calibrate(
     n_treated_max: int = 10,
     n_post: int = 10,
 ) -> Design:
-    """Calibrate a design to outcomes ``Y`` (N, T) and a unit assignment ``D`` (N,)."""
+    """Calibrate a design to outcomes ``Y`` (N, T) and a unit assignment ``D`` (N,).
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes. D : (N,) 0/1 assignment of units.
+    rank : rank of the factor part (4 in the SDID paper).
+    round_ar : round the AR(2) coefficients to 2 decimals (the SDID paper does).
+    n_treated_max, n_post : the draw rules.
+
+    Returns
+    -------
+    Design.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Sec. 3.1.1.
+    """
     Y = np.asarray(Y, float)
     D = np.asarray(D, float)
     Y = (Y - Y.mean()) / Y.std()
@@ -126,7 +161,16 @@ def calibrate(
 def with_heteroskedasticity(
     design: Design, unit: np.ndarray | None = None, time: np.ndarray | None = None
 ) -> Design:
-    """Scale the noise sd by unit and/or period factors (normalised to mean square 1)."""
+    """Scale the noise sd by unit and/or period factors (normalised to mean square 1).
+
+    Parameters
+    ----------
+    design : a Design. unit : (N,) noise sd factors. time : (T,) noise sd factors.
+
+    Returns
+    -------
+    A copy of the design with the scales.
+    """
 
     def norm(v):
         v = np.asarray(v, float)
@@ -140,7 +184,17 @@ def with_heteroskedasticity(
 
 
 def draw(design: Design, key: jax.Array, effect: float = 0.0, dtype=None):
-    """One replication: ``(Y, W)`` as (N, T) arrays (jit- and vmap-safe over ``key``)."""
+    """One replication: ``(Y, W)`` as (N, T) arrays (jit- and vmap-safe over ``key``).
+
+    Parameters
+    ----------
+    design : a Design. key : PRNG key of this replication.
+    effect : the true effect added on treated cells. dtype : default JAX's float.
+
+    Returns
+    -------
+    ``(Y, W)`` (N, T) outcomes and 0/1 treatment.
+    """
     N, T = design.shape
     dtype = jnp.zeros(()).dtype if dtype is None else dtype
     k_noise, k_assign, k_pick, k_none = jax.random.split(key, 4)
@@ -182,6 +236,14 @@ def cps_design(
     ------
     ValueError
         No ``path``, a file that does not exist, or an unknown outcome or assignment.
+
+    Returns
+    -------
+    Design calibrated to the 50 x 40 CPS panel.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Sec. 3.1.1 and Table 2.
     """
     check_choice("outcome", outcome, CPS_OUTCOMES)
     check_choice("assignment", assignment, CPS_ASSIGNMENTS)
@@ -197,3 +259,15 @@ def cps_design(
     Y = df.pivot(index="state", columns="year", values=outcome).to_numpy(float)
     D = df.groupby("state")[assignment].any().to_numpy(float)
     return calibrate(Y, D)
+
+
+__all__ = [
+    "CPS_ASSIGNMENTS",
+    "CPS_OUTCOMES",
+    "Design",
+    "ar2_autocorrelation",
+    "calibrate",
+    "cps_design",
+    "draw",
+    "with_heteroskedasticity",
+]

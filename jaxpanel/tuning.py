@@ -45,6 +45,20 @@ def grid_search(
 
     ``score`` maps a (P, d) array of points to (P,) scores; points are in row-major order
     of ``grids`` (the last coordinate varies fastest).
+
+    Parameters
+    ----------
+    score : maps (P, d) points to (P,) scores (one batched call).
+    grids : per coordinate, the candidate values.
+
+    Returns
+    -------
+    SearchResult.
+
+    Raises
+    ------
+    FloatingPointError
+        Every grid point failed (no finite score).
     """
     points = np.array(list(_product(grids)), dtype=float)
     scores = np.asarray(score(points), dtype=float)
@@ -128,3 +142,10 @@ def cycle_search(
     points = np.array(seen, dtype=float)
     scores = np.array([cache[p] for p in seen], dtype=float)
     return SearchResult(best, cache[best], points, scores, rounds)
+
+
+__all__ = [
+    "SearchResult",
+    "cycle_search",
+    "grid_search",
+]

@@ -32,7 +32,16 @@ SOLVERS = ("fw", "exact")
 
 
 class BlockMasks(NamedTuple):
-    """Block-design masks, all in Y's float dtype."""
+    """Block-design masks, all in Y's float dtype.
+
+    Attributes
+    ----------
+    treated : (N,) 1 for treated units (with frequency > 0).
+    control : (N,) 1 for never-treated units (with frequency > 0).
+    post : (T,) 1 for treated periods.
+    pre : (T,) 1 for pre-periods.
+    freq : (N,) unit frequencies.
+    """
 
     treated: jax.Array  # (N,) 1 for treated units (with freq > 0)
     control: jax.Array  # (N,) 1 for control units (with freq > 0)
@@ -48,6 +57,16 @@ def block_masks(
 
     ``periods`` (T,) marks the periods in the sample (default all): absent periods are
     neither pre nor post (the time placebo drops the real post-periods this way).
+
+    Parameters
+    ----------
+    W : (N, T) 0/1 block treatment.
+    freq : (N,) unit frequencies (default 1; 0 leaves a unit out).
+    periods : (T,) 1 for the periods in the sample (default all).
+
+    Returns
+    -------
+    BlockMasks in W's dtype.
     """
     W = jnp.asarray(W)
     dtype = W.dtype
@@ -63,7 +82,20 @@ def block_masks(
 
 
 def noise_level(Y: jax.Array, b: BlockMasks) -> jax.Array:
-    """sd of first differences of control outcomes over consecutive pre-periods."""
+    """Sd of first differences of control outcomes over consecutive pre-periods.
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes. b : BlockMasks (controls weighted by their frequencies).
+
+    Returns
+    -------
+    () sigma, in outcome units (NaN with fewer than two differences).
+
+    References
+    ----------
+    R synthdid: ``sd(apply(Y[1:N0, 1:T0], 1, diff))``.
+    """
     diffs = Y[:, 1:] - Y[:, :-1]
     ok = b.pre[1:] * b.pre[:-1]
     w = (b.control * b.freq)[:, None] * ok[None, :]
@@ -84,7 +116,21 @@ def _post_mean(Y: jax.Array, b: BlockMasks) -> jax.Array:
 def omega_problem(
     Y: jax.Array, b: BlockMasks, zeta: jax.Array, intercept: bool
 ) -> simplex.Problem:
-    """Unit-weight problem: rows = pre-periods, variables = units (controls allowed)."""
+    """Unit-weight problem: rows = pre-periods, variables = units (controls allowed).
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes. b : BlockMasks.
+    zeta : ridge scale zeta_omega (outcome units). intercept : static.
+
+    Returns
+    -------
+    ``kernels.simplex.Problem``.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Eq. (2.2); R synthdid's ``sc.weight.fw``.
+    """
     return simplex.make_problem(
         Y.T,
         _treated_mean(Y, b),
@@ -98,7 +144,22 @@ def omega_problem(
 def lambda_problem(
     Y: jax.Array, b: BlockMasks, zeta: jax.Array, intercept: bool
 ) -> simplex.Problem:
-    """Time-weight problem: rows = control units (by frequency), variables = pre-periods."""
+    """Time-weight problem: rows = control units (by frequency), variables = pre-periods.
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes. b : BlockMasks.
+    zeta : ridge scale zeta_lambda (outcome units). intercept : static.
+
+    Returns
+    -------
+    ``kernels.simplex.Problem``.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Eq. (2.3); R synthdid's ``sc.weight.fw`` on the
+    transposed problem.
+    """
     return simplex.make_problem(
         Y,
         _post_mean(Y, b),
@@ -128,9 +189,19 @@ def solve(
     ``capped`` with its duality gap, not as a failed status. The exact solver's cap is a
     failure (MAX_STEPS).
 
+    Parameters
+    ----------
+    p : the problem. init : (n,) warm start or None.
+    min_decrease : Frank-Wolfe's stopping scale (outcome units).
+    solver : 'fw' or 'exact' (static). max_iter, max_iter_pre, sparsify : R's schedule.
+
     Returns
     -------
     ``kernels.simplex.Solution`` with ``capped`` and ``gap`` filled in.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Sec. 4.1 (Frank-Wolfe); R synthdid's ``sc.weight.fw``.
     """
     if solver == "exact":
         r = simplex.active_set(p)
@@ -149,17 +220,50 @@ def solve(
 
 
 def fixed(values: jax.Array, allowed: jax.Array) -> simplex.Solution:
-    """Weights given, not fitted: restricted to ``allowed`` and renormalised."""
+    """Weights given, not fitted: restricted to ``allowed`` and renormalised.
+
+    Parameters
+    ----------
+    values : (n,) the weights.
+    allowed : (n,) 1 where a weight may be non-zero.
+
+    Returns
+    -------
+    ``kernels.simplex.Solution`` with zero steps and status CONVERGED.
+    """
     w = jnp.where(allowed > 0, values, 0.0)
     w = w / w.sum()
     return _given(w)
 
 
 def zero(like: jax.Array) -> simplex.Solution:
-    """No weights at all (SC's time weights)."""
+    """No weights at all (SC's time weights).
+
+    Parameters
+    ----------
+    like : (T,) an array of the weights' shape and dtype.
+
+    Returns
+    -------
+    ``kernels.simplex.Solution`` of zeros.
+    """
     return _given(jnp.zeros_like(like))
 
 
 def _given(w: jax.Array) -> simplex.Solution:
     z = jnp.zeros((), jnp.int32)
     return simplex.Solution(w, z, z, z, jnp.asarray(False), jnp.zeros((), w.dtype))
+
+
+__all__ = [
+    "SOLVERS",
+    "BlockMasks",
+    "Solver",
+    "block_masks",
+    "fixed",
+    "lambda_problem",
+    "noise_level",
+    "omega_problem",
+    "solve",
+    "zero",
+]

@@ -98,5 +98,14 @@ def combine_all(
 
 
 def failed(code: jax.Array) -> jax.Array:
-    """True where a code means the number is not usable (non-finite or unidentified)."""
+    """True where a code means the number is not usable (non-finite or unidentified).
+
+    Parameters
+    ----------
+    code : int32 status codes (any shape).
+
+    Returns
+    -------
+    Boolean array of the same shape.
+    """
     return (code == NONFINITE) | (code == UNIDENTIFIED)

@@ -65,6 +65,10 @@ def svt(x: jax.Array, threshold: jax.Array) -> tuple[jax.Array, jax.Array]:
 
     Returns ``(U diag(max(s - threshold, 0)) V', max(s - threshold, 0))`` for the thin SVD
     ``x = U diag(s) V'``. An infinite threshold gives exactly zero.
+
+    Parameters
+    ----------
+    x : (m, n) matrix. threshold : () scalar >= 0 (inf allowed).
     """
     u, s, vt = jnp.linalg.svd(x, full_matrices=False)
     s = jnp.maximum(s - threshold, 0.0)
@@ -79,6 +83,14 @@ def svt_gram(x: jax.Array, threshold: jax.Array) -> tuple[jax.Array, jax.Array]:
     microseconds). Squaring loses accuracy on singular values far below the largest
     (relative error about ``eps * (s_max / s)^2``), harmless in float64 at the thresholds
     used here and the reason float32 keeps the SVD (see :func:`solve`).
+
+    Parameters
+    ----------
+    x : (m, n) matrix. threshold : () scalar >= 0.
+
+    Returns
+    -------
+    As :func:`svt`.
     """
     tall = x.shape[0] >= x.shape[1]
     a = x if tall else x.T
@@ -91,7 +103,16 @@ def svt_gram(x: jax.Array, threshold: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def default_tol(dtype) -> float:
-    """Default relative tolerance: 1e-9, or 100 machine epsilons if that is larger."""
+    """Default relative tolerance: 1e-9, or 100 machine epsilons if that is larger.
+
+    Parameters
+    ----------
+    dtype : the floating dtype.
+
+    Returns
+    -------
+    float.
+    """
     return max(1e-9, 100.0 * float(jnp.finfo(dtype).eps))
 
 
@@ -222,6 +243,11 @@ def solve_path(
     ``lambdas`` (K,) should decrease (the solution moves least from one to the next); the
     weights are factored once. Returns a ``twfe.TwoWayFit`` with a leading axis of length
     K.
+
+    Parameters
+    ----------
+    Y, w : (N, T) outcomes and cell weights. lambdas : (K,) penalties.
+    L0 : (N, T) warm start of the first. tol, max_steps, method : as :func:`solve`.
     """
     Y = jnp.asarray(Y)
     w = jnp.asarray(w, Y.dtype)
@@ -237,3 +263,12 @@ def solve_path(
 
 
 solve_jit = jax.jit(solve, static_argnames=("tol", "max_steps", "method"))
+
+__all__ = [
+    "default_tol",
+    "solve",
+    "solve_jit",
+    "solve_path",
+    "svt",
+    "svt_gram",
+]

@@ -47,8 +47,10 @@ class _State(NamedTuple):
 
 
 def _two_way(Y, mask, L, u, v, sv, steps, status, n_components) -> TwoWayFit:
-    """MCPanel's fit in the kernels' one result type (``mu = 0``: MCPanel keeps its
-    ``u`` and ``v`` as they are)."""
+    """MCPanel's fit in the kernels' one result type.
+
+    ``mu = 0``: MCPanel keeps its ``u`` and ``v`` as they are.
+    """
     return TwoWayFit(
         jnp.zeros((), Y.dtype),
         u,
@@ -119,8 +121,18 @@ def effects(
 
 
 def lambda_max(Y: jax.Array, mask: jax.Array, fe: TwoWayFit) -> jax.Array:
-    """The smallest penalty giving ``L = 0`` (MCPanel's scaling):
-    ``2 sigma_max(P_O(Y - u - v)) / |O|`` at the starting effects ``fe``."""
+    """The smallest penalty giving ``L = 0`` (MCPanel's scaling).
+
+    ``2 sigma_max(P_O(Y - u - v)) / |O|`` at the starting effects ``fe``.
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes. mask : (N, T) 0/1 cells. fe : :func:`effects` on them.
+
+    Returns
+    -------
+    () the penalty.
+    """
     resid = jnp.where(mask > 0, Y - fe.alpha[:, None] - fe.beta[None, :], 0.0)
     return 2.0 * jnp.linalg.svd(resid, compute_uv=False)[0] / mask.sum()
 
@@ -197,6 +209,12 @@ def fit_path(
     ``active`` (K,) bool marks the path points actually fitted; an inactive point leaves
     the warm start untouched (so a jitted caller can fit a data-dependent prefix of a
     fixed-length path). Returns a ``TwoWayFit`` with a leading axis of length K.
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes. mask : (N, T) 0/1 training cells. lambdas : (K,) penalties.
+    u0, v0 : starting effects. active : (K,) bool or None (all).
+    max_iter, rel_tol, obj_floor : as :func:`fit`.
     """
     lambdas = jnp.asarray(lambdas, Y.dtype)
     if active is None:
@@ -223,8 +241,24 @@ def fit_path(
 
 
 def path_grid(lambda_max: jax.Array, num: int) -> jax.Array:
-    """MCPanel's penalty path: ``num - 1`` points log-spaced over three decades down from
-    ``lambda_max``, then 0. ``num >= 3`` is a Python int."""
+    """MCPanel's penalty path.
+
+    ``num - 1`` points log-spaced over three decades down from ``lambda_max``, then 0.
+    ``num >= 3`` is a Python int.
+
+    Parameters
+    ----------
+    lambda_max : () the top penalty. num : points, >= 3 (static).
+
+    Returns
+    -------
+    (num,) decreasing penalties ending at 0.
+
+    Raises
+    ------
+    ValueError
+        ``num < 3``.
+    """
     if num < 3:
         raise ValueError(f"a penalty path needs at least 3 points, got {num}")
     lambda_max = jnp.asarray(lambda_max)
@@ -232,3 +266,12 @@ def path_grid(lambda_max: jax.Array, num: int) -> jax.Array:
     step = -3.0 / (num - 2)
     grid = 10.0 ** (top + step * jnp.arange(num - 1, dtype=lambda_max.dtype))
     return jnp.concatenate([grid, jnp.zeros(1, lambda_max.dtype)])
+
+
+__all__ = [
+    "effects",
+    "fit",
+    "fit_path",
+    "lambda_max",
+    "path_grid",
+]

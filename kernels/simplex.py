@@ -41,7 +41,15 @@ from ._status import CONVERGED, MAX_STEPS, NONFINITE, combine
 
 
 class Problem(NamedTuple):
-    """Gram form of a simplex least-squares problem (all arrays; vmappable)."""
+    """Gram form of a simplex least-squares problem (all arrays; vmappable).
+
+    Attributes
+    ----------
+    G : (n, n) ``A' diag(r) A`` (of the gaps to the target; centred with an intercept).
+    g : (n,) ``A' diag(r) b``. bb : () ``b' diag(r) b``.
+    ridge : (n,) ``n_rows zeta^2 / f_i`` (0 where not allowed).
+    allowed : (n,) bool. n_rows : () the sum of row weights.
+    """
 
     G: jax.Array  # (n, n) A' diag(r) A (centred if intercept)
     g: jax.Array  # (n,)   A' diag(r) b
@@ -93,6 +101,10 @@ def make_problem(
     row_weights : (m,) non-negative frequencies of the rows (default 1).
     col_weights : (n,) non-negative frequencies of the variables (default 1); zero excludes.
     allowed : (n,) bool, variables that may be non-zero (default all).
+
+    Returns
+    -------
+    Problem.
     """
     A = jnp.asarray(A)
     dtype = A.dtype
@@ -123,25 +135,61 @@ def make_problem(
 
 
 def objective(p: Problem, x: jax.Array) -> jax.Array:
-    """R's ``vals``: ``zeta^2 ||x||_D^2 + (1/n)||A x - b||^2`` at ``x``."""
+    """R's ``vals``: ``zeta^2 ||x||_D^2 + (1/n)||A x - b||^2`` at ``x``.
+
+    Parameters
+    ----------
+    p : Problem. x : (n,) a point on the simplex.
+
+    Returns
+    -------
+    () the objective.
+    """
     return (x @ p.G @ x - 2 * p.g @ x + p.bb + (p.ridge * x) @ x) / p.n_rows
 
 
 def fw_gap(p: Problem, x: jax.Array) -> jax.Array:
-    """Frank-Wolfe duality gap at ``x`` (objective scale): an upper bound on obj(x) - min."""
+    """Frank-Wolfe duality gap at ``x`` (objective scale): an upper bound on obj(x) - min.
+
+    Parameters
+    ----------
+    p : Problem. x : (n,) a point on the simplex.
+
+    Returns
+    -------
+    () the gap (objective scale).
+    """
     half_grad = p.G @ x - p.g + p.ridge * x
     best = jnp.min(jnp.where(p.allowed, half_grad, jnp.inf))
     return 2 * (half_grad @ x - best) / p.n_rows
 
 
 def uniform(p: Problem) -> jax.Array:
-    """Uniform weights over the allowed variables (R's default start)."""
+    """Uniform weights over the allowed variables (R's default start).
+
+    Parameters
+    ----------
+    p : Problem.
+
+    Returns
+    -------
+    (n,) weights.
+    """
     a = p.allowed.astype(p.G.dtype)
     return a / a.sum()
 
 
 def sparsify(x: jax.Array) -> jax.Array:
-    """R synthdid's ``sparsify_function``: zero weights <= max/4, renormalise."""
+    """R synthdid's ``sparsify_function``: zero weights <= max/4, renormalise.
+
+    Parameters
+    ----------
+    x : (n,) weights on the simplex.
+
+    Returns
+    -------
+    (n,) sparsified weights on the simplex.
+    """
     x = jnp.where(x <= jnp.max(x) / 4, 0.0, x)
     return x / x.sum()
 
@@ -219,6 +267,20 @@ def frank_wolfe(
 
     Stops after iteration t >= 2 if the objective decreased by at most ``min_decrease**2``
     at that iteration, or after ``max_iter`` iterations (status MAX_STEPS).
+
+    Parameters
+    ----------
+    p : Problem. x0 : (n,) start on the simplex.
+    min_decrease : stopping scale (the decrease threshold is its square).
+    max_iter : static iteration cap.
+
+    Returns
+    -------
+    Solution.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Sec. 4.1; R synthdid's ``fw.step`` and ``sc.weight.fw``.
     """
     tol = jnp.asarray(min_decrease, p.G.dtype) ** 2
     c = _fw_const(p)
@@ -244,6 +306,19 @@ def frank_wolfe_sparsified(
 
     Reaching ``max_iter_pre`` in the first stage is the design, not a failure; the status is
     the second stage's (or NONFINITE from the first).
+
+    Parameters
+    ----------
+    p : Problem. x0 : (n,) start. min_decrease : as :func:`frank_wolfe`.
+    max_iter, max_iter_pre : static caps of the second and first stage.
+
+    Returns
+    -------
+    Solution with ``steps_pre``.
+
+    References
+    ----------
+    R synthdid's ``sc.weight.fw`` with ``sparsify``.
     """
     first = frank_wolfe(p, x0, min_decrease, max_iter_pre)
     second = frank_wolfe(p, sparsify(first.x), min_decrease, max_iter)
@@ -313,6 +388,10 @@ def active_set(
     ----------
     tol : relative KKT tolerance.
     max_iter : static iteration cap (default ``4 n + 20``).
+
+    Returns
+    -------
+    Solution (status MAX_STEPS if the KKT conditions did not hold within the cap).
     """
     n = p.G.shape[0]
     max_iter = 4 * n + 20 if max_iter is None else max_iter
@@ -339,3 +418,17 @@ def active_set(
     return Solution(
         out.state.x, out.steps, status.astype(jnp.int32), jnp.zeros((), jnp.int32)
     )
+
+
+__all__ = [
+    "Problem",
+    "Solution",
+    "active_set",
+    "frank_wolfe",
+    "frank_wolfe_sparsified",
+    "fw_gap",
+    "make_problem",
+    "objective",
+    "sparsify",
+    "uniform",
+]

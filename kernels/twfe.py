@@ -36,7 +36,15 @@ from ._status import CONVERGED, NONFINITE
 
 
 class TWFEFactor(NamedTuple):
-    """Weights-only part of the solve (reusable across outcome matrices)."""
+    """Weights-only part of the solve (reusable across outcome matrices).
+
+    Attributes
+    ----------
+    w : (N, T) cell weights.
+    chol : (K, K) lower Cholesky factor of the regularised, scaled reduced system.
+    n_components : () int32 connected components among weighted cells.
+    d : (K,) diagonal scaling (the system factored is D S D), or None.
+    """
 
     w: jax.Array  # (N, T) cell weights
     chol: jax.Array  # (K, K) lower Cholesky factor of the regularised, scaled system
@@ -45,8 +53,10 @@ class TWFEFactor(NamedTuple):
 
 
 class TwoWayFit(NamedTuple):
-    """A fitted two-way model ``mu + alpha_j + beta_s`` (plus ``L_js`` where there is a
-    low-rank term): the one result type of ``twfe``, ``lowrank`` and ``mcpanel``.
+    """A fitted two-way model ``mu + alpha_j + beta_s (+ L_js)``.
+
+    The one result type of ``twfe``, ``lowrank`` and ``mcpanel`` (``L_js`` where there
+    is a low-rank term).
 
     Effects are normalised to weighted mean zero: ``sum_j r_j alpha_j = 0`` and
     ``sum_s c_s beta_s = 0`` with ``r`` and ``c`` the row and column weight sums (MCPanel's
@@ -134,6 +144,15 @@ def factor(w: jax.Array, unit_fe: bool = True, time_fe: bool = True) -> TWFEFact
     ``exp(-lambda_time |t - s|)`` reaches 1e-40) otherwise leave pivots below rounding and
     the Cholesky factor NaN. The null directions become ``D^(-1) 1_C`` and are regularised
     as such; fitted values are unchanged (they are unique on each component).
+
+    Parameters
+    ----------
+    w : (N, T) non-negative cell weights.
+    unit_fe, time_fe : static; which sets of effects the model has.
+
+    Returns
+    -------
+    TWFEFactor.
     """
     w = jnp.asarray(w)
     if not (unit_fe and time_fe):
@@ -171,6 +190,15 @@ def apply(
 
     Cells with zero weight may hold any finite value (they are ignored); non-finite values
     there are masked out as well.
+
+    Parameters
+    ----------
+    fac : :func:`factor` of the weights. y : (N, T) outcomes.
+    unit_fe, time_fe : static; as in the factor.
+
+    Returns
+    -------
+    TwoWayFit (``L``, ``rank``, ``steps`` None).
     """
     w = fac.w
     dtype = jnp.result_type(y, w)
@@ -238,3 +266,12 @@ def solve(
 
 
 solve_jit = jax.jit(solve, static_argnames=("unit_fe", "time_fe"))
+
+__all__ = [
+    "TWFEFactor",
+    "TwoWayFit",
+    "apply",
+    "factor",
+    "solve",
+    "solve_jit",
+]

@@ -14,10 +14,10 @@ import pytest
 
 import jaxpanel
 from jaxpanel import Panel
-from jaxpanel.estimators import did, sdid
 from jaxpanel import batch as _batch
-from jaxpanel.inference import resampling
+from jaxpanel.estimators import did, sdid
 from jaxpanel.inference import _regression as regression
+from jaxpanel.inference import resampling
 
 from .reference import did_att
 from .test_synth import multi_panel

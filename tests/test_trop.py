@@ -13,9 +13,9 @@ import pytest
 
 import jaxpanel
 from jaxpanel import Panel, batch, tuning
-from jaxpanel.estimators.trop import _weights as tw
-from jaxpanel.estimators.trop import _criteria as tt
 from jaxpanel.estimators import did, mc, trop
+from jaxpanel.estimators.trop import _criteria as tt
+from jaxpanel.estimators.trop import _weights as tw
 from jaxpanel.kernels import CONVERGED
 
 from .reference_lowrank import (

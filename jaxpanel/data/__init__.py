@@ -1,0 +1,1 @@
+"""Bundled panels (see PROVENANCE.md): the files read by :mod:`jaxpanel.datasets`."""

@@ -1,5 +1,7 @@
-"""The one shared fit: weighted two-way FE (plus an optional low-rank term) on untreated
-cells, then imputation of Y(0) on treated cells.
+"""The one shared fit.
+
+Weighted two-way FE (plus an optional low-rank term) on untreated cells, then imputation
+of Y(0) on treated cells.
 
 Every estimator in jaxpanel is this fit with a choice of unit weights, time weights, fixed
 effects and penalty (Arkhangelsky et al. 2021, Sec. 1-2; Athey, Imbens, Qu and Viviano
@@ -168,8 +170,10 @@ def finish(
 
 
 def att_or_nan(fit: Fit) -> jax.Array:
-    """The fit's ATT, NaN where its status is a failure (non-finite or unidentified):
-    a bare ATT carries no status, and a number from a failed fit would be silent."""
+    """The fit's ATT, NaN where its status is a failure (non-finite or unidentified).
+
+    A bare ATT carries no status, and a number from a failed fit would be silent.
+    """
     return jnp.where(failed(fit.status), jnp.nan, fit.att)
 
 

@@ -284,8 +284,11 @@ def _replicate_fns(opts: SynthOptions):
         return f.att
 
     def residuals(data, Yco, y, rows):
-        """Conformal residuals: the member's own unit-weight problem (with its ridge
-        and intercept) fitted on the sample periods ``rows``, solved exactly."""
+        """Conformal residuals.
+
+        The member's own unit-weight problem (with its ridge and intercept) fitted on
+        the sample periods ``rows``, solved exactly.
+        """
         intercept = opts.omega_intercept
         p = simplex.make_problem(Yco.T, y, data["zeta_omega"], intercept, rows)
         fitted = Yco.T @ simplex.active_set(p).x
@@ -297,8 +300,10 @@ def _replicate_fns(opts: SynthOptions):
 
 
 def replicator(Y, W, mask, fit: Fit, opts: SynthOptions, method: str) -> Replicator:
-    """The family member's refits for variance methods, warm-started from ``fit`` with
-    its tuning constants (R synthdid's ``opts``)."""
+    """The family member's refits for variance methods.
+
+    Warm-started from ``fit`` with its tuning constants (R synthdid's ``opts``).
+    """
     data = {
         "Y": Y,
         "W": W,

@@ -89,14 +89,26 @@ def _linear(data, Y):
 
 
 def _residuals(data, Yco, y, rows):
-    """Conformal residuals: the treated series' gap to the controls' mean, centred
-    over the sample periods (the two-way model fitted on them)."""
+    """Conformal residuals.
+
+    The treated series' gap to the controls' mean, centred over the sample periods (the
+    two-way model fitted on them).
+    """
     gap = y - Yco.mean(axis=0)
     return gap - (rows * gap).sum() / rows.sum()
 
 
 def replicator(Y: jax.Array, W: jax.Array, mask: jax.Array) -> Replicator:
-    """DID's refits for variance methods (every weight is uniform: nothing is held)."""
+    """DID's refits for variance methods (every weight is uniform: nothing is held).
+
+    Parameters
+    ----------
+    Y, W, mask : (N, T) the estimate's arrays.
+
+    Returns
+    -------
+    Replicator with ``refit``, ``fixed``, ``linear`` and ``residuals``.
+    """
     data = {"Y": Y, "W": W, "mask": mask}
     return Replicator(data, _refit, _refit, _fixed, _linear, _residuals)
 
@@ -141,3 +153,11 @@ def estimate(
         requirements=ESTIMATORS["did"],
     )
     return with_variance(est, variance, reps, seed)
+
+
+__all__ = [
+    "att",
+    "estimate",
+    "fit",
+    "replicator",
+]

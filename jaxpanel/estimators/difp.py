@@ -1,5 +1,6 @@
-"""DIFP: synthetic control with an intercept (Doudchenko and Imbens 2016), as in R
-synthdid.
+"""DIFP: synthetic control with an intercept, as in R synthdid.
+
+Doudchenko and Imbens (2016).
 
 Unit weights omega with an intercept and a ridge ``zeta_omega = 1e-6`` times the noise
 level, uniform time weights over the pre-periods: ``synthdid_estimate(weights =
@@ -128,3 +129,10 @@ def estimate(
     options = DIFP.replace(solver=solver)
     est = estimate_synth(panel, "difp", options, estimate, {"solver": solver})
     return with_variance(est, variance, reps, seed)
+
+
+__all__ = [
+    "att",
+    "estimate",
+    "fit",
+]

@@ -1,5 +1,6 @@
-"""Synthetic control (Abadie, Diamond and Hainmueller 2010), as R synthdid's
-``sc_estimate``.
+"""Synthetic control, as R synthdid's ``sc_estimate``.
+
+Abadie, Diamond and Hainmueller (2010).
 
 Unit weights omega without an intercept and a ridge ``zeta_omega = 1e-6`` times the
 noise level, no time weights and no unit effect: ``Y0_it = omega'Y_co,t``. Prop 99:
@@ -131,3 +132,10 @@ def estimate(
     options = SC.replace(solver=solver)
     est = estimate_synth(panel, "sc", options, estimate, {"solver": solver})
     return with_variance(est, variance, reps, seed)
+
+
+__all__ = [
+    "att",
+    "estimate",
+    "fit",
+]

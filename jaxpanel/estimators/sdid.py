@@ -1,5 +1,6 @@
-"""Synthetic difference in differences (Arkhangelsky, Athey, Hirshberg, Imbens, Wager
-2021).
+"""Synthetic difference in differences (SDID).
+
+Arkhangelsky, Athey, Hirshberg, Imbens and Wager (2021).
 
 Unit weights omega with an intercept and a ridge ``zeta_omega = (N_tr T_post)^(1/4)``
 times the noise level, time weights lambda with an intercept and ``zeta_lambda = 1e-6``
@@ -131,3 +132,10 @@ def estimate(
     options = SDID.replace(solver=solver)
     est = estimate_synth(panel, "sdid", options, estimate, {"solver": solver})
     return with_variance(est, variance, reps, seed)
+
+
+__all__ = [
+    "att",
+    "estimate",
+    "fit",
+]

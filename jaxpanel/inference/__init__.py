@@ -1,5 +1,7 @@
-"""Variance methods: bootstrap, jackknife, unit and time placebo, regression-based,
-conditional and conformal inference, each one batched computation over replicates.
+"""Variance methods.
+
+Bootstrap, jackknife, unit and time placebo, regression-based, conditional and conformal
+inference, each one batched computation over replicates.
 
 ``variance(est, method, ...)`` returns a copy of the Estimate with ``se``, ``ci`` and
 ``p_value`` filled and the full :class:`VarianceResult` in ``est.inference``; the same is
@@ -45,6 +47,24 @@ def variance(
     options : ``level`` (0.95), ``chunk`` (replicates per batch), ``progress`` (None: a bar
         for long runs; False: none), ``return_draws`` (keep the replicate estimates), and
         method-specific options.
+
+    Returns
+    -------
+    A copy of the Estimate with ``se``, ``ci``, ``p_value`` and ``inference`` (the
+    VarianceResult) filled.
+
+    Raises
+    ------
+    ValueError
+        An unknown method, bad ``reps`` or ``level``, or a method that does not apply to
+        the estimate (the message names those that do; ``methods_for(est)``).
+    FloatingPointError
+        The standard error or interval came out non-finite (extreme outcomes).
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Algorithms 2-4; Chernozhukov, Wuthrich and Zhu (2021);
+    Almeida, Olaizola, Lestant, Imbens and Athey (2025).
     """
     check_choice("method", method, METHODS)
     level = options.get("level", 0.95)

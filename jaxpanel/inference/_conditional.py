@@ -1,5 +1,6 @@
-"""Conditional variances from single-cell placebo errors (after Almeida, Olaizola, Lestant,
-Imbens and Athey 2025, arXiv 2510.11841).
+"""Conditional variances from single-cell placebo errors.
+
+After Almeida, Olaizola, Lestant, Imbens and Athey (2025), arXiv 2510.11841.
 
 Their framing: unit placebo, time placebo and regression-based variances target different
 conditional variances of the estimator (given the treated period, given the treated unit,
@@ -147,6 +148,41 @@ def _degenerate(E2, a, b, cells, panel) -> str:
 def conditional(
     est, reps=200, seed=0, level=0.95, chunk=None, progress=None, return_draws=False
 ) -> VarianceResult:
+    """Conditional variance from single-cell placebo errors and a unit x time model.
+
+    Every untreated cell is declared the only treated cell and the estimator refitted
+    (one batch); the squared errors are fitted by ``E[e_js^2] = a_j b_s`` and the
+    treated cells' variance predicted from their unit's and period's factors; with
+    several treated cells a design effect from the unit placebo accounts for their
+    correlation (construction in the module docstring). The SE is the two-way one; the
+    unit-, time-conditional and homoskedastic SEs are in ``info``.
+
+    Parameters
+    ----------
+    est : an Estimate (its ``replicator`` refits the estimator).
+    reps, seed : replicates and seed of the unit placebo (design effect; only with
+        several treated cells).
+    level : confidence level of ``ci`` (default 0.95).
+    chunk, progress : batching (``jaxpanel.batch``) and progress bar.
+    return_draws : keep the single-cell placebo errors in ``info``.
+
+    Returns
+    -------
+    VarianceResult with ``se`` (two-way), a normal ``ci`` and ``p_value``; ``info``:
+    ``se_unit``, ``se_time``, ``se_homoskedastic``, ``design_effect``, the factors.
+
+    Raises
+    ------
+    ValueError
+        The method does not apply (a non-absorbing treatment, fewer than 2 controls or
+        too few pre-periods; the message names the methods that do), or the variance
+        model is degenerate (e.g. every placebo error is zero).
+
+    References
+    ----------
+    After Almeida, Olaizola, Lestant, Imbens and Athey (2025), arXiv 2510.11841; the
+    single-cell placebo is ours (module docstring).
+    """
     require("conditional", est)
     panel = est.panel
     E = single_cell_errors(est, chunk=chunk, progress=progress)

@@ -65,8 +65,11 @@ def _p_value(u, rows, post, perms):
 
 @functools.cache
 def _lane(residuals):
-    """p-value of H0: tau = effect on the sample ``rows`` with post-periods ``post``,
-    with the estimator's own residual function (one lane function per estimator)."""
+    """One lane: the p-value of H0: tau = effect.
+
+    On the sample ``rows`` with post-periods ``post``, with the estimator's
+    own residual function (one lane function per estimator).
+    """
 
     def lane(shared, effect, rows, post):
         y0 = shared["y"] - effect * post
@@ -92,6 +95,35 @@ def conformal(
     progress=None,
     return_draws: bool = False,
 ) -> VarianceResult:
+    """Conformal inference by test inversion (Chernozhukov, Wuthrich and Zhu 2021).
+
+    Parameters
+    ----------
+    est : an Estimate of DID or the SC family (its ``replicator.residuals`` fits the
+        counterfactual model on every period).
+    level : confidence level of the sets (default 0.95).
+    scheme : 'block' (moving-block permutations: cyclic shifts of time) or 'iid'
+        (``reps`` random permutations from ``seed``).
+    grid_points : points of each search grid (widened, then refined twice).
+    chunk, progress : batching (``jaxpanel.batch``) and progress bar.
+    return_draws : keep the joint set's p-values on its grid.
+
+    Returns
+    -------
+    VarianceResult: ``ci`` the accepted constant effects (hull of the accepted grid),
+    ``p_value`` of a zero effect, ``se`` implied by the interval; ``info`` holds the
+    per-period sets, the grid and its p-values.
+
+    Raises
+    ------
+    ValueError
+        Not DID or the SC family, not a balanced block design, an unknown ``scheme``,
+        or no effect accepted at this level.
+
+    References
+    ----------
+    Chernozhukov, Wuthrich and Zhu (2021), JASA, Sec. 2-3 (the statistic with q = 1).
+    """
     check_choice("scheme", scheme, SCHEMES)
     require("conformal", est)
     panel = est.panel

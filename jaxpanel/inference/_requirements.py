@@ -114,8 +114,11 @@ def _placebo(est, **_) -> list[Unmet]:
 
 
 def time_placebo_lead(est, min_pre: int = 2) -> int:
-    """Pre-periods kept before the first window: ``min_pre``, or more where the
-    estimator needs more pre-periods than that (its own requirement)."""
+    """Pre-periods kept before the first window.
+
+    ``min_pre``, or more where the estimator needs more pre-periods than that (its own
+    requirement).
+    """
     return max(min_pre, est.requirements.min_pre)
 
 
@@ -157,9 +160,11 @@ def _time_placebo(est, min_pre: int = 2, **_) -> list[Unmet]:
 
 
 def _failing_window(est, lead: int) -> Unmet | None:
-    """The first time-placebo window whose panel the estimator cannot fit: the real
-    post-periods and the periods after the window dropped, the treated units treated
-    in the window."""
+    """The first time-placebo window whose panel the estimator cannot fit.
+
+    The real post-periods and the periods after the window dropped, the treated units
+    treated in the window.
+    """
     p = est.panel
     req = est.requirements
     length = p.n_post
@@ -285,7 +290,17 @@ CHECKS: dict[str, Callable[..., list[Unmet]]] = {
 
 
 def methods_for(est) -> list[str]:
-    """The variance methods (default options) whose requirements ``est`` meets."""
+    """The variance methods (default options) whose requirements ``est`` meets.
+
+    Parameters
+    ----------
+    est : an Estimate.
+
+    Returns
+    -------
+    Names in the order alternatives are suggested: 'placebo', 'bootstrap', 'jackknife',
+    'time_placebo', 'conditional', 'regression', 'conformal'.
+    """
     return [name for name, check in CHECKS.items() if not check(est)]
 
 

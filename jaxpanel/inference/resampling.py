@@ -120,6 +120,39 @@ def bootstrap_draws(
 def bootstrap(
     est, reps=200, seed=0, level=0.95, chunk=None, progress=None, return_draws=False
 ):
+    """Bootstrap variance: units resampled with replacement, the estimator refitted.
+
+    Each replicate draws N units with replacement (as unit frequencies, so shapes stay
+    static) and refits the estimator from warm starts with its tuning constants held;
+    a draw with no treated or no control unit is replaced by the next candidate (each
+    with its own key). ``V = (1/B) sum (tau_b - mean)^2``; the percentile interval is
+    in ``ci_percentile``.
+
+    Parameters
+    ----------
+    est : an Estimate (its ``replicator`` refits the estimator).
+    reps : replicates B (default 200). seed : int or PRNG key; replicate b uses
+        ``fold_in(key(seed), b)``.
+    level : confidence level of ``ci`` (default 0.95).
+    chunk : replicates per batch (default: from the memory model, ``jaxpanel.batch``).
+    progress : True / False, or None for a bar only for long runs.
+    return_draws : keep the replicate estimates in the result.
+
+    Returns
+    -------
+    VarianceResult: ``se``, normal ``ci``, the percentile ``ci_percentile``, a normal ``p_value``, ``n_valid`` (replicates
+    whose fit succeeded) of ``n_requested``.
+
+    Raises
+    ------
+    ValueError
+        The method does not apply to this estimate (undefined with one treated unit; the message names the
+        methods that do), or fewer than 2 replicate fits succeeded.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Algorithm 2; R synthdid's ``bootstrap_se``.
+    """
     require("bootstrap", est)
     panel, treated, _controls = _design(est)
     rep = est.replicator
@@ -135,6 +168,38 @@ def bootstrap(
 def jackknife(
     est, level=0.95, chunk=None, progress=None, return_draws=False, allow=False
 ):
+    """Jackknife variance: each unit left out in turn, the weights held fixed.
+
+    ``V = ((N - 1) / N) sum (tau_(-i) - mean)^2`` over the N leave-one-out estimates
+    (unit weights renormalised over the units left, time weights unchanged; MC and TROP
+    hold their penalties).
+
+    Parameters
+    ----------
+    est : an Estimate (its ``replicator`` refits the estimator).
+    allow : compute it where the estimator advises against it (SC: its weights are
+        not stable enough for a fixed-weight jackknife).
+    level : confidence level of ``ci`` (default 0.95).
+    chunk : replicates per batch (default: from the memory model, ``jaxpanel.batch``).
+    progress : True / False, or None for a bar only for long runs.
+    return_draws : keep the replicate estimates in the result.
+
+    Returns
+    -------
+    VarianceResult: ``se``, normal ``ci``, a normal ``p_value``, ``n_valid`` (replicates
+    whose fit succeeded) of ``n_requested``.
+
+    Raises
+    ------
+    ValueError
+        The method does not apply to this estimate (one treated unit, a single control of non-zero weight, a period with one
+        untreated unit, or SC without ``allow``; the message names the
+        methods that do), or fewer than 2 replicate fits succeeded.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Algorithm 3; R synthdid's ``jackknife_se``.
+    """
     require("jackknife", est, allow=allow)
     panel, _treated, _controls = _design(est)
     rep = est.replicator
@@ -193,6 +258,38 @@ def _first_of_permutation(keys, controls, n_treated: int):
 def placebo(
     est, reps=200, seed=0, level=0.95, chunk=None, progress=None, return_draws=False
 ):
+    """Unit placebo variance: controls declared treated in the treated units' pattern.
+
+    The real treated units are dropped; each replicate draws N_tr controls that take
+    over the treated units' treatment rows, and the estimator is refitted. ``V = (1/B)
+    sum (tau_b - mean)^2``; the p-value is the permutation p-value ``(1 + #{|tau_b| >=
+    |att|}) / (B + 1)``.
+
+    Parameters
+    ----------
+    est : an Estimate (its ``replicator`` refits the estimator).
+    reps : replicates B (default 200). seed : int or PRNG key; replicate b uses
+        ``fold_in(key(seed), b)``.
+    level : confidence level of ``ci`` (default 0.95).
+    chunk : replicates per batch (default: from the memory model, ``jaxpanel.batch``).
+    progress : True / False, or None for a bar only for long runs.
+    return_draws : keep the replicate estimates in the result.
+
+    Returns
+    -------
+    VarianceResult: ``se``, normal ``ci``, the placebo percentile interval ``ci_percentile``, a permutation ``p_value``, ``n_valid`` (replicates
+    whose fit succeeded) of ``n_requested``.
+
+    Raises
+    ------
+    ValueError
+        The method does not apply to this estimate (no more controls than treated units, or controls not connected on their own; the message names the
+        methods that do), or fewer than 2 replicate fits succeeded.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Algorithm 4; R synthdid's ``placebo_se``.
+    """
     require("placebo", est)
     panel, treated, controls = _design(est)
     rep = est.replicator
@@ -215,12 +312,40 @@ def placebo(
 def time_placebo(
     est, level=0.95, chunk=None, progress=None, return_draws=False, min_pre=2
 ):
-    """One fit per window of length T_post that ends before treatment starts.
+    """Time placebo variance: the treatment window moved into the pre-period.
 
-    The real post-periods are dropped; a window starting at pre-period s (s >= ``min_pre``
-    earlier pre-periods) becomes the treated periods of the treated units, and the periods
-    after the window are dropped too, so each fit sees only data from before its window's
-    end (R's ``synthdid_placebo`` is the window that ends at the last pre-period).
+    The real post-periods are dropped; a window of T_post periods starting at pre-period
+    s (after ``min_pre`` leading pre-periods, or the estimator's own minimum) becomes the
+    treated periods of the treated units, and the periods after the window are dropped
+    too, so each fit sees only data from before its window's end (R's
+    ``synthdid_placebo`` is the window that ends at the last pre-period). The windows
+    overlap and share one systematic error, and each estimate is an error under the
+    null, so ``V = (1/K) sum tau_k^2`` over the K windows (not centred).
+
+    Parameters
+    ----------
+    est : an Estimate (its ``replicator`` refits the estimator).
+    min_pre : leading pre-periods kept before the first window (default 2).
+    level : confidence level of ``ci`` (default 0.95).
+    chunk : replicates per batch (default: from the memory model, ``jaxpanel.batch``).
+    progress : True / False, or None for a bar only for long runs.
+    return_draws : keep the replicate estimates in the result.
+
+    Returns
+    -------
+    VarianceResult: ``se``, normal ``ci``, the placebo percentile interval ``ci_percentile``, a permutation ``p_value``, ``n_valid`` (replicates
+    whose fit succeeded) of ``n_requested``.
+
+    Raises
+    ------
+    ValueError
+        The method does not apply to this estimate (not a block design, fewer than two windows, or a window the estimator cannot fit; the message names the
+        methods that do), or fewer than 2 replicate fits succeeded.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Sec. 5 (placebo in time); R synthdid's
+    ``synthdid_placebo``; Almeida et al. (2025), the time-placebo variance.
     """
     require("time_placebo", est, min_pre=min_pre)
     panel = est.panel

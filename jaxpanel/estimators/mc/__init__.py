@@ -1,5 +1,6 @@
-"""MC: matrix completion with a nuclear-norm penalty (Athey, Bayati, Doudchenko, Imbens and
-Khosravi 2021, JASA).
+"""MC: matrix completion with a nuclear-norm penalty.
+
+Athey, Bayati, Doudchenko, Imbens and Khosravi (2021), JASA.
 
 On the control cells ``O`` (untreated and observed)::
 

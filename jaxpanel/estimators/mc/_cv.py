@@ -47,6 +47,18 @@ def fold_draws(n: int, t: int, num_folds: int = 5, cv_ratio: float = 0.8) -> np.
     ``generate_canonical<double, 53>`` from two engine outputs ``(g1 + g2 R) / R^2``,
     ``R = 2^31 - 2``, ``g = x - 1``; the draw is 1 when that is below ``cv_ratio``. Filled
     fold by fold, then row by row, then column by column, as MCPanel's ``create_folds``.
+
+    Parameters
+    ----------
+    n, t : the panel's shape. num_folds, cv_ratio : MCPanel's defaults 5 and 0.8.
+
+    Returns
+    -------
+    (num_folds, n, t) float array of 0/1.
+
+    References
+    ----------
+    R MCPanel's ``create_folds`` (src/mcnnm_R.cpp).
     """
     m, a = 2147483647, 16807
     r = float(m - 1)
@@ -65,8 +77,19 @@ def fold_draws(n: int, t: int, num_folds: int = 5, cv_ratio: float = 0.8) -> np.
 def panel_fold_draws(
     panel: Panel, num_folds: int = 5, cv_ratio: float = 0.8
 ) -> np.ndarray:
-    """:func:`fold_draws` for ``panel``, drawn over synthdid's row layout (never-treated
-    units first, then treated units, each in panel order) and returned in panel order."""
+    """:func:`fold_draws` for ``panel``, returned in panel order.
+
+    Drawn over R synthdid's row layout: never-treated units first, then treated units,
+    each in panel order.
+
+    Parameters
+    ----------
+    panel : a Panel. num_folds, cv_ratio : as :func:`fold_draws`.
+
+    Returns
+    -------
+    (num_folds, N, T) 0/1 draws in panel order.
+    """
     order = np.concatenate(
         [np.flatnonzero(~panel.ever_treated), np.flatnonzero(panel.ever_treated)]
     )
@@ -158,6 +181,14 @@ def cv(
     folds : (F, N, T) 0/1 draws; fold ``f`` trains on ``control * folds[f]`` and validates
         on ``control * (1 - folds[f])`` (see :func:`fold_draws`).
     options : MCOptions (solver, path length, tolerances).
+
+    Returns
+    -------
+    MCCV: the path, the CV curve, the chosen index and penalty, iterations and statuses.
+
+    References
+    ----------
+    Athey et al. (2021), Sec. 4.2; R MCPanel's ``mcnnm_cv``.
     """
     Y, W, mask, y, control = _control(Y, W, mask)
     folds = jnp.asarray(folds, Y.dtype)
@@ -182,6 +213,18 @@ def fit_cv(
 
     With ``solver="mcpanel"`` the final fit walks the same path on the full data down to the
     chosen penalty, warm-starting as MCPanel does; with ``"exact"`` it is one converged fit.
+
+    Parameters
+    ----------
+    Y, W, mask, folds, options : as :func:`cv`.
+
+    Returns
+    -------
+    ``(Fit, MCCV)``.
+
+    References
+    ----------
+    R MCPanel's ``mcnnm_cv`` then ``mcnnm_fit`` at the chosen penalty.
     """
     Y, W, mask, y, control = _control(Y, W, mask)
     res_cv = cv(Y, W, mask, folds, options)

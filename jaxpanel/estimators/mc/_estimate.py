@@ -23,8 +23,10 @@ from ._fit import MCOptions, Solver, fit
 
 @functools.cache
 def _replicate_fns(options: MCOptions):
-    """MC refits with the penalty held at the chosen value, on the resampled rows
-    themselves (the bootstrap on duplicated units is then exact)."""
+    """MC refits with the penalty held at the chosen value.
+
+    On the resampled rows themselves (the bootstrap on duplicated units is then exact).
+    """
 
     def refit(data, W, freq, mask):
         idx, valid = resample_rows(freq)
@@ -40,7 +42,17 @@ def _replicate_fns(options: MCOptions):
 
 
 def replicator(Y, W, mask, lam: float, options: MCOptions) -> Replicator:
-    """MC's refits: the penalty ``lam`` held fixed (MCPanel's scale)."""
+    """MC's refits: the penalty ``lam`` held fixed (MCPanel's scale).
+
+    Parameters
+    ----------
+    Y, W, mask : (N, T) the estimate's arrays.
+    lam : the chosen penalty. options : MCOptions.
+
+    Returns
+    -------
+    Replicator (refits on the resampled rows).
+    """
     data = {"Y": Y, "W": W, "mask": mask, "lam": jnp.asarray(lam, Y.dtype)}
     return Replicator(data, *_replicate_fns(options))
 

@@ -70,8 +70,11 @@ DEFAULT = MCOptions()
 
 
 def _obj_floor(y, cells):
-    """MCPanel's objective floor (1e-8) in units of the outcome's variance over ``cells``:
-    its literal 1e-8 would make the fit depend on the outcome's scale."""
+    """MCPanel's objective floor (1e-8) relative to the outcome's variance.
+
+    Its literal 1e-8, in squared outcome units, would make the fit depend on the
+    outcome's scale; here it is 1e-8 times the variance over ``cells``.
+    """
     n = jnp.maximum(cells.sum(), 1)
     m = (y * cells).sum() / n
     var = (cells * (y - m) ** 2).sum() / n
@@ -94,8 +97,11 @@ def _lane_fit_exact(y, train, lam, options: MCOptions):
 
 
 def walk(y, cells, lambdas, fe, active, options: MCOptions) -> TwoWayFit:
-    """MCPanel's warm-started path over ``lambdas`` on ``cells`` from the effects ``fe``
-    (its fits stopped by its own rule, with the objective floor made relative)."""
+    """MCPanel's warm-started path over ``lambdas`` on ``cells``.
+
+    Starts from the effects ``fe``; its fits stop by MCPanel's own rule, with the
+    objective floor made relative (:func:`_obj_floor`).
+    """
     return mcpanel.fit_path(
         y,
         cells,

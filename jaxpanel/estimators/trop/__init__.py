@@ -1,5 +1,6 @@
-"""TROP: the triply robust panel estimator (Athey, Imbens, Qu and Viviano 2025,
-arXiv 2508.21536).
+"""TROP: the triply robust panel estimator.
+
+Athey, Imbens, Qu and Viviano (2025), arXiv 2508.21536.
 
 Paper version (``variant="paper"``, the default; Eq. 2-3 and, for several treated cells,
 Eq. 13 / Algorithm 2): every treated observed cell (i, t) gets its own fit of::

@@ -69,8 +69,10 @@ def group_points(points: np.ndarray, k_min: int = 1):
 
 
 def loocv_cells(Y, W, mask) -> tuple[np.ndarray, int]:
-    """Control cells whose held-out fit is identified with uniform weights: (C, 2) array
-    and the number of control cells left out."""
+    """Control cells whose held-out fit is identified with uniform weights.
+
+    Returns the (C, 2) array of cells and the number of control cells left out.
+    """
     Y, W, mask = (jnp.asarray(a) for a in (Y, W, mask))
     c = (1 - W) * mask
     ii, tt = np.nonzero(np.asarray(c) > 0)
@@ -122,8 +124,11 @@ def _summary(steps, status, used):
 
 
 def loocv_scores(Y, W, mask, points, cells, options: TROPOptions, k_min: int = 1):
-    """``Q(lambda)`` (paper Eq. 5) for (P, 3) points: the sum of squared held-out errors;
-    inf where a held-out fit failed. Returns ``(scores (P,), diagnostics dict)``."""
+    """``Q(lambda)`` (paper Eq. 5) for (P, 3) points.
+
+    The sum of squared held-out errors; inf where a held-out fit failed. Returns
+    ``(scores (P,), diagnostics dict)``.
+    """
     pairs, nn, where = group_points(points, k_min)
     tau, steps, status = (
         np.asarray(a) for a in loocv_table(Y, W, mask, cells, pairs, nn, options)
@@ -149,6 +154,20 @@ def placebo_sets(
     ``method="resample"``: ``n_trials`` sets of ``n_units`` distinct units (NumPy
     ``default_rng(seed).choice`` per trial). ``"kfold"``: a permutation split into ``K``
     near-equal folds (``np.array_split``), padded with -1 to a common size.
+
+    Parameters
+    ----------
+    n_control : never-treated units. n_trials, n_units : sets and units per set.
+    method : 'resample' or 'kfold'. K : folds for 'kfold'. seed : NumPy seed.
+
+    Returns
+    -------
+    (B, m) int array of control indices (-1 pads).
+
+    Raises
+    ------
+    ValueError
+        Too few controls for the sets asked for; an unknown method.
     """
     rng = np.random.default_rng(seed)
     units = np.arange(n_control)
@@ -257,8 +276,11 @@ def placebo_table(
 def placebo_scores(
     Y, mask, controls, sets, points, n_post, variant, options: TROPOptions, k_min=1
 ):
-    """Placebo RMSE for (P, 3) points; trials whose fit failed are dropped (as the package
-    drops non-finite ATTs); inf when all fail. Returns ``(scores (P,), diagnostics)``."""
+    """Placebo RMSE for (P, 3) points.
+
+    Trials whose fit failed are dropped (as the package drops non-finite ATTs); inf when
+    all fail. Returns ``(scores (P,), diagnostics)``.
+    """
     pairs, nn, where = group_points(points, k_min)
     att, status = (
         np.asarray(a)

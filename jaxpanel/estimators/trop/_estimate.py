@@ -30,10 +30,21 @@ from ._tuning import CV, CVS, SEARCHES, Search, check_lambda, tune
 
 
 def requirements(variant: Variant = "paper", cv: CV | None = None) -> Requirements:
-    """Design requirements: the paper version takes any design whose treated cells are
-    identified; the global variant a block design with never-treated units (its unit
-    distances are to their average treated trajectory); the placebo criterion at least
-    two never-treated units (one is declared treated, the others are its controls)."""
+    """Design requirements.
+
+    The paper version takes any design whose treated cells are identified; the global
+    variant a block design with never-treated units (its unit distances are to their
+    average treated trajectory); the placebo criterion at least two never-treated units
+    (one is declared treated, the others are its controls).
+
+    Parameters
+    ----------
+    variant : 'paper' or 'global'. cv : 'loocv' or 'placebo' (None: the variant's).
+
+    Returns
+    -------
+    Requirements.
+    """
     cv = ("loocv" if variant == "paper" else "placebo") if cv is None else cv
     controls = 2 if cv == "placebo" else (1 if variant == "global" else 0)
     if variant == "global":
@@ -85,9 +96,21 @@ def _replicate_fns(options: TROPOptions, variant: str, n_cells: int):
 
 
 def replicator(Y, W, mask, lambdas, options, variant, n_cells) -> Replicator:
-    """TROP's refits for variance methods at the chosen ``lambdas``. ``n_cells``: the
-    most treated cells a replicate has (per-cell TROP sizes its batch of cell fits by
-    it; variance methods with fewer treated cells rebuild with their own)."""
+    """TROP's refits for variance methods at the chosen ``lambdas``.
+
+    ``n_cells`` is the most treated cells a replicate has (per-cell TROP sizes its batch of cell fits
+    by it; variance methods with fewer treated cells rebuild with their own).
+
+    Parameters
+    ----------
+    Y, W, mask : (N, T) the estimate's arrays.
+    lambdas : the chosen (lambda_unit, lambda_time, lambda_nn).
+    options : TROPOptions. variant : 'paper' or 'global'. n_cells : see above.
+
+    Returns
+    -------
+    Replicator (with ``resize`` for the per-cell version).
+    """
     names = ("lambda_unit", "lambda_time", "lambda_nn")
     data = {"Y": Y, "W": W, "mask": mask}
     data.update({k: jnp.asarray(v, Y.dtype) for k, v in zip(names, lambdas)})
@@ -164,7 +187,6 @@ def estimate(
     counts, and ``fixed_options``: the recipe options with the chosen lambdas fixed
     (``estimate.recipe`` re-tunes; ``Recipe("trop", info["fixed_options"])`` does not).
     """
-
     require_panel(panel)
     _choice("variant", variant, VARIANTS)
     _choice("search", search, SEARCHES)

@@ -72,6 +72,14 @@ def cell_path(
     speed) are solved in turn, each warm-started from the previous ``L``. ``freq`` (N,)
     multiplies the weights of unit j by its frequency (bootstrap counts; 0 drops a unit).
 
+    Parameters
+    ----------
+    y : (N, T) outcomes (0 on unobserved cells). c : (N, T) 0/1 untreated observed cells.
+    i, t : the target cell (traced ints).
+    lambda_unit, lambda_time : decay rates (per outcome unit, per period).
+    lambda_nn : (K,) penalties. options : TROPOptions.
+    freq : (N,) unit frequencies or None.
+
     Returns
     -------
     ``(tau (K,), steps (K,), status (K,))``; status UNIDENTIFIED when unit i and period t
@@ -104,7 +112,16 @@ def _arrays(Y, W, mask):
 
 
 def count_cells(W, mask=None) -> int:
-    """Number of treated observed cells (a concrete Python int, for ``n_cells``)."""
+    """Number of treated observed cells (a concrete Python int, for ``n_cells``).
+
+    Parameters
+    ----------
+    W : (N, T) 0/1 treatment (concrete). mask : (N, T) or None.
+
+    Returns
+    -------
+    int.
+    """
     W = np.asarray(W)
     m = np.ones_like(W) if mask is None else np.asarray(mask)
     return int(((W > 0) & (m > 0)).sum())
@@ -112,9 +129,11 @@ def count_cells(W, mask=None) -> int:
 
 @partial(jax.jit, static_argnames=("n_cells", "options"))
 def _fit(Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options, freq=None):
-    """``fit`` with a static ``n_cells``; ``freq`` (N,) are unit frequencies (inference:
-    bootstrap counts multiply each unit's weights and its cells' weight in the ATT; 0
-    drops a unit)."""
+    """``fit`` with a static ``n_cells``.
+
+    ``freq`` (N,) are unit frequencies (inference: bootstrap counts multiply each unit's
+    weights and its cells' weight in the ATT; 0 drops a unit).
+    """
     Y, W, mask, y, c = _arrays(Y, W, mask)
     treated = W * mask
     if freq is not None:
@@ -213,6 +232,17 @@ def fit_global(
     ``W`` must be a block design (every treated unit treated from the same period to the
     end); the user level checks this. Returns a Fit whose ``unit_weights`` and
     ``time_weights`` are the global ``omega`` and ``theta``, with ``L``.
+
+    Parameters
+    ----------
+    Y, W, mask : (N, T) outcomes, 0/1 block treatment, observed mask.
+    lambda_unit, lambda_time, lambda_nn : decay rates and penalty (scales in the
+        package's convention, or the notebooks' with ``options.squared_weights``).
+    options : TROPOptions.
+
+    Returns
+    -------
+    Fit with ``L``; ``info`` has the rank of ``L`` and the iterations.
 
     References
     ----------

@@ -81,6 +81,10 @@ def default_grid(panel: Panel, variant: Variant = "paper") -> dict:
 
     Returns a dict with the three grids and the scales ``unit_scale`` (m) and
     ``nn_scale`` (lambda_max).
+
+    Parameters
+    ----------
+    panel : a Panel. variant : 'paper' or 'global' (which unit distance sets the scale).
     """
     Y, W, mask = panel.arrays()
     m = _median_distance(Y, W, mask, variant)
@@ -95,8 +99,10 @@ def default_grid(panel: Panel, variant: Variant = "paper") -> dict:
 
 
 def check_lambda(name: str, value, allow_inf: bool) -> None:
-    """Raise ``ValueError`` unless ``value`` is None or a number in [0, inf]
-    (``allow_inf``) or [0, inf)."""
+    """Raise ``ValueError`` unless ``value`` is None or a valid lambda.
+
+    Valid: a number in [0, inf] (``allow_inf``) or in [0, inf).
+    """
     if value is None:
         return
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
@@ -121,8 +127,10 @@ def tune(
     options: TROPOptions,
     max_steps: int,
 ) -> tuple[tuple[float, float, float], dict]:
-    """Choose the lambdas not given in ``fixed`` (a (lambda_unit, lambda_time,
-    lambda_nn) tuple with None for those to tune) by the criterion ``cv``.
+    """Choose the lambdas not given in ``fixed`` by the criterion ``cv``.
+
+    ``fixed`` is a (lambda_unit, lambda_time, lambda_nn) tuple with None for those to
+    tune.
 
     Returns
     -------
