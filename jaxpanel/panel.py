@@ -70,6 +70,17 @@ class Panel:
         completely as numbers or dates is parsed (``Panel.time_note`` says how); other
         text needs ``time_order`` (every period, in time order).
 
+        Parameters
+        ----------
+        df : long frame, one row per observed unit-period.
+        unit, time, outcome, treatment : its column names (treatment 0/1 or bool).
+        time_order : every period of the time column, in time order (for text labels
+            that are neither numbers nor dates).
+
+        Returns
+        -------
+        Panel.
+
         Raises
         ------
         ValueError
@@ -92,6 +103,23 @@ class Panel:
         ``treatment`` has the same shape (a frame is aligned on ``outcome``'s labels).
         ``mask`` marks observed cells; by default every cell is observed, and a NaN outcome
         raises (pass ``mask=outcome.notna()`` to treat NaN cells as missing).
+
+        Parameters
+        ----------
+        outcome : (N, T) frame, units as its index, periods as its columns.
+        treatment : (N, T) 0/1, a frame (aligned on ``outcome``'s labels) or an array.
+        mask : (N, T) observed cells, a frame or an array; default all observed.
+
+        Returns
+        -------
+        Panel.
+
+        Raises
+        ------
+        TypeError
+            ``outcome`` is not a DataFrame.
+        ValueError
+            As :meth:`from_arrays`.
         """
         if not isinstance(outcome, pd.DataFrame):
             raise TypeError("outcome must be a DataFrame (units x periods)")
@@ -134,6 +162,16 @@ class Panel:
         are not judged here: a treatment that switches off, a panel in which every unit
         is treated at some period, or too few pre-periods are panels; each estimator
         states and checks its own requirements (:mod:`jaxpanel.requirements`).
+
+        Parameters
+        ----------
+        Y : (N, T) outcomes. W : (N, T) 0/1 treatment. mask : (N, T) observed cells.
+        units, times : row and column labels (default 0..N-1, 0..T-1).
+        unit_name, time_name, outcome_name, treatment_name : names, for display.
+
+        Returns
+        -------
+        Panel.
         """
         fields = _parse.arrays(
             Y,
@@ -281,6 +319,20 @@ class Panel:
 
         ``units`` / ``times`` are labels (any iterable) or a boolean mask over
         ``self.units`` / ``self.times``; the panel's order is kept.
+
+        Parameters
+        ----------
+        units : unit labels or a boolean mask (N,); None keeps all.
+        times : time labels or a boolean mask (T,); None keeps all.
+
+        Returns
+        -------
+        Panel.
+
+        Raises
+        ------
+        ValueError
+            A label not in the panel, or a sub-panel with no treated cell.
         """
 
         def positions(labels, index, what):
@@ -319,13 +371,26 @@ class Panel:
 
         ``Y`` holds 0 on unobserved cells; ``W`` and ``mask`` are 0/1 in ``dtype``. The default
         dtype is JAX's default float (float64 only when the user enabled ``jax_enable_x64``).
+
+        Parameters
+        ----------
+        dtype : float dtype (default JAX's default float).
+
+        Returns
+        -------
+        ``(Y, W, mask)``, each (N, T).
         """
         dtype = jnp.zeros(()).dtype if dtype is None else dtype
         Y = jnp.asarray(np.where(self.mask, self.Y, 0.0), dtype)
         return Y, jnp.asarray(self.W, dtype), jnp.asarray(self.mask, dtype)
 
     def to_long(self) -> pd.DataFrame:
-        """Observed cells as a long frame with the panel's column names."""
+        """Observed cells as a long frame with the panel's column names.
+
+        Returns
+        -------
+        DataFrame with the unit, time, outcome and treatment columns.
+        """
         ii, tt = np.nonzero(self.mask)
         return pd.DataFrame(
             {
