@@ -119,7 +119,7 @@ def default_tol(dtype) -> float:
 def _scale(y: jax.Array, w: jax.Array) -> jax.Array:
     """RMS deviation of ``y`` over weighted cells (1 where that is zero)."""
     on = w > 0
-    n = jnp.maximum(on.sum(), 1)
+    n = jnp.maximum(on.sum(), 1).astype(y.dtype)
     m = jnp.where(on, y, 0.0).sum() / n
     s = jnp.sqrt(jnp.where(on, (y - m) ** 2, 0.0).sum() / n)
     return jnp.where(s > 0, s, 1.0)

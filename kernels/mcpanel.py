@@ -69,6 +69,7 @@ def _two_way(Y, mask, L, u, v, sv, steps, status, n_components) -> TwoWayFit:
 def _masked_mean(x: jax.Array, mask: jax.Array, axis: int) -> jax.Array:
     count = (mask > 0).sum(axis=axis)
     total = jnp.where(mask > 0, x, 0.0).sum(axis=axis)
+    count = count.astype(total.dtype)
     return jnp.where(count > 0, total / jnp.maximum(count, 1), 0.0)
 
 

@@ -350,7 +350,7 @@ def _as_step(p: Problem, Q: jax.Array, tol: jax.Array, s: _ASState) -> _ASState:
 
     # Feasible: move to z, then price out the variables off the support.
     grad = Q @ z - p.g
-    level = jnp.sum(jnp.where(s.free, grad, 0.0)) / jnp.sum(s.free)
+    level = jnp.sum(jnp.where(s.free, grad, 0.0)) / jnp.sum(s.free).astype(grad.dtype)
     reduced = jnp.where(p.allowed & ~s.free, grad - level, jnp.inf)
     j = jnp.argmin(reduced)
     optimal = reduced[j] >= -tol

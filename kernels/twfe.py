@@ -172,14 +172,14 @@ def factor(w: jax.Array, unit_fe: bool = True, time_fe: bool = True) -> TWFEFact
     d_inv = 1.0 / d
     null = comp * d_inv[None, :] * d_inv[:, None]
     norm_inv = _safe_inv((comp * (d_inv**2)[None, :]).sum(axis=1))
-    n_pos = pos.sum()
+    n_pos = pos.sum().astype(s.dtype)
     scale = jnp.trace(s_scaled) / jnp.maximum(n_pos, 1)
     scale = jnp.where(scale > 0, scale, 1.0)
     s_reg = (
         s_scaled + jnp.diag(jnp.where(pos, 0.0, 1.0)) + scale * null * norm_inv[:, None]
     )
     chol = jnp.linalg.cholesky(s_reg)
-    n_components = jnp.round((pos * size_inv).sum()).astype(jnp.int32)
+    n_components = jnp.round(jnp.where(pos, size_inv, 0.0).sum()).astype(jnp.int32)
     return TWFEFactor(w, chol, n_components, d)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

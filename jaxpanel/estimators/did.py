@@ -50,7 +50,7 @@ def fit(
     mask = default_mask(Y, mask)
     f = jnp.ones(Y.shape[0], Y.dtype) if freq is None else jnp.asarray(freq, Y.dtype)
     ones_t = jnp.ones(Y.shape[1], Y.dtype)
-    mask = mask * (f > 0)[:, None]
+    mask = jnp.where((f > 0)[:, None], mask, 0.0)
     return impute(Y, W, mask, f, ones_t, att_unit_weights=f)
 
 

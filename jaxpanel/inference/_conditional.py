@@ -63,7 +63,7 @@ def _single_cell_lane(refit_cold):
         n, t = data["Y"].shape
         dtype = data["Y"].dtype
         j, s = cell[0], cell[1]
-        rows, cols = jnp.arange(n), jnp.arange(t)
+        rows, cols = jnp.arange(n, dtype=cell.dtype), jnp.arange(t, dtype=cell.dtype)
         W = ((rows == j)[:, None] & (cols == s)[None, :]).astype(dtype)
         own_treated = 1 - shared["controls"][j]
         freq = jnp.maximum(shared["controls"], (rows == j).astype(dtype))

@@ -51,10 +51,10 @@ def _p_value(u, rows, post, perms):
 
     def one(perm):
         # perm permutes 0..n_in-1; map to periods, leave the others in place
-        k = jnp.arange(u.shape[0])
+        k = jnp.arange(u.shape[0], dtype=jnp.int32)
         src = jnp.where(
             k < n_in,
-            order[jnp.where(k < n_in, perm, 0) % jnp.maximum(n_in, 1)],
+            order[jnp.where(k < n_in, perm.astype(jnp.int32), 0) % jnp.maximum(n_in, 1)],
             order[k],
         )
         moved = jnp.zeros_like(u).at[order].set(u[src])

@@ -232,7 +232,7 @@ def fit_cv(
         out = fit(Y, W, mask, res_cv.best_lambda, options)
         return out, res_cv
     eff = mcpanel.effects(y, control, options.max_iter, options.rel_tol)
-    active = jnp.arange(res_cv.lambdas.shape[0]) <= res_cv.best_index
+    active = jnp.arange(res_cv.lambdas.shape[0], dtype=jnp.int32) <= res_cv.best_index
     path = walk(y, control, res_cv.lambdas, eff, active, options)
     last = jax.tree_util.tree_map(lambda x: x[res_cv.best_index], path)
     return finish(Y, W, mask, last, *ones(Y)), res_cv

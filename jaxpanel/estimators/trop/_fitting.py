@@ -138,9 +138,9 @@ def _fit(Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options, freq
     treated = W * mask
     if freq is not None:
         freq = jnp.asarray(freq, Y.dtype)
-        treated = treated * (freq > 0)[:, None]
+        treated = jnp.where((freq > 0)[:, None], treated, 0.0)
     ii, tt = jnp.nonzero(treated > 0, size=n_cells, fill_value=0)
-    valid = jnp.arange(n_cells) < treated.sum()
+    valid = jnp.arange(n_cells) < (treated > 0).sum()
     dtype = Y.dtype
     lu, lt, ln = (jnp.asarray(x, dtype) for x in (lambda_unit, lambda_time, lambda_nn))
 

@@ -46,7 +46,7 @@ def cell_unit_distance(
     i, t : int scalars (traced), the target cell.
     """
     T = Y.shape[1]
-    both = c * c[i][None, :] * (jnp.arange(T) != t)[None, :]
+    both = jnp.where((jnp.arange(T) != t)[None, :], c * c[i][None, :], 0.0)
     gap = jnp.where(both > 0, Y - Y[i][None, :], 0.0)
     count = both.sum(axis=1)
     dist = jnp.sqrt((gap**2).sum(axis=1) / jnp.maximum(count, 1))
@@ -64,7 +64,7 @@ def cell_weights(
 ) -> tuple[jax.Array, jax.Array]:
     """``(omega (N,), theta (T,))`` for target cell (i, t), paper Eq. 3."""
     T = Y.shape[1]
-    dist_t = jnp.abs(jnp.arange(T, dtype=Y.dtype) - t)
+    dist_t = jnp.abs(jnp.arange(T, dtype=Y.dtype) - jnp.asarray(t, Y.dtype))
     theta = jnp.exp(-lambda_time * dist_t)
     omega = _decay(cell_unit_distance(Y, c, i, t), lambda_unit)
     return omega, theta
@@ -85,10 +85,10 @@ def global_distances(
     treated_rows = (W * mask).max(axis=1) > 0
     first = jnp.argmax((W * mask).max(axis=0) > 0)
     pre = jnp.arange(T) < first
-    on = mask * treated_rows[:, None]
+    on = jnp.where(treated_rows[:, None], mask, 0.0)
     n_tr = on.sum(axis=0)
     avg = jnp.where(on > 0, Y, 0.0).sum(axis=0) / jnp.maximum(n_tr, 1)
-    use = mask * (pre & (n_tr > 0))[None, :]
+    use = jnp.where((pre & (n_tr > 0))[None, :], mask, 0.0)
     gap = jnp.where(use > 0, Y - avg[None, :], 0.0)
     count = use.sum(axis=1)
     d_unit = jnp.where(
@@ -97,6 +97,7 @@ def global_distances(
     # The package's centre T - T_post / 2 (treated block to the end); a block that ends
     # before T (a time placebo window, later periods masked out) is centred the same way.
     end = T - jnp.argmax(((W * mask).max(axis=0) > 0)[::-1])
+    end, first = end.astype(Y.dtype), first.astype(Y.dtype)
     centre = end - (end - first) / 2.0
     d_time = jnp.abs(jnp.arange(T, dtype=Y.dtype) - centre)
     return d_unit, d_time
