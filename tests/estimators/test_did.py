@@ -13,7 +13,7 @@ from jaxpanel import Panel
 from jaxpanel.estimators import did
 from jaxpanel.kernels import CONVERGED
 
-from .reference import did_att
+from ..reference import did_att
 
 RTOL = 1e-8
 

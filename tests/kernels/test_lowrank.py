@@ -10,7 +10,7 @@ import pytest
 
 from jaxpanel.kernels import CONVERGED, MAX_STEPS, lowrank, twfe
 
-from .reference_lowrank import kkt_residual, lowrank_fit
+from ..reference_lowrank import kkt_residual, lowrank_fit
 
 RTOL = 1e-6  # float64 against the reference (both solved far below this)
 TIGHT = 1e-11  # kernel tolerance used against the reference

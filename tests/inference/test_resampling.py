@@ -1,5 +1,5 @@
-"""Variance methods: R synthdid's jackknife exactly, placebo and bootstrap within Monte
-Carlo error of R, refusals, and invariance to chunk size and device count."""
+"""Bootstrap, jackknife, unit and time placebo: R fidelity, explicit refits, refusals,
+batching (jaxpanel.inference.resampling)."""
 
 from __future__ import annotations
 
@@ -14,27 +14,10 @@ import pytest
 
 import jaxpanel
 from jaxpanel import Panel
-from jaxpanel import batch as _batch
-from jaxpanel.estimators import did, sdid
-from jaxpanel.inference import _regression as regression
+from jaxpanel.estimators import sdid
 from jaxpanel.inference import resampling
 
-from .reference import did_att
-from .test_synth import multi_panel
-
-
-@pytest.fixture(scope="module")
-def multi():
-    return multi_panel()
-
-
-@pytest.fixture(scope="module")
-def estimates(prop99_panel, multi):
-    return {
-        (key, m): getattr(jaxpanel, m)(panel)
-        for key, panel in (("prop99", prop99_panel), ("prop99_multi", multi))
-        for m in ("did", "sc", "difp", "sdid")
-    }
+from ..reference import did_att
 
 
 # ------------------------------------------------------------------ fidelity to R
@@ -152,38 +135,6 @@ def test_time_placebo_windows_match_reference(estimates, prop99_panel):
     np.testing.assert_allclose(res.se, np.sqrt(np.mean(res.draws**2)), rtol=1e-12)
 
 
-def test_regression_variance_did(rng):
-    n, t = 9, 7
-    y = rng.normal(size=(n, t)) + rng.normal(size=(n, 1))
-    d = np.zeros((n, t))
-    d[:2, 5:] = 1
-    panel = Panel.from_arrays(y, d)
-    est = jaxpanel.did(panel).variance("regression")
-    c = regression.coefficients(est)
-    # Linear: att = sum c Y, and c equals finite differences of the reference estimator.
-    np.testing.assert_allclose(np.sum(c * y), est.att, rtol=1e-10)
-    base = did_att(y, d, np.ones_like(d))
-    for i, s in [(0, 6), (3, 2), (8, 5)]:
-        bumped = y.copy()
-        bumped[i, s] += 1.0
-        np.testing.assert_allclose(
-            c[i, s], did_att(bumped, d, np.ones_like(d)) - base, atol=1e-10
-        )
-    # sigma^2 from the two-way residuals on untreated cells, dof = cells - (N + T - 1).
-    control = d == 0
-    resid = (y - np.asarray(did.fit(jnp.asarray(y), jnp.asarray(d)).y0))[control]
-    sigma2 = resid @ resid / (control.sum() - (n + t - 1))
-    np.testing.assert_allclose(est.se, np.sqrt(sigma2 * np.sum(c**2)), rtol=1e-10)
-
-
-@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
-def test_regression_sdid_is_linear(estimates, multi):
-    est = estimates[("prop99_multi", "sdid")].variance("regression")
-    c = regression.coefficients(est)
-    np.testing.assert_allclose(np.sum(c * multi.Y), est.att, rtol=1e-9)
-    assert est.se > 0 and est.inference.info["dof"] == 1209 - 60 - (39 + 31 - 1)
-
-
 # ------------------------------------------------------------------ refusals
 def test_methods_undefined_for_the_design_refuse(estimates):
     one = estimates[("prop99", "sdid")]
@@ -298,158 +249,3 @@ def test_same_se_on_four_devices(estimates):
         np.testing.assert_allclose(
             got[m], [v.se] + v.inference.draws.tolist(), rtol=1e-13
         )
-
-
-def test_chunk_size_rule():
-    cpu = _batch.MIN_LANES["cpu"]
-    assert _batch.chunk_size(100 * cpu, 10_000, 1) == 10 * cpu  # ~10 chunks
-    assert _batch.chunk_size(3 * cpu, 10_000, 1) == cpu  # at least MIN_LANES lanes
-    assert _batch.chunk_size(300, 10_000, 1) == 300  # one chunk
-    assert _batch.chunk_size(100, 10_000, 4) == 100
-    assert (
-        _batch.chunk_size(10_000, 10**15, 4) == 4
-    )  # memory-bound: one lane per device
-
-
-# ------------------------------------------------------------------ conditional variance
-from jaxpanel.inference import _conditional as cond
-
-
-def small_block_panel(rng, n=12, t=9, n_tr=2, t_post=3):
-    y = rng.normal(size=(n, t)) + rng.normal(size=(n, 1)) * 3
-    d = np.zeros((n, t))
-    d[:n_tr, t - t_post :] = 1
-    return y, d
-
-
-def test_single_cell_errors_are_explicit_did_refits(rng):
-    y, d = small_block_panel(rng)
-    est = jaxpanel.did(Panel.from_arrays(y, d))
-    E = cond.single_cell_errors(est, progress=False)
-    n, t = y.shape
-    for j, s in [(5, 0), (7, 8), (0, 2), (1, 5)]:
-        if (
-            j < 2
-        ):  # a treated unit's pre-period cell: other treated units and post dropped
-            keep_rows = [j] + list(range(2, n))
-            keep_cols = list(range(6))
-        else:  # a control's cell: the treated units dropped
-            keep_rows, keep_cols = list(range(2, n)), list(range(t))
-        yy = y[np.ix_(keep_rows, keep_cols)]
-        dd = np.zeros_like(yy)
-        dd[keep_rows.index(j), keep_cols.index(s)] = 1
-        np.testing.assert_allclose(
-            E[j, s], did_att(yy, dd, np.ones_like(yy)), rtol=1e-9
-        )
-    assert np.isnan(E[0, 6]) and np.isfinite(E).sum() == (n - 2) * t + 2 * 6
-
-
-def test_variance_model_recovers_unit_and_time_factors():
-    rng = np.random.default_rng(7)
-    a = np.exp(rng.normal(size=300))
-    b = np.exp(rng.normal(size=200))
-    b /= b.mean()
-    E2 = a[:, None] * b[None, :] * rng.chisquare(1, size=(300, 200))
-    E2[rng.random(E2.shape) < 0.1] = np.nan
-    ah, bh = cond.variance_model(E2)
-    # chi-square(1) noise: per-factor relative error ~ sqrt(2 / cells) ~ 10% (rows), 8% (cols)
-    assert np.median(np.abs(ah / a - 1)) < 0.1 and np.median(np.abs(bh / b - 1)) < 0.1
-
-
-def test_one_treated_cell_uses_the_cell_variances(rng):
-    y, d = small_block_panel(rng, n_tr=1, t_post=1)
-    est = jaxpanel.did(Panel.from_arrays(y, d)).variance("conditional", progress=False)
-    info = est.inference.info
-    E = cond.single_cell_errors(est, progress=False)
-    a, b = cond.variance_model(E**2)
-    assert info["design_effect"] == 1.0 and info["n_placebo"] == 0
-    np.testing.assert_allclose(est.se, np.sqrt(a[0] * b[-1]), rtol=1e-12)
-    np.testing.assert_allclose(
-        info["se_unit"], np.sqrt(np.nanmean(E[1:, -1] ** 2)), rtol=1e-12
-    )
-    np.testing.assert_allclose(
-        info["se_time"], np.sqrt(np.nanmean(E[0] ** 2)), rtol=1e-12
-    )
-
-
-def test_block_unit_conditional_is_the_unit_placebo(rng):
-    y, d = small_block_panel(rng)
-    est = jaxpanel.did(Panel.from_arrays(y, d))
-    c = est.variance("conditional", reps=40, seed=3, progress=False).inference.info
-    p = est.variance("placebo", reps=40, seed=3, progress=False)
-    np.testing.assert_allclose(c["se_unit"], p.se, rtol=1e-12)
-
-
-# ------------------------------------------------------------------ conformal
-
-
-def conformal_p_reference(y, Yco, theta, t0, sample=None):
-    """CWZ with a DID model and moving-block permutations, in plain NumPy."""
-    T = len(y)
-    sample = np.arange(T) if sample is None else np.asarray(sample)
-    post = sample >= t0
-    y_adj = y[sample] - theta * post
-    gap = y_adj - Yco[:, sample].mean(axis=0)
-    u = gap - gap.mean()
-
-    def stat(v):
-        return np.abs(v[post]).sum() / np.sqrt(post.sum())
-
-    s0 = stat(u)
-    n = len(sample)
-    return np.mean([stat(np.roll(u, -j)) >= s0 - 1e-12 * s0 for j in range(n)])
-
-
-def test_conformal_did_matches_reference(rng):
-    n, t, t0 = 15, 14, 10
-    Y = rng.normal(size=(n, t)) + rng.normal(size=(n, 1))
-    d = np.zeros((n, t))
-    d[0, t0:] = 1
-    Y[0, t0:] += 2.0
-    est = jaxpanel.did(Panel.from_arrays(Y, d)).variance(
-        "conformal", grid_points=41, return_draws=True
-    )
-    info = est.inference.info
-    for k in (0, 10, 20, 33):
-        theta = info["grid"][k]
-        np.testing.assert_allclose(
-            info["p_values"][k],
-            conformal_p_reference(Y[0], Y[1:], theta, t0),
-            atol=1e-12,
-        )
-    np.testing.assert_allclose(
-        est.p_value, conformal_p_reference(Y[0], Y[1:], 0.0, t0), atol=1e-12
-    )
-    lo, hi = est.ci
-    accepted = info["grid"][info["p_values"] > 0.05]
-    assert lo == accepted.min() and hi == accepted.max()
-    # per-period set for the first post-period: sample = pre-periods + that period
-    g = np.linspace(-5, 5, 11)
-    p_ref = [
-        conformal_p_reference(Y[0], Y[1:], th, t0, sample=list(range(t0)) + [t0])
-        for th in g
-    ]
-    lo_t, hi_t = info["per_period_ci"][t0]
-    inside = [th for th, pv in zip(g, p_ref) if pv > 0.05]
-    assert lo_t <= min(inside) + 0.6 and hi_t >= max(inside) - 0.6
-
-
-@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
-def test_conformal_detects_a_large_effect_and_runs_iid(rng):
-    n, t, t0 = 20, 30, 24
-    Y = rng.normal(size=(n, t)) + rng.normal(size=(n, 1))
-    d = np.zeros((n, t))
-    d[:2, t0:] = 1
-    Y[:2, t0:] += 8.0
-    panel = Panel.from_arrays(Y, d)
-    for method in ("sc", "sdid"):
-        est = getattr(jaxpanel, method)(panel).variance("conformal", grid_points=15)
-        assert est.p_value <= 1 / t + 1e-12  # the observed ordering is the most extreme
-        assert est.ci[0] > 0
-        assert all(lo > 0 for lo, hi in est.inference.info["per_period_ci"].values())
-    iid = jaxpanel.did(panel).variance(
-        "conformal", scheme="iid", reps=99, seed=1, grid_points=21
-    )
-    assert 0 < iid.p_value <= 0.05 and iid.inference.info["n_permutations"] == 100
-    with pytest.raises(ValueError, match="scheme='x' is not supported"):
-        jaxpanel.did(panel).variance("conformal", scheme="x")

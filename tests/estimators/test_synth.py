@@ -13,7 +13,7 @@ import jaxpanel
 from jaxpanel import Panel, datasets
 from jaxpanel.estimators import _synth, did, difp, sc, sdid
 
-from . import reference_synth as ref
+from .. import reference_synth as ref
 
 ESTIMATORS = {"sdid": sdid, "sc": sc, "difp": difp}
 # Issue 3: R's Prop 99 numbers to 5 decimals (Frank-Wolfe solver, float64).

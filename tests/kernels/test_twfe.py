@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from jaxpanel.kernels import CONVERGED, twfe
 
-from .reference import twfe_fit
+from ..reference import twfe_fit
 
 RTOL = 1e-8  # float64; the solve is direct, so only rounding separates it from lstsq
 

@@ -14,8 +14,8 @@ import jaxpanel
 from jaxpanel.estimators import mc
 from jaxpanel.kernels import CONVERGED
 
-from .conftest import shared_path
-from .reference_lowrank import kkt_residual, lowrank_fit
+from ..conftest import shared_path
+from ..reference_lowrank import kkt_residual, lowrank_fit
 
 EXACT = mc.MCOptions(solver="exact", tol=1e-11)
 

@@ -16,7 +16,7 @@ from jaxpanel.inference import _conditional as cond
 from jaxpanel.inference import resampling
 from jaxpanel.inference._result import from_draws
 
-from .reference_lowrank import lowrank_fit, trop_cell_weights, trop_cells
+from ..reference_lowrank import lowrank_fit, trop_cell_weights, trop_cells
 
 TOL = 1e-11  # solver tolerance of the fits compared below
 RTOL = 1e-7

@@ -10,7 +10,7 @@ import pytest
 
 from jaxpanel.kernels import CONVERGED, simplex
 
-from . import reference_synth as ref
+from .. import reference_synth as ref
 
 
 def problem(rng, m=19, n=12, scale=10.0):

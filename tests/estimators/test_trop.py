@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 import jaxpanel
-from jaxpanel import Panel, batch, tuning
+from jaxpanel import Panel, tuning
 from jaxpanel.estimators import did, mc, trop
 from jaxpanel.estimators.trop import _criteria as tt
 from jaxpanel.estimators.trop import _weights as tw
 from jaxpanel.kernels import CONVERGED
 
-from .reference_lowrank import (
+from ..reference_lowrank import (
     lowrank_fit,
     trop_cell_weights,
     trop_cells,
@@ -382,13 +382,3 @@ def test_global_variant_agrees_with_the_trop_package(rng, prop99_panel):
                 y, d, treated, *lams, treated_periods=n_post
             )
             assert abs(float(ours.att) - theirs) < TROP_PACKAGE_ATOL, (k, lams)
-
-
-def test_lane_map_chunks_give_the_batch_result():
-    xs = (jnp.arange(10.0), jnp.arange(10.0) ** 2)
-    full = batch.lane_map(lambda x: x[0] + x[1], xs, 100)
-    for chunk in (1, 3, 4, 10):
-        np.testing.assert_array_equal(
-            batch.lane_map(lambda x: x[0] + x[1], xs, chunk), full
-        )
-    assert batch.lanes_per_chunk(50, 10, 35) == 3 and batch.lanes_per_chunk(50, 10, 1) == 1
