@@ -1,7 +1,7 @@
 """Semi-synthetic panels calibrated to a real one (Arkhangelsky et al. 2021, Sec. 3.1.1).
 
-:func:`calibrate` decomposes a real outcome matrix and assignment vector (METHODS.md
-section 6):
+:func:`calibrate` decomposes a real outcome matrix and assignment vector (Arkhangelsky et al.
+2021, Sec. 3.1.1; Athey, Imbens, Qu and Viviano 2025, Sec. 3.1):
 
 1. standardise Y by its overall mean and (population) sd;
 2. rank-4 SVD: L = first four components, E = Y - L;

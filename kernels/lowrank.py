@@ -6,7 +6,7 @@ Solves, for cell weights ``w >= 0`` (zero on treated and missing cells) and a pe
     min over mu, alpha, beta, L of
         sum_js w_js (Y_js - mu - alpha_j - beta_s - L_js)^2 + lambda_nn ||L||_*
 
-(METHODS.md section 1; Athey et al. 2021, Eq. 3.3, and Athey, Imbens, Qu and Viviano 2025,
+(Athey et al. 2021, Eq. 3.3, and Athey, Imbens, Qu and Viviano 2025,
 Eq. 2, both up to the scaling of the loss). The fixed effects are unpenalised, so they are
 profiled out exactly: with ``F(L)`` the weighted two-way fit of ``Y - L``
 (``kernels.twfe``, factored once per weight matrix and applied once per iteration), the

@@ -2,7 +2,7 @@
 
 One engine, R synthdid's ``synthdid_estimate`` (Arkhangelsky et al. 2021, Algorithm 1):
 fit time weights lambda and unit weights omega (jaxpanel.weights), then impute Y(0) by the
-weighted two-way fit of METHODS.md section 1 with unit weights omega (controls) and time
+weighted two-way fit (:mod:`jaxpanel.estimators._core`) with unit weights omega (controls) and time
 weights lambda (pre-periods). In a block design this equals R's
 ``tau = omega_tilde' Y lambda_tilde`` exactly:
 

@@ -1,4 +1,4 @@
-"""TROP unit and time weights (Athey, Imbens, Qu and Viviano 2025; METHODS.md section 4).
+"""TROP unit and time weights (Athey, Imbens, Qu and Viviano 2025, Eq. 3).
 
 Paper version (Eq. 3), for a target cell (i, t)::
 
