@@ -134,12 +134,35 @@ def make_estimate(
     )
 
 
+def check_variance_args(variance: str | None, reps: int | None, seed: Any) -> None:
+    """Refuse ``reps``/``seed`` without ``variance`` (checked before any fit is run).
+
+    ``seed`` draws the variance replicates only (default 0); tuning draws (MC's folds,
+    global TROP's placebo sets) take ``cv_seed``, so a ``seed`` without ``variance`` is
+    an error rather than an argument silently ignored.
+
+    Raises
+    ------
+    ValueError
+        ``reps`` or ``seed`` given while ``variance`` is None.
+    """
+    if variance is not None:
+        return
+    if reps is not None:
+        raise ValueError("reps= needs variance= (e.g. variance='placebo')")
+    if seed is not None:
+        raise ValueError(
+            "seed= draws variance replicates and needs variance= (e.g. "
+            "variance='placebo'); the draws of cross-validation (MC's folds, "
+            "TROP's placebo sets) take cv_seed="
+        )
+
+
 def with_variance(
     est: Estimate, variance: str | None, reps: int | None, seed: Any
 ) -> Estimate:
     """Run ``variance`` on ``est`` when the user asked for one in the same call."""
+    check_variance_args(variance, reps, seed)
     if variance is None:
-        if reps is not None:
-            raise ValueError("reps= needs variance= (e.g. variance='placebo')")
         return est
-    return est.variance(variance, reps=reps, seed=seed)
+    return est.variance(variance, reps=reps, seed=0 if seed is None else seed)

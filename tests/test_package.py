@@ -139,10 +139,14 @@ def test_wheel_ships_every_module(tmp_path):
 
 @pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_console_script_runs_demo_in_float32():
-    exe = shutil.which("jaxpanel")
+    # the script of the environment running the tests, not whichever is first on PATH
+    import sysconfig
+
+    exe = shutil.which("jaxpanel", path=sysconfig.get_path("scripts"))
     if exe is None:
         pytest.skip(
-            "the jaxpanel console script is not on PATH (package not installed)"
+            "the jaxpanel console script is not installed in this environment "
+            f"({sysconfig.get_path('scripts')})"
         )
     out = subprocess.run(
         [exe, "--dtype", "float32", "demo"], capture_output=True, text=True, check=True

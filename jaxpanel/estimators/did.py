@@ -117,7 +117,7 @@ def estimate(
     panel: Panel,
     variance: str | None = None,
     reps: int | None = None,
-    seed: int | jax.Array = 0,
+    seed: int | jax.Array | None = None,
 ) -> Estimate:
     """DID on a :class:`jaxpanel.Panel` (block, staggered or on/off treatment).
 
@@ -125,7 +125,7 @@ def estimate(
     ----------
     panel : the data.
     variance : also run a variance method (:func:`jaxpanel.inference.variance`), e.g.
-        'placebo', with ``reps`` replicates drawn from ``seed``.
+        'placebo', with ``reps`` replicates drawn from ``seed`` (default 0).
 
     Returns
     -------

@@ -97,7 +97,7 @@ def estimate(
     solver: wts.Solver = "fw",
     variance: str | None = None,
     reps: int | None = None,
-    seed: int | jax.Array = 0,
+    seed: int | jax.Array | None = None,
 ) -> Estimate:
     """DIFP on a balanced block-design :class:`jaxpanel.Panel`.
 
@@ -107,7 +107,7 @@ def estimate(
     solver : 'fw' (R synthdid's Frank-Wolfe; reproduces R's numbers) or 'exact' (the
         exact minimisers of the weight problems).
     variance : also run a variance method (:func:`jaxpanel.inference.variance`), e.g.
-        'placebo', with ``reps`` replicates drawn from ``seed``.
+        'placebo', with ``reps`` replicates drawn from ``seed`` (default 0).
 
     Returns
     -------

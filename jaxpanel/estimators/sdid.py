@@ -99,7 +99,7 @@ def estimate(
     solver: wts.Solver = "fw",
     variance: str | None = None,
     reps: int | None = None,
-    seed: int | jax.Array = 0,
+    seed: int | jax.Array | None = None,
 ) -> Estimate:
     """SDID on a balanced block-design :class:`jaxpanel.Panel`.
 
@@ -109,7 +109,7 @@ def estimate(
     solver : 'fw' (R synthdid's Frank-Wolfe; reproduces R's numbers) or 'exact' (the
         exact minimisers of the weight problems).
     variance : also run a variance method (:func:`jaxpanel.inference.variance`), e.g.
-        'placebo', with ``reps`` replicates drawn from ``seed``.
+        'placebo', with ``reps`` replicates drawn from ``seed`` (default 0).
 
     Returns
     -------

@@ -223,3 +223,10 @@ def test_seeded_folds(prop99_panel):
     assert est.info["folds"] == "seed=3" and est.status == "converged"
     assert est.att == jaxpanel.mc(prop99_panel, cv_seed=3).att
     assert abs(est.att - jaxpanel.mc(prop99_panel).att) > 1e-6  # other folds
+
+
+@pytest.mark.parametrize("method", ["mc", "trop", "did"])
+def test_seed_without_variance_is_refused_before_fitting(prop99_panel, method):
+    # seed draws variance replicates only; the CV draws take cv_seed (issue 10)
+    with pytest.raises(ValueError, match="cv_seed"):
+        getattr(jaxpanel, method)(prop99_panel, seed=3)

@@ -11,7 +11,7 @@ import numpy as np
 from jaxpanel.kernels import MAX_STEPS
 
 from ... import batch
-from ..._make import make_estimate, with_variance
+from ..._make import check_variance_args, make_estimate, with_variance
 from ...fit import Replicator
 from ...panel import Panel
 from ...requirements import ESTIMATORS, require
@@ -72,7 +72,7 @@ def estimate(
     max_steps: int = 10_000,
     variance: str | None = None,
     reps: int | None = None,
-    seed: int | jax.Array = 0,
+    seed: int | jax.Array | None = None,
 ) -> Estimate:
     """MC on a :class:`jaxpanel.Panel` (block, staggered or on/off treatment).
 
@@ -111,6 +111,7 @@ def estimate(
     penalty by cross-validation); R MCPanel's ``mcnnm_cv``.
     """
     require_panel(panel)
+    check_variance_args(variance, reps, seed)  # before tuning, not after
     require(panel, "mc", ESTIMATORS["mc"])
     if num_folds < 2:
         raise ValueError(f"num_folds must be at least 2, got {num_folds}")

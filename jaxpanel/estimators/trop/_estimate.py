@@ -10,7 +10,7 @@ import numpy as np
 
 from jaxpanel.kernels import failed
 
-from ..._make import make_estimate, with_variance
+from ..._make import check_variance_args, make_estimate, with_variance
 from ...fit import Replicator
 from ...panel import Panel
 from ...requirements import Requirements, require
@@ -143,7 +143,7 @@ def estimate(
     memory_bytes: int | None = None,
     variance: str | None = None,
     reps: int | None = None,
-    seed: int | jax.Array = 0,
+    seed: int | jax.Array | None = None,
 ) -> Estimate:
     """TROP on a :class:`jaxpanel.Panel`, tuning the lambdas it is not given.
 
@@ -188,6 +188,7 @@ def estimate(
     (``estimate.recipe`` re-tunes; ``Recipe("trop", info["fixed_options"])`` does not).
     """
     require_panel(panel)
+    check_variance_args(variance, reps, seed)  # before tuning, not after
     _choice("variant", variant, VARIANTS)
     _choice("search", search, SEARCHES)
     cv = ("loocv" if variant == "paper" else "placebo") if cv is None else cv
