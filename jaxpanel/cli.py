@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import jax
 
-from . import datasets
+from . import _cli_study, datasets
 from ._cli_input import (
     LAMBDAS,
     CLIError,
@@ -298,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the estimate, weights and trajectory)",
     )
     fit.set_defaults(func=cmd_fit)
+    _cli_study.add_parser(sub)
     return parser
 
 

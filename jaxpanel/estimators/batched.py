@@ -1,0 +1,182 @@
+"""Every estimator as one batched function of arrays and a key (simulation studies).
+
+A study fits the same estimator to thousands of simulated panels of one shape. Each
+estimator here is a pure function ``fit(Y, W, mask, key) -> Fit`` that ``jax.vmap``
+batches over panels, plus the :class:`~jaxpanel.fit.Replicator` builder that variance
+methods refit it with. Only choices that keep the shapes static are offered: MC's penalty
+is fixed or cross-validated on folds drawn from the key; TROP runs at fixed lambdas
+(tuning it per simulated panel is a search over grids per replication, which the user
+level :func:`jaxpanel.trop` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..fit import Fit, Replicator
+from . import did, mc, trop
+from ._synth import OPTIONS as SYNTH_OPTIONS
+from ._synth import replicator as synth_replicator
+from ._synth import synth_fit
+
+
+class Batched(NamedTuple):
+    """One estimator, ready to batch.
+
+    Attributes
+    ----------
+    name : the estimator's name. options : the options it was built with.
+    fit : ``(Y, W, mask, key) -> Fit``, pure; ``key`` draws what the estimator draws
+        (MC's cross-validation folds), unused otherwise.
+    replicator : ``(Y, W, mask, fit) -> Replicator`` for variance methods.
+    """
+
+    name: str
+    options: Mapping[str, Any]
+    fit: Callable[..., Fit]
+    replicator: Callable[..., Replicator]
+
+
+# the options each estimator takes in a study, with their defaults
+ALLOWED: dict[str, dict[str, Any]] = {
+    "did": {},
+    "sc": {"solver": "fw"},
+    "difp": {"solver": "fw"},
+    "sdid": {"solver": "fw"},
+    "mc": {
+        "lam": None,
+        "solver": "mcpanel",
+        "num_lambda": 100,
+        "num_folds": 5,
+        "cv_ratio": 0.8,
+        "max_iter": 400,
+        "rel_tol": 1e-5,
+    },
+    "trop": {
+        "variant": "paper",
+        "lambda_unit": None,
+        "lambda_time": None,
+        "lambda_nn": None,
+        "squared_weights": False,
+        "tol": None,
+        "max_steps": 10_000,
+    },
+}
+
+
+def _options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    if name not in ALLOWED:
+        raise ValueError(
+            f"unknown estimator {name!r}; choose one of {', '.join(ALLOWED)}"
+        )
+    unknown = sorted(set(options) - set(ALLOWED[name]))
+    if unknown:
+        allowed = ", ".join(ALLOWED[name]) or "none"
+        raise ValueError(
+            f"{name} in a study takes no option {', '.join(unknown)} "
+            f"(its options: {allowed})"
+        )
+    return {**ALLOWED[name], **options}
+
+
+def _synth(name: str, o: dict) -> Batched:
+    opts = SYNTH_OPTIONS[name].replace(solver=o["solver"])
+
+    def fit(Y, W, mask, key):
+        return synth_fit(Y, W, mask, None, None, None, None, None, None, options=opts)
+
+    def replicator(Y, W, mask, f):
+        return synth_replicator(Y, W, mask, f, opts, name)
+
+    return Batched(name, o, fit, replicator)
+
+
+def _mc(o: dict) -> Batched:
+    opts = mc.MCOptions(o["solver"], o["num_lambda"], o["max_iter"], o["rel_tol"])
+    if not 0.0 < o["cv_ratio"] < 1.0 or o["num_folds"] < 2:
+        raise ValueError("mc: cv_ratio must be in (0, 1) and num_folds at least 2")
+
+    def fit(Y, W, mask, key):
+        if o["lam"] is not None:
+            f = mc.fit(Y, W, mask, o["lam"], opts)
+            lam = jnp.asarray(o["lam"], Y.dtype)
+        else:
+            shape = (o["num_folds"],) + Y.shape
+            folds = jax.random.bernoulli(key, o["cv_ratio"], shape).astype(Y.dtype)
+            f, cv = mc.fit_cv(Y, W, mask, folds, opts)
+            lam = cv.best_lambda
+        return f._replace(info={**(f.info or {}), "lam": lam})
+
+    def replicator(Y, W, mask, f):
+        return mc.replicator(Y, W, mask, f.info["lam"], opts)
+
+    return Batched("mc", o, fit, replicator)
+
+
+def _trop(o: dict, max_cells: int) -> Batched:
+    lams = (o["lambda_unit"], o["lambda_time"], o["lambda_nn"])
+    if any(x is None for x in lams):
+        raise ValueError(
+            "trop in a study runs at fixed lambdas: give lambda_unit, lambda_time and "
+            "lambda_nn (tune them once with jaxpanel.trop on a calibration panel)"
+        )
+    lams = tuple(float(x) for x in lams)
+    if o["variant"] not in trop.VARIANTS:
+        raise ValueError(f"trop: variant must be one of {trop.VARIANTS}")
+    if o["squared_weights"] and o["variant"] != "global":
+        raise ValueError("trop: squared_weights applies to variant='global' only")
+    opts = trop.TROPOptions(o["tol"], o["max_steps"], None, o["squared_weights"])
+    variant = o["variant"]
+
+    def fit(Y, W, mask, key):
+        if variant == "global":
+            return trop.fit_global(Y, W, mask, *lams, opts)
+        return trop._fit(Y, W, mask, *lams, max_cells, opts)
+
+    def replicator(Y, W, mask, f):
+        return trop.replicator(Y, W, mask, lams, opts, variant, max_cells)
+
+    return Batched("trop", o, fit, replicator)
+
+
+def batched(name: str, options: Mapping[str, Any] | None = None, max_cells: int = 1):
+    """The estimator ``name`` with ``options`` as a batched array function.
+
+    Parameters
+    ----------
+    name : 'did', 'sc', 'difp', 'sdid', 'mc' or 'trop'.
+    options : the estimator's options (``ALLOWED[name]`` lists them and their defaults).
+    max_cells : the most treated cells a panel of the batch has (per-cell TROP sizes its
+        batch of cell fits by it).
+
+    Returns
+    -------
+    Batched.
+
+    Raises
+    ------
+    ValueError
+        An unknown estimator or option, TROP without fixed lambdas, bad MC CV settings.
+    """
+    o = _options(name, dict(options or {}))
+    if name == "did":
+
+        def fit(Y, W, mask, key):
+            return did.fit(Y, W, mask)
+
+        def replicator(Y, W, mask, f):
+            return did.replicator(Y, W, mask)
+
+        return Batched(name, o, fit, replicator)
+    if name in SYNTH_OPTIONS:
+        return _synth(name, o)
+    if name == "mc":
+        return _mc(o)
+    return _trop(o, max_cells)
+
+
+__all__ = ["ALLOWED", "Batched", "batched"]

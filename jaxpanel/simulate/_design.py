@@ -1,0 +1,383 @@
+"""Semi-synthetic designs calibrated to a real panel, and one replication of them.
+
+:func:`calibrate` decomposes a real outcome matrix and assignment vector (Arkhangelsky et al.
+2021, Sec. 3.1.1; Athey, Imbens, Qu and Viviano 2025, Sec. 3.1, Eq. 6-8):
+
+1. standardise Y by its overall mean and (population) sd;
+2. rank-4 SVD: L = first four components, E = Y - L;
+3. F = the two-way additive part of L (row mean + column mean - grand mean), M = L - F;
+4. noise: a pooled AR(2) without intercept fitted by OLS on the rows of E (coefficients
+   rounded to two decimals in the SDID paper, not in the TROP authors' code), covariance
+   ``C_st = rho_|s-t|`` (the AR(2) autocorrelations) scaled to
+   ``Sigma = C ||E'E/N||_F / ||C||_F``;
+5. assignment probabilities: logistic regression of D on ``sqrt(N)`` times the first four
+   left singular vectors gives each unit's pi_i.
+
+:func:`draw` makes one replication: ``Y = F + M + eps`` with rows of eps iid N(0, Sigma)
+(optionally scaled by unit and period factors: :func:`with_heteroskedasticity`), treated
+units in the last ``n_post`` periods, plus ``effect`` on the treated cells. Assignment:
+
+- ``"bernoulli"`` (the papers' rule): ``D_i ~ Bernoulli(pi_i)``, at most
+  ``n_treated_max`` kept (a random subset), a draw with none treated picks one unit at
+  random. With logistic pi this is the calibrated policy design; with pi from penalised
+  SC weights, the TROP paper's "simulated" design (:func:`sc_probabilities`);
+- ``"uniform"``: exactly ``n_treated_max`` units drawn uniformly (the papers' "random");
+- ``"fixed"``: the units in ``treated`` (the TROP paper's "treated unit" design: the
+  real treated unit, with simulated outcomes).
+
+It is pure and vmappable over keys: one key per replication.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpanel.kernels import simplex
+
+Assignment = Literal["bernoulli", "uniform", "fixed"]
+ASSIGNMENTS = ("bernoulli", "uniform", "fixed")
+
+
+@dataclass(frozen=True)
+class Design:
+    """A calibrated semi-synthetic design (NumPy arrays; see :func:`calibrate`).
+
+    Attributes
+    ----------
+    F : (N, T) two-way additive part. M : (N, T) interactive (low-rank) part.
+    sigma : (T, T) noise covariance of a row. ar : AR(2) coefficients.
+    pi : (N,) assignment probabilities (``"bernoulli"`` assignment).
+    n_treated_max : at most (``"bernoulli"``) or exactly (``"uniform"``) this many
+        treated units. n_post : treated in the last ``n_post`` periods.
+    unit_scale, time_scale : (N,), (T,) noise sd multipliers, or None.
+    assignment : 'bernoulli', 'uniform' or 'fixed' (see the module docstring).
+    treated : (N,) bool, the treated units of the 'fixed' assignment, or None.
+    """
+
+    F: np.ndarray
+    M: np.ndarray
+    sigma: np.ndarray
+    ar: tuple[float, float]
+    pi: np.ndarray
+    n_treated_max: int = 10
+    n_post: int = 10
+    unit_scale: np.ndarray | None = None
+    time_scale: np.ndarray | None = None
+    assignment: Assignment = "bernoulli"
+    treated: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.assignment not in ASSIGNMENTS:
+            raise ValueError(
+                f"assignment must be one of {ASSIGNMENTS}, got {self.assignment!r}"
+            )
+        N, T = self.F.shape
+        if not 1 <= self.n_post < T:
+            raise ValueError(
+                f"n_post must be in 1..{T - 1} (T = {T}), got {self.n_post}"
+            )
+        if not 1 <= self.n_treated_max < N:
+            raise ValueError(
+                f"n_treated must be in 1..{N - 1} (N = {N}), got {self.n_treated_max}"
+            )
+        if self.assignment == "fixed" and (
+            self.treated is None or not np.asarray(self.treated).any()
+        ):
+            raise ValueError("the 'fixed' assignment needs treated= (N,) with a unit")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(N, T) of the design's panels."""
+        return self.F.shape
+
+    @property
+    def max_treated(self) -> int:
+        """The most treated units a draw has."""
+        if self.assignment == "fixed":
+            return int(np.asarray(self.treated).sum())
+        return self.n_treated_max
+
+    def scales(self) -> dict[str, float]:
+        """RMS of F and M and the noise sd (the SDID paper's calibration summary)."""
+        return {
+            "F": float(np.sqrt(np.mean(self.F**2))),
+            "M": float(np.sqrt(np.mean(self.M**2))),
+            "noise": float(np.sqrt(np.mean(np.diag(self.sigma)))),
+        }
+
+    def statistics(self) -> dict[str, float]:
+        """The TROP paper's Table 2 row: N, T, RMS of F and M, noise sd, AR(2).
+
+        ``noise`` is ``sqrt(tr(Sigma) / T)``; ``ar1``, ``ar2`` the fitted coefficients.
+        """
+        N, T = self.shape
+        return {"N": N, "T": T, **self.scales(), "ar1": self.ar[0], "ar2": self.ar[1]}
+
+
+def ar2_autocorrelation(phi1: float, phi2: float, n: int) -> np.ndarray:
+    """Autocorrelations rho_0..rho_{n-1} of a stationary AR(2) (Yule-Walker).
+
+    Parameters
+    ----------
+    phi1, phi2 : AR(2) coefficients (stationary). n : number of lags.
+
+    Returns
+    -------
+    (n,) autocorrelations.
+    """
+    rho = np.empty(n)
+    rho[0] = 1.0
+    if n > 1:
+        rho[1] = phi1 / (1 - phi2)
+    for k in range(2, n):
+        rho[k] = phi1 * rho[k - 1] + phi2 * rho[k - 2]
+    return rho
+
+
+def _logistic(X: np.ndarray, d: np.ndarray, iters: int = 100) -> np.ndarray:
+    """Logistic regression coefficients by Newton's method."""
+    beta = np.zeros(X.shape[1])
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-X @ beta))
+        H = X.T @ (X * (p * (1 - p))[:, None]) + 1e-10 * np.eye(X.shape[1])
+        step = np.linalg.solve(H, X.T @ (d - p))
+        beta += step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return beta
+
+
+def calibrate(
+    Y: np.ndarray,
+    D: np.ndarray,
+    rank: int = 4,
+    round_ar: bool = True,
+    n_treated_max: int = 10,
+    n_post: int = 10,
+) -> Design:
+    """Calibrate a design to outcomes ``Y`` (N, T) and a unit assignment ``D`` (N,).
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes. D : (N,) 0/1 assignment of units (its logistic fit gives pi).
+    rank : rank of the factor part (4 in both papers).
+    round_ar : round the AR(2) coefficients to 2 decimals (the SDID paper does; the TROP
+        authors' code does not).
+    n_treated_max, n_post : the draw rules.
+
+    Returns
+    -------
+    Design with the 'bernoulli' assignment.
+
+    Raises
+    ------
+    ValueError
+        Y is not a finite (N, T) matrix with N >= rank + 2 and T >= 4, or D has another
+        length.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Sec. 3.1.1; Athey, Imbens, Qu and Viviano (2025),
+    Sec. 3.1, Eq. (6)-(8).
+    """
+    Y = np.asarray(Y, float)
+    D = np.asarray(D, float)
+    if Y.ndim != 2 or not np.isfinite(Y).all():
+        raise ValueError(
+            "calibrate needs a finite (N, T) outcome matrix (a balanced panel)"
+        )
+    N, T = Y.shape
+    if N < rank + 2 or T < 4:
+        raise ValueError(f"calibrate needs N >= {rank + 2} and T >= 4, got {N} x {T}")
+    if D.shape != (N,):
+        raise ValueError(f"D must have one entry per unit ({N}), got shape {D.shape}")
+    Y = (Y - Y.mean()) / Y.std()
+    U, s, Vt = np.linalg.svd(Y, full_matrices=False)
+    L = (U[:, :rank] * s[:rank]) @ Vt[:rank]
+    E = Y - L
+    F = L.mean(axis=1, keepdims=True) + L.mean(axis=0, keepdims=True) - L.mean()
+    M = L - F
+    # pooled AR(2) without intercept: E_t on E_{t-1}, E_{t-2}, all rows
+    target = E[:, 2:].ravel()
+    X = np.column_stack([E[:, 1:-1].ravel(), E[:, :-2].ravel()])
+    phi = np.linalg.lstsq(X, target, rcond=None)[0]
+    if round_ar:
+        phi = np.round(phi, 2)
+    rho = ar2_autocorrelation(phi[0], phi[1], T)
+    C = rho[np.abs(np.subtract.outer(np.arange(T), np.arange(T)))]
+    sigma = C * np.linalg.norm(E.T @ E / N) / np.linalg.norm(C)
+    Xa = np.column_stack([np.ones(N), np.sqrt(N) * U[:, :rank]])
+    if D.min() == D.max():  # no variation: equal probabilities
+        pi = np.full(N, D.mean())
+    else:
+        pi = 1 / (1 + np.exp(-Xa @ _logistic(Xa, D)))
+    return Design(
+        F, M, sigma, (float(phi[0]), float(phi[1])), pi, n_treated_max, n_post
+    )
+
+
+def sc_probabilities(
+    Y: np.ndarray, treated_unit: int, ridge: float = 0.1, n_post: int = 1
+) -> np.ndarray:
+    """The TROP paper's "simulated" assignment: pi from penalised SC weights.
+
+    ``min ||y - X w||^2 + ridge ||w||^2`` over the simplex, ``y`` the treated unit's
+    standardised outcomes and ``X`` the other units' over all but the last ``n_post``
+    periods; pi_j = w_j for the other units and 0 for the treated one (sum pi = 1).
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes. treated_unit : row of the real treated unit.
+    ridge : the penalty (0.1 in the authors' code). n_post : periods left out.
+
+    Returns
+    -------
+    (N,) probabilities.
+
+    References
+    ----------
+    Athey, Imbens, Qu and Viviano (2025), Sec. 3.1 ("four additional datasets"); the
+    authors' ``SC_weights(data, treated_periods=1, reg=0.1)``.
+    """
+    Y = np.asarray(Y, float)
+    Y = (Y - Y.mean()) / Y.std()
+    N, T = Y.shape
+    others = np.delete(np.arange(N), treated_unit)
+    pre = T - n_post
+    A = jnp.asarray(Y[others, :pre].T)
+    b = jnp.asarray(Y[treated_unit, :pre])
+    zeta = np.sqrt(ridge / pre)  # make_problem's ridge is n_rows * zeta^2
+    w = np.asarray(simplex.active_set(simplex.make_problem(A, b, zeta, False)).x)
+    pi = np.zeros(N)
+    pi[others] = np.clip(w, 0.0, None)
+    return pi
+
+
+def with_heteroskedasticity(
+    design: Design, unit: np.ndarray | None = None, time: np.ndarray | None = None
+) -> Design:
+    """Scale the noise sd by unit and/or period factors (normalised to mean square 1).
+
+    Parameters
+    ----------
+    design : a Design. unit : (N,) noise sd factors. time : (T,) noise sd factors.
+
+    Returns
+    -------
+    A copy of the design with the scales.
+    """
+
+    def norm(v):
+        v = np.asarray(v, float)
+        return v / np.sqrt(np.mean(v**2))
+
+    return dataclasses.replace(
+        design,
+        unit_scale=None if unit is None else norm(unit),
+        time_scale=None if time is None else norm(time),
+    )
+
+
+def switch(
+    design: Design,
+    *,
+    M: bool = True,
+    F: bool = True,
+    noise: bool = True,
+    autocorrelation: bool = True,
+) -> Design:
+    """The TROP paper's Table 3 variants: drop M, F, the noise or its autocorrelation.
+
+    Parameters
+    ----------
+    design : a Design.
+    M, F : keep the interactive / two-way part (``M=False, F=False``: "only noise").
+    noise : keep the noise (False: a noiseless panel, the authors' "no noise").
+    autocorrelation : keep the AR(2) correlation (False: ``diag(diag(Sigma))``, the
+        variances kept, as the authors' latest code does).
+
+    Returns
+    -------
+    A copy of the design.
+
+    References
+    ----------
+    Athey, Imbens, Qu and Viviano (2025), Table 3.
+    """
+    sigma = design.sigma
+    if not autocorrelation:
+        sigma = np.diag(np.diag(sigma))
+    if not noise:
+        sigma = np.zeros_like(sigma)
+    return dataclasses.replace(
+        design,
+        F=design.F if F else np.zeros_like(design.F),
+        M=design.M if M else np.zeros_like(design.M),
+        sigma=sigma,
+        ar=design.ar if autocorrelation and noise else (0.0, 0.0),
+    )
+
+
+def _treated_units(design: Design, k_assign, k_pick, k_none) -> jax.Array:
+    N = design.shape[0]
+    if design.assignment == "fixed":
+        return jnp.asarray(np.asarray(design.treated, bool))
+    if design.assignment == "uniform":
+        u = jax.random.uniform(k_assign, (N,))
+        return jnp.argsort(jnp.argsort(u)) < design.n_treated_max
+    d = jax.random.uniform(k_assign, (N,)) < jnp.asarray(design.pi)
+    # keep a random subset of at most n_treated_max treated units
+    priority = jnp.where(d, jax.random.uniform(k_pick, (N,)), -1.0)
+    rank = jnp.argsort(jnp.argsort(-priority))
+    d = d & (rank < design.n_treated_max)
+    fallback = jnp.arange(N) == jax.random.randint(k_none, (), 0, N)
+    return jnp.where(d.any(), d, fallback)
+
+
+def draw(design: Design, key: jax.Array, effect=0.0, dtype=None):
+    """One replication: ``(Y, W)`` as (N, T) arrays (jit- and vmap-safe over ``key``).
+
+    Parameters
+    ----------
+    design : a Design. key : PRNG key of this replication.
+    effect : the true effect added on treated cells: a scalar, or an (N, T) array of
+        cell effects (a heterogeneous effect; the ATT is its mean over treated cells).
+    dtype : default JAX's float.
+
+    Returns
+    -------
+    ``(Y, W)`` (N, T) outcomes and 0/1 treatment.
+    """
+    N, T = design.shape
+    dtype = jnp.zeros(()).dtype if dtype is None else dtype
+    k_noise, k_assign, k_pick, k_none = jax.random.split(key, 4)
+    sigma = design.sigma
+    chol = np.linalg.cholesky(sigma) if np.any(sigma) else np.zeros_like(sigma)
+    eps = jax.random.normal(k_noise, (N, T), dtype) @ jnp.asarray(chol, dtype).T
+    if design.unit_scale is not None:
+        eps = eps * jnp.asarray(design.unit_scale, dtype)[:, None]
+    if design.time_scale is not None:
+        eps = eps * jnp.asarray(design.time_scale, dtype)[None, :]
+    d = _treated_units(design, k_assign, k_pick, k_none)
+    post = jnp.arange(T) >= T - design.n_post
+    W = (d[:, None] & post[None, :]).astype(dtype)
+    Y = jnp.asarray(design.F + design.M, dtype) + eps + jnp.asarray(effect, dtype) * W
+    return Y, W
+
+
+__all__ = [
+    "ASSIGNMENTS",
+    "Design",
+    "ar2_autocorrelation",
+    "calibrate",
+    "draw",
+    "sc_probabilities",
+    "switch",
+    "with_heteroskedasticity",
+]

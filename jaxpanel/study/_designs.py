@@ -1,0 +1,130 @@
+"""From a study's design table to a :class:`~jaxpanel.simulate.Design` and its draw."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from .. import simulate
+
+
+def _path(base: str, p: Any) -> str | None:
+    if p is None:
+        return None
+    p = Path(str(p))
+    return str(p if p.is_absolute() else Path(base) / p)
+
+
+def _from_data(d: dict, base: str, rules: dict) -> simulate.Design:
+    path = _path(base, d["data"])
+    if not Path(path).is_file():
+        raise ValueError(f"design data: no such file {path!r}")
+    missing = [k for k in ("unit", "time", "outcome", "assignment") if k not in d]
+    if missing:
+        raise ValueError(f"a data= design needs {', '.join(missing)}= (column names)")
+    sep = ";" if Path(path).read_text().split("\n", 1)[0].count(";") else ","
+    df = pd.read_csv(path, sep=sep)
+    for c in (d["unit"], d["time"], d["outcome"], d["assignment"]):
+        if c not in df.columns:
+            raise ValueError(f"{path}: no column {c!r} (columns: {list(df.columns)})")
+    Y = df.pivot(index=d["unit"], columns=d["time"], values=d["outcome"])
+    if Y.isna().any().any():
+        raise ValueError(f"{path}: the panel is unbalanced or has missing outcomes")
+    D = df.groupby(d["unit"])[d["assignment"]].max().reindex(Y.index).astype(float)
+    return simulate.calibrate(Y.to_numpy(float), D.to_numpy(), **rules)
+
+
+def build_design(d: dict, base: str = ".") -> simulate.Design:
+    """The :class:`~jaxpanel.simulate.Design` a study's design table describes.
+
+    Parameters
+    ----------
+    d : the table: ``preset`` ('cps', 'pwt', 'prop99') with its ``outcome``,
+        ``assignment`` and ``path``, or ``data`` (a CSV, long) with ``unit``, ``time``,
+        ``outcome`` and ``assignment`` columns; then ``n_treated``, ``n_post``,
+        ``round_ar``, the switches ``M``, ``F``, ``noise``, ``autocorrelation``,
+        ``heteroskedastic`` ('unit', 'time' or 'both', with ``heteroskedastic_ratio``,
+        the largest over the smallest noise sd, default 4).
+    base : folder for relative paths.
+
+    Returns
+    -------
+    Design.
+
+    Raises
+    ------
+    ValueError
+        An unknown preset, missing files or columns, bad options.
+    """
+    rules = {k: d[k] for k in ("round_ar",) if k in d}
+    n = {"n_treated": d.get("n_treated"), "n_post": d.get("n_post")}
+    if "preset" in d:
+        preset = d["preset"]
+        if preset not in simulate.PRESETS:
+            raise ValueError(
+                f"unknown preset {preset!r}; choose one of {', '.join(simulate.PRESETS)}"
+            )
+        kw = {k: d[k] for k in ("outcome", "assignment") if k in d}
+        if preset != "prop99":
+            kw["path"] = _path(base, d.get("path"))
+        kw.update(rules)
+        kw.update({k: v for k, v in n.items() if v is not None})
+        design = simulate.PRESETS[preset](**kw)
+    else:
+        design = _from_data(d, base, rules)
+        changes = {}
+        if n["n_treated"] is not None:
+            changes["n_treated_max"] = n["n_treated"]
+        if n["n_post"] is not None:
+            changes["n_post"] = n["n_post"]
+        design = dataclasses.replace(design, **changes)
+    design = simulate.switch(
+        design,
+        M=d.get("M", True),
+        F=d.get("F", True),
+        noise=d.get("noise", True),
+        autocorrelation=d.get("autocorrelation", True),
+    )
+    het = d.get("heteroskedastic")
+    if het is not None:
+        if het not in ("unit", "time", "both"):
+            raise ValueError(
+                f"heteroskedastic must be 'unit', 'time' or 'both', got {het!r}"
+            )
+        ratio = float(d.get("heteroskedastic_ratio", 4.0))
+        N, T = design.shape
+        unit = np.geomspace(1.0, ratio, N) if het in ("unit", "both") else None
+        time = np.geomspace(1.0, ratio, T) if het in ("time", "both") else None
+        design = simulate.with_heteroskedasticity(design, unit, time)
+    return design
+
+
+def replication(design: simulate.Design, d: dict, dtype):
+    """``key -> (Y, W, truth)``: one replication of the design with its true ATT.
+
+    The effect is ``effect`` (default 0) on every treated cell, plus, with ``effect_sd``,
+    an independent N(0, effect_sd^2) per cell drawn from the key (a heterogeneous
+    effect); the truth is the mean effect over the treated cells.
+    """
+    effect = float(d.get("effect", 0.0))
+    sd = float(d.get("effect_sd", 0.0))
+
+    def one(key):
+        k_draw, k_effect = jax.random.split(key)
+        cell = effect
+        if sd > 0:
+            cell = effect + sd * jax.random.normal(k_effect, design.shape, dtype)
+        Y, W = simulate.draw(design, k_draw, cell, dtype)
+        truth = jnp.sum(W * cell) / jnp.sum(W)
+        return Y, W, truth
+
+    return one
+
+
+__all__ = ["build_design", "replication"]

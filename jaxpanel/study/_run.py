@@ -1,0 +1,285 @@
+"""The study runner: batched chunks, atomic Parquet checkpoints, resume, several processes.
+
+Replication r of design d uses the key ``fold_in(fold_in(key(seed), d), r)``: its panel,
+its estimators' draws (MC's folds) and its variance replicates come from that key alone,
+so the rows do not depend on the chunk size, the devices, the processes or on how often
+the run was interrupted. A chunk (``chunk`` replications of one design, every estimator on
+the same panels) is one file, written to a temporary name and renamed when complete: a
+killed run leaves no partial chunk, and the same command resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from statistics import NormalDist
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .. import batch
+from ..estimators._core import att_or_nan
+from ..estimators.batched import batched
+from ..kernels import status_name
+from ._designs import build_design, replication
+from ._spec import Study
+
+MANIFEST = "_manifest.json"  # '_' prefix: Parquet dataset readers skip it
+LANES = 8  # replications per device in one batch (fixed: results independent of chunk)
+
+
+def _rep_keys(seed: int, design: int, start: int, stop: int) -> jax.Array:
+    base = jax.random.fold_in(batch.key(seed), design)
+    return jax.vmap(lambda r: jax.random.fold_in(base, r))(jnp.arange(start, stop))
+
+
+def _placebo(rep, Y, W, mask, key, reps: int):
+    """Unit placebo (Arkhangelsky et al. 2021, Alg. 4) of one replication, in-jit."""
+    N = Y.shape[0]
+    treated = W.max(axis=1) > 0
+    post = W.max(axis=0) > 0
+    n_tr = treated.sum()
+    freq = (~treated).astype(Y.dtype)
+
+    def one(k):
+        u = jnp.where(treated, jnp.inf, jax.random.uniform(k, (N,), Y.dtype))
+        units = jnp.argsort(jnp.argsort(u)) < n_tr
+        Wb = (units[:, None] & post[None, :]).astype(Y.dtype)
+        return rep.refit(rep.data, Wb, freq, mask)
+
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(reps))
+    draws = jax.vmap(one)(keys)
+    ok = jnp.isfinite(draws)
+    n = ok.sum()
+    mean = jnp.where(ok, draws, 0).sum() / n
+    var = jnp.where(ok, (draws - mean) ** 2, 0).sum() / n
+    feasible = (N - n_tr) > n_tr
+    se = jnp.where(feasible & (n > 1), jnp.sqrt(var), jnp.nan)
+    return se
+
+
+def _chunk_fn(spec: Study, di: int, design, est_index: int, dtype):
+    """``keys -> dict of (B,) arrays`` for one (design, estimator): jitted, batched."""
+    d = spec.designs[di]
+    e = spec.estimators[est_index]
+    opts = {k: v for k, v in e.items() if k not in ("name", "label")}
+    b = batched(e["name"], opts, max_cells=design.max_treated * design.n_post)
+    draw = replication(design, d, dtype)
+    variance = spec.variance
+
+    def one(key):
+        Y, W, truth = draw(jax.random.fold_in(key, 0))
+        mask = jnp.ones_like(Y)
+        k_est = jax.random.fold_in(jax.random.fold_in(key, 1), est_index)
+        f = b.fit(Y, W, mask, k_est)
+        att = att_or_nan(f)
+        out = {"estimate": att, "truth": truth, "status": f.status}
+        if variance:
+            rep = b.replicator(Y, W, mask, f)
+            for vi, v in enumerate(variance):
+                k_var = jax.random.fold_in(jax.random.fold_in(k_est, 2), vi)
+                out[f"v{vi}_se"] = _placebo(
+                    rep, Y, W, mask, k_var, int(v.get("reps", 200))
+                )
+        return out
+
+    return jax.jit(jax.vmap(one))
+
+
+def _rows(spec: Study, di: int, start: int, outs: list[dict]) -> pd.DataFrame:
+    name = spec.design_names()[di]
+    frames = []
+    for label, out in zip(spec.labels, outs):
+        out = {k: np.asarray(v) for k, v in out.items()}
+        n = out["estimate"].shape[0]
+        f = pd.DataFrame(
+            {
+                "design": name,
+                "estimator": label,
+                "rep": np.arange(start, start + n, dtype=np.int64),
+                "estimate": out["estimate"].astype(float),
+                "truth": out["truth"].astype(float),
+            }
+        )
+        f["error"] = f["estimate"] - f["truth"]
+        f["status"] = [status_name(int(c)) for c in out["status"]]
+        for vi, v in enumerate(spec.variance):
+            m, level = v["method"], float(v.get("level", 0.95))
+            z = NormalDist().inv_cdf(0.5 + level / 2)
+            se = out[f"v{vi}_se"].astype(float)
+            f[f"{m}_se"] = se
+            f[f"{m}_ci_lo"] = f["estimate"] - z * se
+            f[f"{m}_ci_hi"] = f["estimate"] + z * se
+            zstat = np.abs(f["estimate"].to_numpy()) / se
+            f[f"{m}_p"] = [
+                2 * (1 - NormalDist().cdf(x)) if np.isfinite(x) else np.nan
+                for x in zstat
+            ]
+            f[f"{m}_level"] = level
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _write(df: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+    os.replace(tmp, path)  # atomic: a reader sees the whole chunk or none of it
+
+
+def _manifest(spec: Study) -> dict:
+    dev = jax.devices()[0]
+    import importlib.metadata as md
+
+    return {
+        "study": spec.to_dict(),
+        "hash": spec.hash(),
+        "jaxpanel": md.version("jaxpanel"),
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "device": f"{dev.platform}:{getattr(dev, 'device_kind', '')}",
+        "dtype": spec.dtype,
+    }
+
+
+def _prepare(spec: Study, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / MANIFEST
+    new = _manifest(spec)
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get("hash") != new["hash"]:
+            raise ValueError(
+                f"{out} holds results of another study (hash {old.get('hash', '?')[:12]} "
+                f"vs {new['hash'][:12]}); run the changed study into a new --out folder"
+            )
+        if old["study"]["chunk"] != spec.chunk and any(out.glob("*.parquet")):
+            raise ValueError(
+                f"{out} was run with chunk={old['study']['chunk']}; resume with the same "
+                "chunk (results do not depend on it, its files' names do)"
+            )
+        return
+    tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(new, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def _batches(fn, seed: int, di: int, start: int, stop: int, mesh) -> dict:
+    """``fn`` over replications ``start..stop`` in batches of one fixed width.
+
+    Every replication is computed in a batch of ``LANES`` per device whatever the
+    chunk size (the last batch padded), so its numbers do not depend on the chunk size.
+    """
+    width = LANES * mesh.size
+    parts = []
+    for a in range(start, stop, width):
+        keys = _rep_keys(seed, di, a, a + width)
+        keys = jax.device_put(keys, NamedSharding(mesh, PartitionSpec("r")))
+        n = min(width, stop - a)
+        parts.append({k: np.asarray(v)[:n] for k, v in fn(keys).items()})
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def chunk_name(design: int, chunk: int) -> str:
+    """File name of one chunk's rows."""
+    return f"d{design:03d}-c{chunk:06d}.parquet"
+
+
+def run(
+    spec: Study,
+    out: str | Path,
+    *,
+    progress: bool | None = None,
+    process_id: int | None = None,
+    num_processes: int | None = None,
+) -> dict:
+    """Run (or resume) a study into the folder ``out``.
+
+    Parameters
+    ----------
+    spec : the Study. out : folder of the results (created; a Parquet dataset).
+    progress : a tqdm bar over chunks with the time left (None: when on a terminal).
+    process_id, num_processes : this process's share of the chunks (chunk ``i`` runs
+        in process ``i % num_processes``); default ``jax.process_index()`` and
+        ``jax.process_count()`` (1 and 1 without ``jax.distributed``).
+
+    Returns
+    -------
+    dict: chunks run, skipped (already written) and seconds.
+
+    Raises
+    ------
+    ValueError
+        ``out`` holds another study's results, or the study is invalid.
+    """
+    from tqdm.auto import tqdm
+
+    if spec.dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError(
+            "the study's dtype is float64 but jax_enable_x64 is off; set "
+            "jax.config.update('jax_enable_x64', True) or dtype = 'float32'"
+        )
+    out = Path(out)
+    pid = jax.process_index() if process_id is None else process_id
+    nproc = jax.process_count() if num_processes is None else num_processes
+    _prepare(spec, out)
+    dtype = jnp.dtype(spec.dtype)
+    n_chunks = -(-spec.reps // spec.chunk)
+    todo = [
+        (di, c)
+        for di in range(len(spec.designs))
+        for c in range(n_chunks)
+        if (di * n_chunks + c) % nproc == pid
+    ]
+    pending = [(di, c) for di, c in todo if not (out / chunk_name(di, c)).exists()]
+    t0 = time.perf_counter()
+    designs: dict[int, object] = {}
+    fns: dict[tuple[int, int], object] = {}
+    disable = None if progress is None else not progress  # None: only on a terminal
+    bar = tqdm(pending, desc="chunks", unit="chunk", disable=disable)
+    mesh = Mesh(np.array(jax.local_devices()), ("r",))
+    for di, c in bar:
+        if di not in designs:
+            designs[di] = build_design(spec.designs[di], spec.base)
+        start, stop = c * spec.chunk, min((c + 1) * spec.chunk, spec.reps)
+        outs = []
+        for ei in range(len(spec.estimators)):
+            if (di, ei) not in fns:
+                fns[di, ei] = _chunk_fn(spec, di, designs[di], ei, dtype)
+            outs.append(_batches(fns[di, ei], spec.seed, di, start, stop, mesh))
+        _write(_rows(spec, di, start, outs), out / chunk_name(di, c))
+    return {
+        "chunks": len(pending),
+        "skipped": len(todo) - len(pending),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def read(out: str | Path) -> pd.DataFrame:
+    """All rows of a study folder (``pandas.read_parquet`` on it works the same).
+
+    Parameters
+    ----------
+    out : the study's folder.
+
+    Returns
+    -------
+    DataFrame sorted by design, estimator and replication.
+    """
+    out = Path(out)
+    files = sorted(out.glob("*.parquet"))
+    if not files:
+        raise ValueError(f"{out}: no results (run the study first)")
+    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return df.sort_values(["design", "estimator", "rep"], ignore_index=True)
+
+
+__all__ = ["MANIFEST", "chunk_name", "read", "run"]

@@ -1,0 +1,232 @@
+"""A study as data: designs x estimators x variance methods, seed, reps, chunk.
+
+Written as a TOML file (stdlib ``tomllib``) or built in Python from the same dict::
+
+    seed = 0
+    reps = 1000
+    chunk = 100
+    [[designs]]
+    preset = "cps"            # or: data = "panel.csv", unit/time/outcome/assignment
+    outcome = "log_wage"
+    assignment = "min_wage"
+    path = "CPS.csv"          # relative paths are relative to the study file
+    [[estimators]]
+    name = "sdid"
+    [[estimators]]
+    name = "trop"
+    variant = "global"
+    lambda_unit = 0.01
+    lambda_time = 0.2
+    lambda_nn = 0.2
+    [[variance]]
+    method = "placebo"
+    reps = 200
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..estimators.batched import ALLOWED, batched
+
+DESIGN_KEYS = {
+    "name", "preset", "data", "unit", "time", "outcome", "assignment", "path",
+    "n_treated", "n_post", "round_ar", "M", "F", "noise", "autocorrelation",
+    "heteroskedastic", "heteroskedastic_ratio", "effect", "effect_sd", "treated_unit",
+}  # fmt: skip
+VARIANCE_METHODS = ("placebo",)
+TOP_KEYS = {
+    "seed",
+    "reps",
+    "chunk",
+    "dtype",
+    "designs",
+    "estimators",
+    "variance",
+    "name",
+}
+
+
+@dataclass(frozen=True)
+class Study:
+    """A simulation study (see the module docstring for the file form).
+
+    Attributes
+    ----------
+    designs : list of design tables (:func:`jaxpanel.study.build_design` reads them).
+    estimators : list of estimator tables: ``name`` (and ``label``, default the name,
+        unique) plus the estimator's options (``jaxpanel.estimators.batched.ALLOWED``).
+    variance : list of variance tables: ``method`` ('placebo'), ``reps``, ``level``.
+    seed, reps, chunk : the study's seed, replications per design, replications per
+        checkpointed chunk.
+    dtype : 'float64' or 'float32' (needs ``jax_enable_x64`` for float64).
+    base : folder that relative data paths are relative to (not part of the hash).
+    """
+
+    designs: list
+    estimators: list
+    variance: list = field(default_factory=list)
+    seed: int = 0
+    reps: int = 1000
+    chunk: int = 100
+    dtype: str = "float64"
+    name: str = "study"
+    base: str = "."
+
+    def to_dict(self) -> dict[str, Any]:
+        """The study as a plain dict (what the hash covers)."""
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "reps": self.reps,
+            "chunk": self.chunk,
+            "dtype": self.dtype,
+            "designs": self.designs,
+            "estimators": self.estimators,
+            "variance": self.variance,
+        }
+
+    def hash(self) -> str:
+        """SHA-256 of the study's results-defining content.
+
+        ``chunk`` is left out: results do not depend on it, so a resumed run may use
+        another chunk size only if no chunk was written (the runner checks that).
+        """
+        d = self.to_dict()
+        d.pop("chunk")
+        d.pop("name")
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    @property
+    def labels(self) -> list[str]:
+        """The estimators' labels (the ``estimator`` column of the results)."""
+        return [e.get("label", e["name"]) for e in self.estimators]
+
+    def design_names(self) -> list[str]:
+        """Each design's name (given, or built from its preset, outcome and assignment)."""
+        names = []
+        for d in self.designs:
+            if "name" in d:
+                names.append(str(d["name"]))
+                continue
+            parts = [d.get("preset") or Path(str(d.get("data", "data"))).stem]
+            parts += [str(d[k]) for k in ("outcome", "assignment") if k in d]
+            names.append("/".join(parts))
+        return names
+
+
+def _check(spec: Study) -> Study:
+    if not isinstance(spec.reps, int) or spec.reps < 1:
+        raise ValueError(f"reps must be a positive integer, got {spec.reps!r}")
+    if not isinstance(spec.chunk, int) or spec.chunk < 1:
+        raise ValueError(f"chunk must be a positive integer, got {spec.chunk!r}")
+    if spec.dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {spec.dtype!r}")
+    if not spec.designs or not spec.estimators:
+        raise ValueError(
+            "a study needs at least one [[designs]] and one [[estimators]]"
+        )
+    for i, d in enumerate(spec.designs):
+        unknown = sorted(set(d) - DESIGN_KEYS)
+        if unknown:
+            raise ValueError(
+                f"designs[{i}]: unknown key(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(DESIGN_KEYS))})"
+            )
+        if ("preset" in d) == ("data" in d):
+            raise ValueError(f"designs[{i}]: give exactly one of preset= or data=")
+    names = spec.design_names()
+    if len(set(names)) != len(names):
+        raise ValueError(f"design names repeat ({names}); give each a name=")
+    for i, e in enumerate(spec.estimators):
+        if "name" not in e:
+            raise ValueError(
+                f"estimators[{i}] needs name= (one of {', '.join(ALLOWED)})"
+            )
+        opts = {k: v for k, v in e.items() if k not in ("name", "label")}
+        batched(e["name"], opts)  # validates the name and options
+    if len(set(spec.labels)) != len(spec.labels):
+        raise ValueError(
+            f"estimator labels repeat ({spec.labels}); give each a distinct label="
+        )
+    for i, v in enumerate(spec.variance):
+        if v.get("method") not in VARIANCE_METHODS:
+            raise ValueError(
+                f"variance[{i}]: method must be one of {VARIANCE_METHODS} in a study, "
+                f"got {v.get('method')!r}"
+            )
+        unknown = sorted(set(v) - {"method", "reps", "level"})
+        if unknown:
+            raise ValueError(f"variance[{i}]: unknown key(s) {', '.join(unknown)}")
+    return spec
+
+
+def from_dict(d: dict[str, Any], base: str | Path = ".") -> Study:
+    """A :class:`Study` from a dict of the file's form.
+
+    Parameters
+    ----------
+    d : the study (keys as in the module docstring). base : folder for relative paths.
+
+    Returns
+    -------
+    Study.
+
+    Raises
+    ------
+    ValueError
+        Unknown keys, missing designs or estimators, bad options (the message names them).
+    """
+    unknown = sorted(set(d) - TOP_KEYS)
+    if unknown:
+        raise ValueError(
+            f"unknown study key(s) {', '.join(unknown)} (known: {', '.join(sorted(TOP_KEYS))})"
+        )
+    spec = Study(
+        designs=[dict(x) for x in d.get("designs", [])],
+        estimators=[dict(x) for x in d.get("estimators", [])],
+        variance=[dict(x) for x in d.get("variance", [])],
+        seed=d.get("seed", 0),
+        reps=d.get("reps", 1000),
+        chunk=d.get("chunk", 100),
+        dtype=d.get("dtype", "float64"),
+        name=d.get("name", "study"),
+        base=str(base),
+    )
+    return _check(spec)
+
+
+def load(path: str | Path) -> Study:
+    """Read a study from a TOML file.
+
+    Parameters
+    ----------
+    path : the ``.toml`` file.
+
+    Returns
+    -------
+    Study (relative data paths resolved against the file's folder).
+
+    Raises
+    ------
+    ValueError
+        A missing file, invalid TOML, or an invalid study.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such study file {str(path)!r}")
+    try:
+        d = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not valid TOML ({e})") from None
+    d.setdefault("name", path.stem)
+    return from_dict(d, base=path.resolve().parent)
+
+
+__all__ = ["VARIANCE_METHODS", "Study", "from_dict", "load"]
