@@ -26,6 +26,12 @@ def add_parser(sub) -> None:
     run.add_argument("--out", required=True, metavar="DIR", help="results folder")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="folder of the designs' relative data paths (default: the study file's)",
+    )
+    run.add_argument(
         "--coordinator",
         default=None,
         metavar="HOST:PORT",
@@ -69,7 +75,7 @@ def cmd_run(args) -> int:
     -------
     0.
     """
-    spec = study.load(args.file)
+    spec = study.load(args.file, data_dir=args.data_dir)
     # the study file chooses the precision (a command line is the user's own process)
     jax.config.update("jax_enable_x64", spec.dtype == "float64")
     _distributed(args)

@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+import jaxpanel
 from jaxpanel import simulate
 
 from .conftest import shared_path
@@ -92,3 +93,79 @@ def test_cps_design_without_a_path_says_where_to_get_the_file(tmp_path):
         simulate.cps_design(path=tmp_path / "CPS.csv")
     with pytest.raises(ValueError, match="outcome='wage' is not supported"):
         simulate.cps_design("wage", path=tmp_path / "CPS.csv")
+
+
+# --- the TROP paper's designs (Athey, Imbens, Qu and Viviano 2025, Sec. 3.1, Table 2)
+
+
+def _stats(design):
+    s = design.statistics()
+    return tuple(round(s[k], 3) for k in ("F", "M", "noise", "ar1", "ar2"))
+
+
+def test_cps_log_wage_unrounded_matches_trop_table_2():
+    d = simulate.cps("log_wage", "min_wage", path=shared_path("data", "CPS.csv"))
+    # Table 2 prints F 0.992, M 0.10, noise 0.098, AR(2) (0.010, -0.057): the authors'
+    # copy of CPS.csv (12 log_wage cells differ from R synthdid's by up to 0.0036) gives
+    # ar1 0.00966; R synthdid's file, read here, gives 0.00948.
+    F, M, noise, ar1, ar2 = _stats(d)
+    assert (F, M, noise, ar2) == (0.992, 0.100, 0.098, -0.057)
+    assert abs(d.ar[0] - 0.00966) < 3e-4
+    assert d.statistics()["N"] == 50 and d.statistics()["T"] == 40
+
+
+def test_pwt_and_prop99_match_trop_table_2():
+    pwt = simulate.pwt("log_gdp", "dem", path=shared_path("data", "PENN.csv"))
+    assert _stats(pwt) == (0.972, 0.229, 0.069, 0.913, -0.221)
+    np.testing.assert_allclose(pwt.pi.sum(), 29.0, rtol=1e-8)  # 29 democratisations
+    smoking = simulate.prop99()
+    assert _stats(smoking) == (0.935, 0.337, 0.166, 0.506, -0.058)
+
+
+def test_sc_probabilities_are_penalised_sc_weights():
+    d = simulate.prop99("simulated")
+    ca = 2  # California's row (states sorted)
+    assert d.pi[ca] == 0 and np.isclose(d.pi.sum(), 1.0) and (d.pi >= 0).all()
+    # the weights minimise ||y - X w||^2 + 0.1 ||w||^2 on the simplex: check the KKT
+    # conditions with NumPy on the standardised panel (all periods but the last)
+    df = jaxpanel.datasets.prop99()
+    Y = df.pivot(index="State", columns="Year", values="PacksPerCapita").to_numpy(float)
+    Y = (Y - Y.mean()) / Y.std()
+    others = np.delete(np.arange(Y.shape[0]), ca)
+    X, y = Y[others, :-1].T, Y[ca, :-1]
+    w = d.pi[others]
+    grad = 2 * X.T @ (X @ w - y) + 2 * 0.1 * w
+    active = w > 1e-9
+    nu = grad[active].mean()
+    np.testing.assert_allclose(grad[active], nu, atol=1e-7)
+    assert (grad[~active] >= nu - 1e-7).all()
+
+
+def test_assignments_uniform_fixed_and_switches():
+    keys = jax.random.split(jax.random.PRNGKey(3), 200)
+    uni = simulate.prop99("random", n_treated=3, n_post=5)
+    W = np.asarray(jax.vmap(lambda k: simulate.draw(uni, k)[1])(keys))
+    n_tr = W.any(axis=2).sum(axis=1)
+    assert (n_tr == 3).all() and (W.sum(axis=(1, 2)) == 15).all()
+    # every unit is drawn with probability 3/39
+    share = W.any(axis=2).mean(axis=0)
+    assert abs(share.mean() - 3 / 39) < 1e-12 and share.min() > 0
+    fixed = simulate.prop99("treated_unit")
+    W = np.asarray(jax.vmap(lambda k: simulate.draw(fixed, k)[1])(keys[:5]))
+    assert (np.flatnonzero(W[0].any(axis=1)) == [2]).all() and (W == W[0]).all()
+    only_noise = simulate.switch(fixed, M=False, F=False)
+    assert not only_noise.F.any() and not only_noise.M.any()
+    no_ac = simulate.switch(fixed, autocorrelation=False)
+    np.testing.assert_array_equal(no_ac.sigma, np.diag(np.diag(fixed.sigma)))
+    assert no_ac.ar == (0.0, 0.0)
+    Y = np.asarray(simulate.draw(simulate.switch(fixed, noise=False), keys[0])[0])
+    np.testing.assert_allclose(Y, fixed.F + fixed.M, atol=1e-12)
+
+
+def test_cell_effects_add_on_treated_cells_only():
+    d = simulate.prop99("random", n_treated=2, n_post=4)
+    effect = np.arange(d.F.size, dtype=float).reshape(d.F.shape)
+    key = jax.random.PRNGKey(0)
+    Y1, W = simulate.draw(d, key, effect)
+    Y0, _ = simulate.draw(d, key)
+    np.testing.assert_allclose(np.asarray(Y1 - Y0), effect * np.asarray(W), atol=1e-9)

@@ -16,7 +16,7 @@ Arkhangelsky et al. (2021), Sec. 3.1.1; Athey, Imbens, Qu and Viviano (2025), Se
 from ._designs import build_design, replication
 from ._report import figure, report, rmse_table, summarize
 from ._run import MANIFEST, chunk_name, read, run
-from ._spec import VARIANCE_METHODS, Study, from_dict, load
+from ._spec import VARIANCE_METHODS, Study, estimator_options, from_dict, load
 
 __all__ = [
     "MANIFEST",
@@ -24,6 +24,7 @@ __all__ = [
     "Study",
     "build_design",
     "chunk_name",
+    "estimator_options",
     "figure",
     "from_dict",
     "load",

@@ -28,7 +28,7 @@ from ..estimators._core import att_or_nan
 from ..estimators.batched import batched
 from ..kernels import status_name
 from ._designs import build_design, replication
-from ._spec import Study
+from ._spec import Study, estimator_options
 
 MANIFEST = "_manifest.json"  # '_' prefix: Parquet dataset readers skip it
 LANES = 8  # replications per device in one batch (fixed: results independent of chunk)
@@ -56,10 +56,10 @@ def _placebo(rep, Y, W, mask, key, reps: int):
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(reps))
     draws = jax.vmap(one)(keys)
     ok = jnp.isfinite(draws)
-    n = ok.sum()
+    n = ok.sum().astype(Y.dtype)
     mean = jnp.where(ok, draws, 0).sum() / n
     var = jnp.where(ok, (draws - mean) ** 2, 0).sum() / n
-    feasible = (N - n_tr) > n_tr
+    feasible = (N - n_tr) > n_tr  # more controls than treated units (Alg. 4)
     se = jnp.where(feasible & (n > 1), jnp.sqrt(var), jnp.nan)
     return se
 
@@ -67,9 +67,8 @@ def _placebo(rep, Y, W, mask, key, reps: int):
 def _chunk_fn(spec: Study, di: int, design, est_index: int, dtype):
     """``keys -> dict of (B,) arrays`` for one (design, estimator): jitted, batched."""
     d = spec.designs[di]
-    e = spec.estimators[est_index]
-    opts = {k: v for k, v in e.items() if k not in ("name", "label")}
-    b = batched(e["name"], opts, max_cells=design.max_treated * design.n_post)
+    name, opts = estimator_options(spec, di, est_index)
+    b = batched(name, opts, max_cells=design.max_treated * design.n_post)
     draw = replication(design, d, dtype)
     variance = spec.variance
 
@@ -133,6 +132,17 @@ def _write(df: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
     os.replace(tmp, path)  # atomic: a reader sees the whole chunk or none of it
+
+
+def _timing(out: Path, di: int, c: int, n: int, seconds: dict) -> None:
+    """Seconds per estimator of one chunk (first chunks include compilation)."""
+    where = out / "_timing"
+    where.mkdir(exist_ok=True)
+    rec = {"design": di, "chunk": c, "reps": n, "seconds": seconds}
+    path = where / chunk_name(di, c).replace(".parquet", ".json")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(rec))
+    os.replace(tmp, path)
 
 
 def _manifest(spec: Study) -> dict:
@@ -250,12 +260,15 @@ def run(
         if di not in designs:
             designs[di] = build_design(spec.designs[di], spec.base)
         start, stop = c * spec.chunk, min((c + 1) * spec.chunk, spec.reps)
-        outs = []
-        for ei in range(len(spec.estimators)):
+        outs, seconds = [], {}
+        for ei, label in enumerate(spec.labels):
+            t1 = time.perf_counter()
             if (di, ei) not in fns:
                 fns[di, ei] = _chunk_fn(spec, di, designs[di], ei, dtype)
             outs.append(_batches(fns[di, ei], spec.seed, di, start, stop, mesh))
+            seconds[label] = time.perf_counter() - t1
         _write(_rows(spec, di, start, outs), out / chunk_name(di, c))
+        _timing(out, di, c, stop - start, seconds)
     return {
         "chunks": len(pending),
         "skipped": len(todo) - len(pending),

@@ -38,6 +38,7 @@ DESIGN_KEYS = {
     "name", "preset", "data", "unit", "time", "outcome", "assignment", "path",
     "n_treated", "n_post", "round_ar", "M", "F", "noise", "autocorrelation",
     "heteroskedastic", "heteroskedastic_ratio", "effect", "effect_sd", "treated_unit",
+    "options",
 }  # fmt: skip
 VARIANCE_METHODS = ("placebo",)
 TOP_KEYS = {
@@ -60,7 +61,8 @@ class Study:
     ----------
     designs : list of design tables (:func:`jaxpanel.study.build_design` reads them).
     estimators : list of estimator tables: ``name`` (and ``label``, default the name,
-        unique) plus the estimator's options (``jaxpanel.estimators.batched.ALLOWED``).
+        unique) plus the estimator's options (``jaxpanel.estimators.batched.ALLOWED``);
+        a design's ``options.<label>`` table overrides them on that design.
     variance : list of variance tables: ``method`` ('placebo'), ``reps``, ``level``.
     seed, reps, chunk : the study's seed, replications per design, replications per
         checkpointed chunk.
@@ -121,6 +123,19 @@ class Study:
         return names
 
 
+def estimator_options(spec: Study, design: int, estimator: int) -> tuple[str, dict]:
+    """The name and options of an estimator on a design.
+
+    The estimator's table, updated by the design's ``options.<label>`` table (per-design
+    settings, e.g. the TROP authors' lambdas, which differ by design).
+    """
+    e = spec.estimators[estimator]
+    label = spec.labels[estimator]
+    opts = {k: v for k, v in e.items() if k not in ("name", "label")}
+    opts.update(spec.designs[design].get("options", {}).get(label, {}))
+    return e["name"], opts
+
+
 def _check(spec: Study) -> Study:
     if not isinstance(spec.reps, int) or spec.reps < 1:
         raise ValueError(f"reps must be a positive integer, got {spec.reps!r}")
@@ -149,12 +164,19 @@ def _check(spec: Study) -> Study:
             raise ValueError(
                 f"estimators[{i}] needs name= (one of {', '.join(ALLOWED)})"
             )
-        opts = {k: v for k, v in e.items() if k not in ("name", "label")}
-        batched(e["name"], opts)  # validates the name and options
     if len(set(spec.labels)) != len(spec.labels):
         raise ValueError(
             f"estimator labels repeat ({spec.labels}); give each a distinct label="
         )
+    for di, d in enumerate(spec.designs):
+        unknown = sorted(set(d.get("options", {})) - set(spec.labels))
+        if unknown:
+            raise ValueError(
+                f"designs[{di}].options: no estimator labelled {', '.join(unknown)} "
+                f"(labels: {', '.join(spec.labels)})"
+            )
+        for ei in range(len(spec.estimators)):
+            batched(*estimator_options(spec, di, ei))  # validates name and options
     for i, v in enumerate(spec.variance):
         if v.get("method") not in VARIANCE_METHODS:
             raise ValueError(
@@ -202,12 +224,13 @@ def from_dict(d: dict[str, Any], base: str | Path = ".") -> Study:
     return _check(spec)
 
 
-def load(path: str | Path) -> Study:
+def load(path: str | Path, data_dir: str | Path | None = None) -> Study:
     """Read a study from a TOML file.
 
     Parameters
     ----------
     path : the ``.toml`` file.
+    data_dir : folder that relative data paths are relative to (default: the file's).
 
     Returns
     -------
@@ -226,7 +249,8 @@ def load(path: str | Path) -> Study:
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path}: not valid TOML ({e})") from None
     d.setdefault("name", path.stem)
-    return from_dict(d, base=path.resolve().parent)
+    base = path.resolve().parent if data_dir is None else Path(data_dir).resolve()
+    return from_dict(d, base=base)
 
 
-__all__ = ["VARIANCE_METHODS", "Study", "from_dict", "load"]
+__all__ = ["VARIANCE_METHODS", "Study", "estimator_options", "from_dict", "load"]
