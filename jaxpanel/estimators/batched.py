@@ -1,7 +1,7 @@
 """Every estimator as one batched function of arrays and a key (simulation studies).
 
 A study fits the same estimator to thousands of simulated panels of one shape. Each
-estimator here is a pure function ``fit(Y, W, mask, key) -> Fit`` that ``jax.vmap``
+estimator here is a pure function ``fit(params, Y, W, mask, key) -> Fit`` that ``jax.vmap``
 batches over panels, plus the :class:`~jaxpanel.fit.Replicator` builder that variance
 methods refit it with. Only choices that keep the shapes static are offered: MC's penalty
 is fixed or cross-validated on folds drawn from the key; TROP runs at fixed lambdas
@@ -30,15 +30,21 @@ class Batched(NamedTuple):
     Attributes
     ----------
     name : the estimator's name. options : the options it was built with.
-    fit : ``(Y, W, mask, key) -> Fit``, pure; ``key`` draws what the estimator draws
-        (MC's cross-validation folds), unused otherwise.
-    replicator : ``(Y, W, mask, fit) -> Replicator`` for variance methods.
+    params : the numeric options (TROP's lambdas, MC's fixed penalty) as a dict of
+        floats, passed to ``fit`` and ``replicator`` as traced arguments so that one
+        compiled function serves every value.
+    fit : ``(params, Y, W, mask, key) -> Fit``, pure; ``key`` draws what the estimator
+        draws (MC's cross-validation folds), unused otherwise.
+    replicator : ``(params, Y, W, mask, fit) -> Replicator`` for variance methods.
+    static : hashable summary of everything but ``params`` (a compilation cache key).
     """
 
     name: str
     options: Mapping[str, Any]
+    params: Mapping[str, float]
     fit: Callable[..., Fit]
     replicator: Callable[..., Replicator]
+    static: tuple
 
 
 # the options each estimator takes in a study, with their defaults
@@ -86,13 +92,13 @@ def _options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
 def _synth(name: str, o: dict) -> Batched:
     opts = SYNTH_OPTIONS[name].replace(solver=o["solver"])
 
-    def fit(Y, W, mask, key):
+    def fit(params, Y, W, mask, key):
         return synth_fit(Y, W, mask, None, None, None, None, None, None, options=opts)
 
-    def replicator(Y, W, mask, f):
+    def replicator(params, Y, W, mask, f):
         return synth_replicator(Y, W, mask, f, opts, name)
 
-    return Batched(name, o, fit, replicator)
+    return Batched(name, o, {}, fit, replicator, (name, opts))
 
 
 def _mc(o: dict) -> Batched:
@@ -100,10 +106,13 @@ def _mc(o: dict) -> Batched:
     if not 0.0 < o["cv_ratio"] < 1.0 or o["num_folds"] < 2:
         raise ValueError("mc: cv_ratio must be in (0, 1) and num_folds at least 2")
 
-    def fit(Y, W, mask, key):
-        if o["lam"] is not None:
-            f = mc.fit(Y, W, mask, o["lam"], opts)
-            lam = jnp.asarray(o["lam"], Y.dtype)
+    fixed = o["lam"] is not None
+    params = {"lam": float(o["lam"])} if fixed else {}
+
+    def fit(params, Y, W, mask, key):
+        if fixed:
+            lam = jnp.asarray(params["lam"], Y.dtype)
+            f = mc.fit(Y, W, mask, lam, opts)
         else:
             shape = (o["num_folds"],) + Y.shape
             folds = jax.random.bernoulli(key, o["cv_ratio"], shape).astype(Y.dtype)
@@ -111,10 +120,11 @@ def _mc(o: dict) -> Batched:
             lam = cv.best_lambda
         return f._replace(info={**(f.info or {}), "lam": lam})
 
-    def replicator(Y, W, mask, f):
+    def replicator(params, Y, W, mask, f):
         return mc.replicator(Y, W, mask, f.info["lam"], opts)
 
-    return Batched("mc", o, fit, replicator)
+    static = ("mc", opts, fixed, o["num_folds"], o["cv_ratio"])
+    return Batched("mc", o, params, fit, replicator, static)
 
 
 def _trop(o: dict, max_cells: int) -> Batched:
@@ -132,15 +142,21 @@ def _trop(o: dict, max_cells: int) -> Batched:
     opts = trop.TROPOptions(o["tol"], o["max_steps"], None, o["squared_weights"])
     variant = o["variant"]
 
-    def fit(Y, W, mask, key):
+    names = ("lambda_unit", "lambda_time", "lambda_nn")
+    params = dict(zip(names, lams))
+
+    def fit(params, Y, W, mask, key):
+        lams = tuple(jnp.asarray(params[k], Y.dtype) for k in names)
         if variant == "global":
             return trop.fit_global(Y, W, mask, *lams, opts)
         return trop._fit(Y, W, mask, *lams, max_cells, opts)
 
-    def replicator(Y, W, mask, f):
+    def replicator(params, Y, W, mask, f):
+        lams = tuple(params[k] for k in names)
         return trop.replicator(Y, W, mask, lams, opts, variant, max_cells)
 
-    return Batched("trop", o, fit, replicator)
+    static = ("trop", opts, variant, max_cells)
+    return Batched("trop", o, params, fit, replicator, static)
 
 
 def batched(name: str, options: Mapping[str, Any] | None = None, max_cells: int = 1):
@@ -165,13 +181,13 @@ def batched(name: str, options: Mapping[str, Any] | None = None, max_cells: int 
     o = _options(name, dict(options or {}))
     if name == "did":
 
-        def fit(Y, W, mask, key):
+        def fit(params, Y, W, mask, key):
             return did.fit(Y, W, mask)
 
-        def replicator(Y, W, mask, f):
+        def replicator(params, Y, W, mask, f):
             return did.replicator(Y, W, mask)
 
-        return Batched(name, o, fit, replicator)
+        return Batched(name, o, {}, fit, replicator, ("did",))
     if name in SYNTH_OPTIONS:
         return _synth(name, o)
     if name == "mc":

@@ -54,7 +54,9 @@ def _p_value(u, rows, post, perms):
         k = jnp.arange(u.shape[0], dtype=jnp.int32)
         src = jnp.where(
             k < n_in,
-            order[jnp.where(k < n_in, perm.astype(jnp.int32), 0) % jnp.maximum(n_in, 1)],
+            order[
+                jnp.where(k < n_in, perm.astype(jnp.int32), 0) % jnp.maximum(n_in, 1)
+            ],
             order[k],
         )
         moved = jnp.zeros_like(u).at[order].set(u[src])

@@ -324,20 +324,71 @@ def switch(
     )
 
 
-def _treated_units(design: Design, k_assign, k_pick, k_none) -> jax.Array:
-    N = design.shape[0]
-    if design.assignment == "fixed":
-        return jnp.asarray(np.asarray(design.treated, bool))
-    if design.assignment == "uniform":
+def arrays(design: Design) -> dict[str, np.ndarray]:
+    """The design's arrays, as :func:`draw_arrays` takes them (traced, not baked in).
+
+    Passing them as arguments lets one compiled draw serve every design of a shape.
+    """
+    N, T = design.shape
+    sigma = design.sigma
+    chol = np.linalg.cholesky(sigma) if np.any(sigma) else np.zeros_like(sigma)
+    ones_n, ones_t = np.ones(N), np.ones(T)
+    treated = np.zeros(N, bool) if design.treated is None else design.treated
+    return {
+        "base": design.F + design.M,
+        "chol": chol,
+        "pi": np.asarray(design.pi, float),
+        "unit_scale": ones_n if design.unit_scale is None else design.unit_scale,
+        "time_scale": ones_t if design.time_scale is None else design.time_scale,
+        "treated": np.asarray(treated, bool),
+    }
+
+
+def rules(design: Design) -> tuple:
+    """The design's static draw rules: (assignment, n_treated_max, n_post)."""
+    return (design.assignment, design.n_treated_max, design.n_post)
+
+
+def _treated_units(a, rules, k_assign, k_pick, k_none) -> jax.Array:
+    assignment, n_max, _ = rules
+    N = a["base"].shape[0]
+    if assignment == "fixed":
+        return a["treated"]
+    if assignment == "uniform":
         u = jax.random.uniform(k_assign, (N,))
-        return jnp.argsort(jnp.argsort(u)) < design.n_treated_max
-    d = jax.random.uniform(k_assign, (N,)) < jnp.asarray(design.pi)
+        return jnp.argsort(jnp.argsort(u)) < n_max
+    d = jax.random.uniform(k_assign, (N,)) < a["pi"]
     # keep a random subset of at most n_treated_max treated units
     priority = jnp.where(d, jax.random.uniform(k_pick, (N,)), -1.0)
     rank = jnp.argsort(jnp.argsort(-priority))
-    d = d & (rank < design.n_treated_max)
+    d = d & (rank < n_max)
     fallback = jnp.arange(N) == jax.random.randint(k_none, (), 0, N)
     return jnp.where(d.any(), d, fallback)
+
+
+def draw_arrays(a: dict, rules: tuple, key: jax.Array, effect=0.0):
+    """:func:`draw` on a design's :func:`arrays` (traced) and :func:`rules` (static).
+
+    Parameters
+    ----------
+    a : :func:`arrays` of the design (as JAX arrays of the working dtype).
+    rules : :func:`rules` of the design. key, effect : as :func:`draw`.
+
+    Returns
+    -------
+    ``(Y, W)``.
+    """
+    base = a["base"]
+    dtype = base.dtype
+    N, T = base.shape
+    k_noise, k_assign, k_pick, k_none = jax.random.split(key, 4)
+    eps = jax.random.normal(k_noise, (N, T), dtype) @ a["chol"].T
+    eps = eps * a["unit_scale"][:, None] * a["time_scale"][None, :]
+    d = _treated_units(a, rules, k_assign, k_pick, k_none)
+    post = jnp.arange(T) >= T - rules[2]
+    W = (d[:, None] & post[None, :]).astype(dtype)
+    Y = base + eps + jnp.asarray(effect, dtype) * W
+    return Y, W
 
 
 def draw(design: Design, key: jax.Array, effect=0.0, dtype=None):
@@ -354,29 +405,23 @@ def draw(design: Design, key: jax.Array, effect=0.0, dtype=None):
     -------
     ``(Y, W)`` (N, T) outcomes and 0/1 treatment.
     """
-    N, T = design.shape
     dtype = jnp.zeros(()).dtype if dtype is None else dtype
-    k_noise, k_assign, k_pick, k_none = jax.random.split(key, 4)
-    sigma = design.sigma
-    chol = np.linalg.cholesky(sigma) if np.any(sigma) else np.zeros_like(sigma)
-    eps = jax.random.normal(k_noise, (N, T), dtype) @ jnp.asarray(chol, dtype).T
-    if design.unit_scale is not None:
-        eps = eps * jnp.asarray(design.unit_scale, dtype)[:, None]
-    if design.time_scale is not None:
-        eps = eps * jnp.asarray(design.time_scale, dtype)[None, :]
-    d = _treated_units(design, k_assign, k_pick, k_none)
-    post = jnp.arange(T) >= T - design.n_post
-    W = (d[:, None] & post[None, :]).astype(dtype)
-    Y = jnp.asarray(design.F + design.M, dtype) + eps + jnp.asarray(effect, dtype) * W
-    return Y, W
+    a = {
+        k: jnp.asarray(v) if v.dtype == bool else jnp.asarray(v, dtype)
+        for k, v in arrays(design).items()
+    }
+    return draw_arrays(a, rules(design), key, effect)
 
 
 __all__ = [
     "ASSIGNMENTS",
     "Design",
     "ar2_autocorrelation",
+    "arrays",
     "calibrate",
     "draw",
+    "draw_arrays",
+    "rules",
     "sc_probabilities",
     "switch",
     "with_heteroskedasticity",

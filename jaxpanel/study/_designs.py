@@ -105,26 +105,54 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
     return design
 
 
-def replication(design: simulate.Design, d: dict, dtype):
-    """``key -> (Y, W, truth)``: one replication of the design with its true ATT.
+def draw_fn(rules: tuple, heterogeneous: bool):
+    """``(a, effect, effect_sd, key) -> (Y, W, truth)`` for designs with these rules.
 
-    The effect is ``effect`` (default 0) on every treated cell, plus, with ``effect_sd``,
-    an independent N(0, effect_sd^2) per cell drawn from the key (a heterogeneous
-    effect); the truth is the mean effect over the treated cells.
+    ``a`` are the design's :func:`~jaxpanel.simulate.arrays` (traced: one compiled draw
+    serves every design of a shape). The effect is ``effect`` on every treated cell,
+    plus, when ``heterogeneous``, an independent N(0, effect_sd^2) per cell drawn from
+    the key; the truth is the mean effect over the treated cells.
     """
-    effect = float(d.get("effect", 0.0))
-    sd = float(d.get("effect_sd", 0.0))
 
-    def one(key):
+    def one(a, effect, effect_sd, key):
         k_draw, k_effect = jax.random.split(key)
         cell = effect
-        if sd > 0:
-            cell = effect + sd * jax.random.normal(k_effect, design.shape, dtype)
-        Y, W = simulate.draw(design, k_draw, cell, dtype)
+        if heterogeneous:
+            shape = a["base"].shape
+            noise = jax.random.normal(k_effect, shape, a["base"].dtype)
+            cell = effect + effect_sd * noise
+        Y, W = simulate.draw_arrays(a, rules, k_draw, cell)
         truth = jnp.sum(W * cell) / jnp.sum(W)
         return Y, W, truth
 
     return one
 
 
-__all__ = ["build_design", "replication"]
+def design_arrays(design: simulate.Design, dtype) -> dict:
+    """The design's arrays as JAX arrays of ``dtype`` (bool masks kept bool)."""
+    return {
+        k: jnp.asarray(v) if v.dtype == bool else jnp.asarray(v, dtype)
+        for k, v in simulate.arrays(design).items()
+    }
+
+
+def replication(design: simulate.Design, d: dict, dtype):
+    """``key -> (Y, W, truth)``: one replication of a study's design table ``d``.
+
+    Parameters
+    ----------
+    design : :func:`build_design` of ``d``. d : the design table (``effect``,
+        ``effect_sd``). dtype : the working dtype.
+
+    Returns
+    -------
+    The function (pure; vmappable over keys).
+    """
+    sd = float(d.get("effect_sd", 0.0))
+    fn = draw_fn(simulate.rules(design), sd > 0)
+    a = design_arrays(design, dtype)
+    effect = jnp.asarray(float(d.get("effect", 0.0)), dtype)
+    return lambda key: fn(a, effect, jnp.asarray(sd, dtype), key)
+
+
+__all__ = ["build_design", "design_arrays", "draw_fn", "replication"]

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from .. import batch
+from .. import batch, simulate
 from ..estimators._core import att_or_nan
 from ..estimators.batched import batched
 from ..kernels import status_name
-from ._designs import build_design, replication
+from ._designs import build_design, design_arrays, draw_fn
 from ._spec import Study, estimator_options
 
 MANIFEST = "_manifest.json"  # '_' prefix: Parquet dataset readers skip it
@@ -64,31 +64,56 @@ def _placebo(rep, Y, W, mask, key, reps: int):
     return se
 
 
-def _chunk_fn(spec: Study, di: int, design, est_index: int, dtype):
-    """``keys -> dict of (B,) arrays`` for one (design, estimator): jitted, batched."""
-    d = spec.designs[di]
-    name, opts = estimator_options(spec, di, est_index)
-    b = batched(name, opts, max_cells=design.max_treated * design.n_post)
-    draw = replication(design, d, dtype)
-    variance = spec.variance
+def _chunk_fn(b, rules: tuple, heterogeneous: bool, variance: tuple):
+    """``(a, params, effect, effect_sd, est_index, keys) -> dict of (B,) arrays``.
 
-    def one(key):
-        Y, W, truth = draw(jax.random.fold_in(key, 0))
+    Jitted and batched over the keys; the design's arrays and the estimator's numeric
+    options are arguments, so one compilation serves every design of a shape.
+    """
+    draw = draw_fn(rules, heterogeneous)
+
+    def one(a, params, effect, effect_sd, est_index, key):
+        Y, W, truth = draw(a, effect, effect_sd, jax.random.fold_in(key, 0))
         mask = jnp.ones_like(Y)
         k_est = jax.random.fold_in(jax.random.fold_in(key, 1), est_index)
-        f = b.fit(Y, W, mask, k_est)
+        f = b.fit(params, Y, W, mask, k_est)
         att = att_or_nan(f)
         out = {"estimate": att, "truth": truth, "status": f.status}
         if variance:
-            rep = b.replicator(Y, W, mask, f)
-            for vi, v in enumerate(variance):
+            rep = b.replicator(params, Y, W, mask, f)
+            for vi, (_, reps) in enumerate(variance):
                 k_var = jax.random.fold_in(jax.random.fold_in(k_est, 2), vi)
-                out[f"v{vi}_se"] = _placebo(
-                    rep, Y, W, mask, k_var, int(v.get("reps", 200))
-                )
+                out[f"v{vi}_se"] = _placebo(rep, Y, W, mask, k_var, reps)
         return out
 
-    return jax.jit(jax.vmap(one))
+    batched_fn = jax.vmap(one, in_axes=(None, None, None, None, None, 0))
+    return jax.jit(batched_fn)
+
+
+class _Lanes:
+    """The compiled chunk functions of a run, one per estimator configuration and shape."""
+
+    def __init__(self, spec: Study, dtype):
+        self.spec, self.dtype, self.cache = spec, dtype, {}
+        self.variance = tuple(
+            (v["method"], int(v.get("reps", 200))) for v in spec.variance
+        )
+
+    def __call__(self, di: int, design, ei: int):
+        """``keys -> outputs`` of estimator ``ei`` on design ``di``."""
+        d = self.spec.designs[di]
+        name, opts = estimator_options(self.spec, di, ei)
+        b = batched(name, opts, max_cells=design.max_treated * design.n_post)
+        sd = float(d.get("effect_sd", 0.0))
+        rules = simulate.rules(design)
+        key = (b.static, rules, design.shape, sd > 0, self.variance)
+        if key not in self.cache:
+            self.cache[key] = _chunk_fn(b, rules, sd > 0, self.variance)
+        fn, dt = self.cache[key], self.dtype
+        a = design_arrays(design, dt)
+        params = {k: jnp.asarray(v, dt) for k, v in b.params.items()}
+        effect = jnp.asarray(float(d.get("effect", 0.0)), dt)
+        return lambda keys: fn(a, params, effect, jnp.asarray(sd, dt), ei, keys)
 
 
 def _rows(spec: Study, di: int, start: int, outs: list[dict]) -> pd.DataFrame:
@@ -253,6 +278,7 @@ def run(
     t0 = time.perf_counter()
     designs: dict[int, object] = {}
     fns: dict[tuple[int, int], object] = {}
+    lanes = _Lanes(spec, dtype)
     disable = None if progress is None else not progress  # None: only on a terminal
     bar = tqdm(pending, desc="chunks", unit="chunk", disable=disable)
     mesh = Mesh(np.array(jax.local_devices()), ("r",))
@@ -264,7 +290,7 @@ def run(
         for ei, label in enumerate(spec.labels):
             t1 = time.perf_counter()
             if (di, ei) not in fns:
-                fns[di, ei] = _chunk_fn(spec, di, designs[di], ei, dtype)
+                fns[di, ei] = lanes(di, designs[di], ei)
             outs.append(_batches(fns[di, ei], spec.seed, di, start, stop, mesh))
             seconds[label] = time.perf_counter() - t1
         _write(_rows(spec, di, start, outs), out / chunk_name(di, c))
