@@ -69,7 +69,7 @@ def main() -> None:
                     "steady_s_per_rep": per_rep,
                     "rmse": float(s.rmse.iloc[0]),
                     "rmse_mcse": float(s.rmse_mcse.iloc[0]),
-                    "run_wall_s": wall,
+                    "run_wall_s": wall,  # this call (0 if it only resumed a finished run)
                     "chunks_run": res["chunks"],
                 },
             )

@@ -170,6 +170,15 @@ def estimator_options(args) -> dict:
                 f"{args.solver!r}"
             )
         options["solver"] = args.solver
+    if args.cv_seed is not None:
+        if args.method not in ("mc", "trop"):
+            raise CLIError("--cv-seed applies to mc and trop (their tuning draws)")
+        options["cv_seed"] = args.cv_seed
+    if args.seed is not None and args.variance is None:
+        raise CLIError(
+            "--seed draws variance replicates and needs --variance; the draws of "
+            "tuning (mc's folds, trop's placebo sets) take --cv-seed"
+        )
     lambdas = {k: getattr(args, k) for k in LAMBDAS if getattr(args, k) is not None}
     if lambdas:
         if args.method != "trop":

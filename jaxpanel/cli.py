@@ -151,7 +151,10 @@ def cmd_fit(args) -> int:
     est = _run(panel, args.method, **options)
     if args.variance is not None:
         est = est.variance(
-            args.variance, reps=args.reps, seed=args.seed, level=args.level
+            args.variance,
+            reps=args.reps,
+            seed=0 if args.seed is None else args.seed,
+            level=args.level,
         )
     seconds = time.perf_counter() - t0
     print(est.summary())
@@ -286,7 +289,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--reps", type=_reps, default=None, help="replicates (default 200)"
     )
-    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fit.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the variance replicates (default 0; needs --variance)",
+    )
+    fit.add_argument(
+        "--cv-seed",
+        type=int,
+        default=None,
+        help="seed of mc's CV folds (default: MCPanel's own) or trop's placebo sets",
+    )
     fit.add_argument(
         "--level", type=_level, default=0.95, help="confidence level (default 0.95)"
     )

@@ -57,6 +57,8 @@ def test_fit_prints_estimate(prop99_csv, capsys):
             "invalid choice: 'nope' (choose from 'did', 'sc', 'difp'",
         ),
         ({"file": "/no/such/file.csv"}, "no such file"),
+        ({"--seed": "3"}, "--seed draws variance replicates and needs --variance"),
+        ({"--cv-seed": "3"}, "--cv-seed applies to mc and trop"),
     ],
 )
 def test_errors_are_one_line(prop99_csv, capsys, change, message):

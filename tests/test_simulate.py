@@ -108,7 +108,7 @@ def test_cps_log_wage_unrounded_matches_trop_table_2():
     # Table 2 prints F 0.992, M 0.10, noise 0.098, AR(2) (0.010, -0.057): the authors'
     # copy of CPS.csv (12 log_wage cells differ from R synthdid's by up to 0.0036) gives
     # ar1 0.00966; R synthdid's file, read here, gives 0.00948.
-    F, M, noise, ar1, ar2 = _stats(d)
+    F, M, noise, _ar1, ar2 = _stats(d)
     assert (F, M, noise, ar2) == (0.992, 0.100, 0.098, -0.057)
     assert abs(d.ar[0] - 0.00966) < 3e-4
     assert d.statistics()["N"] == 50 and d.statistics()["T"] == 40

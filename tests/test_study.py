@@ -24,7 +24,7 @@ TINY = {
     "chunk": 4,
     "designs": [{"preset": "prop99", "assignment": "random", "n_treated": 3}],
     "estimators": [{"name": "did"}],
-    "variance": [{"method": "placebo", "reps": 10}],
+    "variance": [{"method": "placebo", "reps": 10}, {"method": "jackknife"}],
 }
 
 
@@ -64,7 +64,7 @@ def test_spec_errors_name_the_problem():
     with pytest.raises(ValueError, match="no estimator labelled sdid"):
         tiny(designs=[{**TINY["designs"][0], "options": {"sdid": {}}}])
     with pytest.raises(ValueError, match="method must be one of"):
-        tiny(variance=[{"method": "jackknife"}])
+        tiny(variance=[{"method": "conformal"}])
 
 
 def test_rows_are_the_batched_estimators_on_the_designs_draws(tiny_run):
@@ -77,12 +77,15 @@ def test_rows_are_the_batched_estimators_on_the_designs_draws(tiny_run):
     # replication 7 rebuilt by hand: its key, the design's draw, DID at the user level
     design = simulate.prop99("random", n_treated=3)
     key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(1), 0), 7)
-    Y, W, truth = study.replication(design, TINY["designs"][0], np.float64)(
+    Y, W, _truth = study.replication(design, TINY["designs"][0], np.float64)(
         jax.random.fold_in(key, 0)
     )
-    att = jaxpanel.did(jaxpanel.Panel.from_arrays(np.asarray(Y), np.asarray(W))).att
+    est = jaxpanel.did(jaxpanel.Panel.from_arrays(np.asarray(Y), np.asarray(W)))
     row = df.set_index("rep").loc[7]
-    np.testing.assert_allclose(row["estimate"], att, rtol=1e-10)
+    np.testing.assert_allclose(row["estimate"], est.att, rtol=1e-10)
+    # the jackknife is deterministic: the study's equals the user-level method's
+    jk = est.variance("jackknife", progress=False)
+    np.testing.assert_allclose(row["jackknife_se"], jk.se, rtol=1e-10)
     assert row["truth"] == 0.0 and row["status"] == "converged"
     assert row["placebo_ci_lo"] < row["estimate"] < row["placebo_ci_hi"]
 

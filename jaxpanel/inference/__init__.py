@@ -71,6 +71,10 @@ def variance(
     if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise ValueError(f"level must be a number in (0, 1), got {level!r}")
     fn = METHODS[method]
+    if "allow_sc" in options:
+        raise ValueError(
+            "allow_sc= is now allow= (e.g. variance('jackknife', allow=True))"
+        )
     kwargs = dict(options)
     counted = isinstance(reps, (int, np.integer)) and not isinstance(reps, bool)
     if reps is not None and not (counted and reps >= 2):
@@ -102,6 +106,8 @@ __all__ = [
     "METHODS",
     "VarianceResult",
     "bootstrap",
+    "conditional",
+    "conformal",
     "jackknife",
     "methods_for",
     "placebo",

@@ -64,30 +64,88 @@ def _placebo(rep, Y, W, mask, key, reps: int):
     return se
 
 
+def _jackknife(rep, Y, W, mask, key, reps: int):
+    """Jackknife (Alg. 3): each unit left out, weights held fixed; NaN with one treated."""
+    N = Y.shape[0]
+    treated = W.max(axis=1) > 0
+    fixed = rep.fixed or (lambda data, freq: rep.refit(data, data["W"], freq, mask))
+
+    def one(i):
+        return fixed(rep.data, jnp.ones(N, Y.dtype).at[i].set(0.0))
+
+    draws = jax.vmap(one)(jnp.arange(N))
+    ok = jnp.isfinite(draws)
+    n = ok.sum().astype(Y.dtype)
+    mean = jnp.where(ok, draws, 0).sum() / n
+    var = (n - 1) / n * jnp.where(ok, (draws - mean) ** 2, 0).sum()
+    return jnp.where((treated.sum() > 1) & (n > 1), jnp.sqrt(var), jnp.nan)
+
+
+def _bootstrap(rep, Y, W, mask, key, reps: int):
+    """Bootstrap (Alg. 2): units resampled as frequencies, the estimator refitted.
+
+    A draw without a treated or without a control unit is left out (R redraws it).
+    """
+    N = Y.shape[0]
+    treated = W.max(axis=1) > 0
+
+    def one(k):
+        counts = jnp.zeros(N, Y.dtype).at[jax.random.randint(k, (N,), 0, N)].add(1.0)
+        valid = ((counts * treated).sum() > 0) & ((counts * ~treated).sum() > 0)
+        return jnp.where(valid, rep.refit(rep.data, W, counts, mask), jnp.nan)
+
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(reps))
+    draws = jax.vmap(one)(keys)
+    ok = jnp.isfinite(draws)
+    n = ok.sum().astype(Y.dtype)
+    mean = jnp.where(ok, draws, 0).sum() / n
+    var = jnp.where(ok, (draws - mean) ** 2, 0).sum() / n
+    return jnp.where((treated.sum() > 1) & (n > 1), jnp.sqrt(var), jnp.nan)
+
+
+METHODS = {"placebo": _placebo, "bootstrap": _bootstrap, "jackknife": _jackknife}
+
+
 def _chunk_fn(b, rules: tuple, heterogeneous: bool, variance: tuple):
     """``(a, params, effect, effect_sd, est_index, keys) -> dict of (B,) arrays``.
 
     Jitted and batched over the keys; the design's arrays and the estimator's numeric
-    options are arguments, so one compilation serves every design of a shape.
+    options are arguments, so one compilation serves every design of a shape. Each
+    variance method is its own compiled program (refitting the estimate first): XLA's
+    CPU runtime was seen to deadlock on one program holding two methods' batches.
     """
     draw = draw_fn(rules, heterogeneous)
 
-    def one(a, params, effect, effect_sd, est_index, key):
+    def fitted(a, params, effect, effect_sd, est_index, key):
         Y, W, truth = draw(a, effect, effect_sd, jax.random.fold_in(key, 0))
         mask = jnp.ones_like(Y)
         k_est = jax.random.fold_in(jax.random.fold_in(key, 1), est_index)
-        f = b.fit(params, Y, W, mask, k_est)
-        att = att_or_nan(f)
-        out = {"estimate": att, "truth": truth, "status": f.status}
-        if variance:
-            rep = b.replicator(params, Y, W, mask, f)
-            for vi, (_, reps) in enumerate(variance):
-                k_var = jax.random.fold_in(jax.random.fold_in(k_est, 2), vi)
-                out[f"v{vi}_se"] = _placebo(rep, Y, W, mask, k_var, reps)
+        return Y, W, truth, mask, k_est, b.fit(params, Y, W, mask, k_est)
+
+    def point(*args):
+        _, _, truth, _, _, f = fitted(*args)
+        return {"estimate": att_or_nan(f), "truth": truth, "status": f.status}
+
+    def method_fn(vi: int, method: str, reps: int):
+        def one(*args):
+            Y, W, _, mask, k_est, f = fitted(*args)
+            rep = b.replicator(args[1], Y, W, mask, f)
+            k_var = jax.random.fold_in(jax.random.fold_in(k_est, 2), vi)
+            return {f"v{vi}_se": METHODS[method](rep, Y, W, mask, k_var, reps)}
+
+        return one
+
+    axes = (None, None, None, None, None, 0)
+    fns = [point] + [method_fn(vi, m, r) for vi, (m, r) in enumerate(variance)]
+    compiled = [jax.jit(jax.vmap(fn, in_axes=axes)) for fn in fns]
+
+    def run(*args):
+        out = {}
+        for fn in compiled:
+            out.update(fn(*args))
         return out
 
-    batched_fn = jax.vmap(one, in_axes=(None, None, None, None, None, 0))
-    return jax.jit(batched_fn)
+    return run
 
 
 class _Lanes:
@@ -311,14 +369,21 @@ def read(out: str | Path) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame sorted by design, estimator and replication.
+    DataFrame sorted by design, estimator (in the study's order) and replication.
     """
     out = Path(out)
     files = sorted(out.glob("*.parquet"))
     if not files:
         raise ValueError(f"{out}: no results (run the study first)")
     df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    return df.sort_values(["design", "estimator", "rep"], ignore_index=True)
+    manifest = out / MANIFEST
+    if manifest.exists():  # the study's order of designs and estimators, not A-Z
+        spec = json.loads(manifest.read_text())["study"]
+        spec = Study(spec["designs"], spec["estimators"], spec["variance"])
+        for col, order in (("design", spec.design_names()), ("estimator", spec.labels)):
+            df[col] = pd.Categorical(df[col], categories=order, ordered=True)
+    df = df.sort_values(["design", "estimator", "rep"], ignore_index=True)
+    return df.astype({"design": str, "estimator": str})
 
 
 __all__ = ["MANIFEST", "chunk_name", "read", "run"]

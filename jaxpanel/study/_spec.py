@@ -40,7 +40,7 @@ DESIGN_KEYS = {
     "heteroskedastic", "heteroskedastic_ratio", "effect", "effect_sd", "treated_unit",
     "options",
 }  # fmt: skip
-VARIANCE_METHODS = ("placebo",)
+VARIANCE_METHODS = ("placebo", "bootstrap", "jackknife")
 TOP_KEYS = {
     "seed",
     "reps",
@@ -63,7 +63,9 @@ class Study:
     estimators : list of estimator tables: ``name`` (and ``label``, default the name,
         unique) plus the estimator's options (``jaxpanel.estimators.batched.ALLOWED``);
         a design's ``options.<label>`` table overrides them on that design.
-    variance : list of variance tables: ``method`` ('placebo'), ``reps``, ``level``.
+    variance : list of variance tables: ``method`` ('placebo', 'bootstrap' or
+        'jackknife', each batched inside the study), ``reps``, ``level``. A method
+        appears once (its columns are named after it).
     seed, reps, chunk : the study's seed, replications per design, replications per
         checkpointed chunk.
     dtype : 'float64' or 'float32' (needs ``jax_enable_x64`` for float64).
@@ -183,6 +185,8 @@ def _check(spec: Study) -> Study:
                 f"variance[{i}]: method must be one of {VARIANCE_METHODS} in a study, "
                 f"got {v.get('method')!r}"
             )
+        if [w.get("method") for w in spec.variance].count(v["method"]) > 1:
+            raise ValueError(f"variance method {v['method']!r} listed twice")
         unknown = sorted(set(v) - {"method", "reps", "level"})
         if unknown:
             raise ValueError(f"variance[{i}]: unknown key(s) {', '.join(unknown)}")

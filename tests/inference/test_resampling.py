@@ -249,3 +249,8 @@ def test_same_se_on_four_devices(estimates):
         np.testing.assert_allclose(
             got[m], [v.se] + v.inference.draws.tolist(), rtol=1e-13
         )
+
+
+def test_the_old_jackknife_option_name_says_the_new_one(prop99_panel):
+    with pytest.raises(ValueError, match="allow_sc= is now allow="):
+        jaxpanel.sc(prop99_panel).variance("jackknife", allow_sc=True)

@@ -30,7 +30,8 @@ Folds: by default MCPanel's own 0/1 draws (C++ ``std::default_random_engine`` wi
 default seed, ``std::bernoulli_distribution(cv_ratio)``, filled fold by fold, unit by unit,
 period by period) over the rows laid out as R synthdid's ``panel.matrices`` does (never-
 treated units first, then treated units, each in panel order), which is what makes the R
-numbers reproducible; pass ``seed`` for JAX-random folds instead.
+numbers reproducible; pass ``cv_seed`` for JAX-random folds instead (``seed`` draws
+the variance replicates only).
 """
 
 from ._cv import MCCV, cv, fit_cv, fold_draws, panel_fold_draws
