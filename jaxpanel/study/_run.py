@@ -39,6 +39,21 @@ def _rep_keys(seed: int, design: int, start: int, stop: int) -> jax.Array:
     return jax.vmap(lambda r: jax.random.fold_in(base, r))(jnp.arange(start, stop))
 
 
+def _draws(one, key, reps: int) -> jax.Array:
+    """``one`` on ``reps`` replicate keys ``fold_in(key, b)``."""
+    return jax.vmap(one)(
+        jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(reps))
+    )
+
+
+def _spread(draws: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Valid draws and their variance ``(1/n) sum (x - mean)^2`` (R synthdid's)."""
+    ok = jnp.isfinite(draws)
+    n = ok.sum().astype(draws.dtype)
+    mean = jnp.where(ok, draws, 0).sum() / n
+    return n, jnp.where(ok, (draws - mean) ** 2, 0).sum() / n
+
+
 def _placebo(rep, Y, W, mask, key, reps: int):
     """Unit placebo (Arkhangelsky et al. 2021, Alg. 4) of one replication, in-jit."""
     N = Y.shape[0]
@@ -53,15 +68,9 @@ def _placebo(rep, Y, W, mask, key, reps: int):
         Wb = (units[:, None] & post[None, :]).astype(Y.dtype)
         return rep.refit(rep.data, Wb, freq, mask)
 
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(reps))
-    draws = jax.vmap(one)(keys)
-    ok = jnp.isfinite(draws)
-    n = ok.sum().astype(Y.dtype)
-    mean = jnp.where(ok, draws, 0).sum() / n
-    var = jnp.where(ok, (draws - mean) ** 2, 0).sum() / n
+    n, var = _spread(_draws(one, key, reps))
     feasible = (N - n_tr) > n_tr  # more controls than treated units (Alg. 4)
-    se = jnp.where(feasible & (n > 1), jnp.sqrt(var), jnp.nan)
-    return se
+    return jnp.where(feasible & (n > 1), jnp.sqrt(var), jnp.nan)
 
 
 def _jackknife(rep, Y, W, mask, key, reps: int):
@@ -94,12 +103,7 @@ def _bootstrap(rep, Y, W, mask, key, reps: int):
         valid = ((counts * treated).sum() > 0) & ((counts * ~treated).sum() > 0)
         return jnp.where(valid, rep.refit(rep.data, W, counts, mask), jnp.nan)
 
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(reps))
-    draws = jax.vmap(one)(keys)
-    ok = jnp.isfinite(draws)
-    n = ok.sum().astype(Y.dtype)
-    mean = jnp.where(ok, draws, 0).sum() / n
-    var = jnp.where(ok, (draws - mean) ** 2, 0).sum() / n
+    n, var = _spread(_draws(one, key, reps))
     return jnp.where((treated.sum() > 1) & (n > 1), jnp.sqrt(var), jnp.nan)
 
 
