@@ -65,6 +65,38 @@ def test_spec_errors_name_the_problem():
         tiny(designs=[{**TINY["designs"][0], "options": {"sdid": {}}}])
     with pytest.raises(ValueError, match="method must be one of"):
         tiny(variance=[{"method": "conformal"}])
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        tiny(seed=1.5)
+    with pytest.raises(ValueError, match="reps must be an integer >= 2"):
+        tiny(variance=[{"method": "placebo", "reps": 0}])
+    with pytest.raises(ValueError, match=r"level must be in \(0, 1\)"):
+        tiny(variance=[{"method": "placebo", "level": 95}])
+    with pytest.raises(ValueError, match="effect_sd must be >= 0"):
+        tiny(designs=[{**TINY["designs"][0], "effect_sd": -1.0}])
+    with pytest.raises(ValueError, match="mc: lam must be a number >= 0"):
+        tiny(estimators=[{"name": "mc", "lam": -1.0}])
+    with pytest.raises(ValueError, match="solver must be 'fw' or 'exact'"):
+        tiny(estimators=[{"name": "sdid", "solver": "bogus"}])
+
+
+def test_a_folder_of_other_files_or_a_failed_start_is_handled(tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="is not empty and holds no study"):
+        study.run(tiny(), tmp_path / "other", progress=False)
+    bad = tiny(designs=[{**TINY["designs"][0], "n_treated": 39}])
+    with pytest.raises(ValueError, match="n_treated must be in"):
+        study.run(bad, tmp_path / "new", progress=False)
+    assert not (tmp_path / "new").exists()  # nothing written: the fixed study may run
+    # a manifest without results takes the new study (nothing to mix)
+    small = {**TINY, "reps": 2, "variance": []}
+    study.run(study.from_dict({**small, "chunk": 1}), tmp_path / "new", progress=False)
+    for f in (tmp_path / "new").glob("*.parquet"):
+        f.unlink()
+    res = study.run(
+        study.from_dict({**small, "chunk": 2}), tmp_path / "new", progress=False
+    )
+    assert res["chunks"] == 1 and len(study.read(tmp_path / "new")) == 2
 
 
 def test_rows_are_the_batched_estimators_on_the_designs_draws(tiny_run):
@@ -119,7 +151,8 @@ def test_summary_numbers_and_report_files(tiny_run):
     np.testing.assert_allclose(row["bias"], e.mean(), rtol=1e-12)
     np.testing.assert_allclose(row["bias_mcse"], e.std(ddof=1) / np.sqrt(10))
     np.testing.assert_allclose(
-        row["rmse_mcse"], (e**2).std(ddof=1) / (2 * np.sqrt(np.mean(e**2)) * np.sqrt(10))
+        row["rmse_mcse"],
+        (e**2).std(ddof=1) / (2 * np.sqrt(np.mean(e**2)) * np.sqrt(10)),
     )
     covered = (df["placebo_ci_lo"] <= 0) & (0 <= df["placebo_ci_hi"])
     assert row["placebo_coverage"] == covered.mean()

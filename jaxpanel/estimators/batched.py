@@ -90,6 +90,8 @@ def _options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _synth(name: str, o: dict) -> Batched:
+    if o["solver"] not in ("fw", "exact"):
+        raise ValueError(f"{name}: solver must be 'fw' or 'exact', got {o['solver']!r}")
     opts = SYNTH_OPTIONS[name].replace(solver=o["solver"])
 
     def fit(params, Y, W, mask, key):
@@ -107,6 +109,8 @@ def _mc(o: dict) -> Batched:
         raise ValueError("mc: cv_ratio must be in (0, 1) and num_folds at least 2")
 
     fixed = o["lam"] is not None
+    if fixed and not (isinstance(o["lam"], (int, float)) and o["lam"] >= 0):
+        raise ValueError(f"mc: lam must be a number >= 0 or absent, got {o['lam']!r}")
     params = {"lam": float(o["lam"])} if fixed else {}
 
     def fit(params, Y, W, mask, key):

@@ -62,7 +62,8 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
     ValueError
         An unknown preset, missing files or columns, bad options.
     """
-    rules = {k: d[k] for k in ("round_ar",) if k in d}
+    # unrounded AR(2) by default for data= designs too, as the presets (the TROP authors)
+    rules = {"round_ar": d.get("round_ar", False)}
     n = {"n_treated": d.get("n_treated"), "n_post": d.get("n_post")}
     if "preset" in d:
         preset = d["preset"]

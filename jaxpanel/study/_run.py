@@ -248,17 +248,25 @@ def _manifest(spec: Study) -> dict:
 
 
 def _prepare(spec: Study, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    # every design is built (and so checked) before anything is written
+    for d in spec.designs:
+        build_design(d, spec.base)
     path = out / MANIFEST
+    visible = out.exists() and any(not p.name.startswith(".") for p in out.iterdir())
+    if visible and not path.exists():
+        raise ValueError(
+            f"{out} is not empty and holds no study; choose a new or empty --out folder"
+        )
+    out.mkdir(parents=True, exist_ok=True)
     new = _manifest(spec)
-    if path.exists():
+    if path.exists() and any(out.glob("*.parquet")):
         old = json.loads(path.read_text())
         if old.get("hash") != new["hash"]:
             raise ValueError(
                 f"{out} holds results of another study (hash {old.get('hash', '?')[:12]} "
                 f"vs {new['hash'][:12]}); run the changed study into a new --out folder"
             )
-        if old["study"]["chunk"] != spec.chunk and any(out.glob("*.parquet")):
+        if old["study"]["chunk"] != spec.chunk:
             raise ValueError(
                 f"{out} was run with chunk={old['study']['chunk']}; resume with the same "
                 "chunk (results do not depend on it, its files' names do)"
@@ -376,6 +384,8 @@ def read(out: str | Path) -> pd.DataFrame:
     DataFrame sorted by design, estimator (in the study's order) and replication.
     """
     out = Path(out)
+    if not out.is_dir():
+        raise ValueError(f"no such folder {str(out)!r}")
     files = sorted(out.glob("*.parquet"))
     if not files:
         raise ValueError(f"{out}: no results (run the study first)")

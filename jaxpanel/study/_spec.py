@@ -37,7 +37,7 @@ from ..estimators.batched import ALLOWED, batched
 DESIGN_KEYS = {
     "name", "preset", "data", "unit", "time", "outcome", "assignment", "path",
     "n_treated", "n_post", "round_ar", "M", "F", "noise", "autocorrelation",
-    "heteroskedastic", "heteroskedastic_ratio", "effect", "effect_sd", "treated_unit",
+    "heteroskedastic", "heteroskedastic_ratio", "effect", "effect_sd",
     "options",
 }  # fmt: skip
 VARIANCE_METHODS = ("placebo", "bootstrap", "jackknife")
@@ -138,10 +138,48 @@ def estimator_options(spec: Study, design: int, estimator: int) -> tuple[str, di
     return e["name"], opts
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_design_values(i: int, d: dict) -> None:
+    where = f"designs[{i}]"
+    for k in ("n_treated", "n_post"):
+        if k in d and not (_is_int(d[k]) and d[k] >= 1):
+            raise ValueError(f"{where}: {k} must be a positive integer, got {d[k]!r}")
+    for k in ("effect", "effect_sd", "heteroskedastic_ratio"):
+        if k in d and not _is_num(d[k]):
+            raise ValueError(f"{where}: {k} must be a number, got {d[k]!r}")
+    if d.get("effect_sd", 0) < 0:
+        raise ValueError(f"{where}: effect_sd must be >= 0, got {d['effect_sd']!r}")
+    if d.get("heteroskedastic_ratio", 1) <= 0:
+        raise ValueError(
+            f"{where}: heteroskedastic_ratio must be > 0 (largest over "
+            f"smallest noise sd), got {d['heteroskedastic_ratio']!r}"
+        )
+    for k in ("round_ar", "M", "F", "noise", "autocorrelation"):
+        if k in d and not isinstance(d[k], bool):
+            raise ValueError(f"{where}: {k} must be true or false, got {d[k]!r}")
+    opts = d.get("options", {})
+    if not isinstance(opts, dict) or not all(
+        isinstance(v, dict) for v in opts.values()
+    ):
+        raise ValueError(
+            f"{where}: options must be tables of estimator options by label, e.g. "
+            "options.trop = { lambda_nn = 0.2 }"
+        )
+
+
 def _check(spec: Study) -> Study:
-    if not isinstance(spec.reps, int) or spec.reps < 1:
+    if not _is_int(spec.seed) or spec.seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {spec.seed!r}")
+    if not _is_int(spec.reps) or spec.reps < 1:
         raise ValueError(f"reps must be a positive integer, got {spec.reps!r}")
-    if not isinstance(spec.chunk, int) or spec.chunk < 1:
+    if not _is_int(spec.chunk) or spec.chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {spec.chunk!r}")
     if spec.dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {spec.dtype!r}")
@@ -158,6 +196,7 @@ def _check(spec: Study) -> Study:
             )
         if ("preset" in d) == ("data" in d):
             raise ValueError(f"designs[{i}]: give exactly one of preset= or data=")
+        _check_design_values(i, d)
     names = spec.design_names()
     if len(set(names)) != len(names):
         raise ValueError(f"design names repeat ({names}); give each a name=")
@@ -190,6 +229,15 @@ def _check(spec: Study) -> Study:
         unknown = sorted(set(v) - {"method", "reps", "level"})
         if unknown:
             raise ValueError(f"variance[{i}]: unknown key(s) {', '.join(unknown)}")
+        reps, level = v.get("reps", 200), v.get("level", 0.95)
+        if not (_is_int(reps) and reps >= 2):
+            raise ValueError(
+                f"variance[{i}]: reps must be an integer >= 2, got {reps!r}"
+            )
+        if not (_is_num(level) and 0 < level < 1):
+            raise ValueError(
+                f"variance[{i}]: level must be in (0, 1) (e.g. 0.95), got {level!r}"
+            )
     return spec
 
 
