@@ -52,7 +52,6 @@ def cps(
     round_ar: bool = False,
     n_treated: int = 10,
     n_post: int = 10,
-    _caller: str | None = None,
 ) -> Design:
     """The CPS designs (50 states x 40 years) of the SDID and TROP papers.
 
@@ -81,9 +80,14 @@ def cps(
     Arkhangelsky et al. (2021), Sec. 3.1.1; Athey, Imbens, Qu and Viviano (2025),
     Sec. 3.1 and Table 2.
     """
+    return _cps(outcome, assignment, path, "cps", round_ar, n_treated, n_post)
+
+
+def _cps(outcome, assignment, path, fn, round_ar, n_treated, n_post) -> Design:
+    """:func:`cps`; ``fn`` is the public function named in a missing-file message."""
     check_choice("outcome", outcome, CPS_OUTCOMES)
     check_choice("assignment", assignment, CPS_ASSIGNMENTS)
-    df = _read(path, _caller or "cps", "data/CPS.csv")
+    df = _read(path, fn, "data/CPS.csv")
     Y = df.pivot(index="state", columns="year", values=outcome).to_numpy(float)
     policy = "min_wage" if assignment == "random" else assignment
     D = df.groupby("state")[policy].any().to_numpy(float)
@@ -224,7 +228,7 @@ def cps_design(
     ----------
     Arkhangelsky et al. (2021), Sec. 3.1.1 and Table 2.
     """
-    return cps(outcome, assignment, path, round_ar=True, _caller="cps_design")
+    return _cps(outcome, assignment, path, "cps_design", True, 10, 10)
 
 
 PRESETS = {"cps": cps, "pwt": pwt, "prop99": prop99}

@@ -156,7 +156,7 @@ class _Lanes:
     """The compiled chunk functions of a run, one per estimator configuration and shape."""
 
     def __init__(self, spec: Study, dtype):
-        self.spec, self.dtype, self.cache = spec, dtype, {}
+        self.spec, self.dtype, self.cache, self.arrays = spec, dtype, {}, {}
         self.variance = tuple(
             (v["method"], int(v.get("reps", 200))) for v in spec.variance
         )
@@ -172,7 +172,9 @@ class _Lanes:
         if key not in self.cache:
             self.cache[key] = _chunk_fn(b, rules, sd > 0, self.variance)
         fn, dt = self.cache[key], self.dtype
-        a = design_arrays(design, dt)
+        if di not in self.arrays:  # once per design, shared by its estimators
+            self.arrays[di] = design_arrays(design, dt)
+        a = self.arrays[di]
         params = {k: jnp.asarray(v, dt) for k, v in b.params.items()}
         effect = jnp.asarray(float(d.get("effect", 0.0)), dt)
         return lambda keys: fn(a, params, effect, jnp.asarray(sd, dt), ei, keys)
