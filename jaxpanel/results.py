@@ -275,11 +275,13 @@ class Estimate:
             f"  SE       {num(self.se)}"
             + (f"   ({self.variance_method})" if self.se is not None else ""),
         ]
-        if self.ci is not None:
-            ci = f"{100 * (self.level or 0.95):g}% CI"
-            lines.append(f"  {ci:<9}[{self.ci[0]:.4f}, {self.ci[1]:.4f}]")
+        if self.inference is not None:
+            inf = self.inference
+            name = "CI" if len(inf.ci_set) <= 1 else "set"
+            ci = f"{100 * (self.level or 0.95):g}% {name}"
+            lines.append(f"  {ci:<9}{inf.describe_set()}   ({inf.reference})")
         if self.p_value is not None:
-            kind = getattr(self.inference, "p_kind", "normal")
+            kind = getattr(self.inference, "reference", "normal")
             lines.append(f"  p-value  {self.p_value:.4f}   ({kind})")
         lines.append(f"  status   {self.status}")
         lines.append(f"  dtype    {self.dtype}")

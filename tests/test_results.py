@@ -51,9 +51,12 @@ def test_public_api_is_listed():
 
 
 def test_summary_shows_level_and_dtype(prop99_panel):
-    est = jaxpanel.did(prop99_panel).variance("placebo", reps=40, seed=1, level=0.9)
+    est = jaxpanel.did(prop99_panel).variance(
+        "placebo", reps=40, seed=1, level=0.9, reference="normal"
+    )
     text = est.summary()
     assert "90% CI   [" in text and "95% CI" not in text
+    assert "(normal)" in text
     assert "dtype    float64" in text
     frame = est.to_frame()
     assert frame.loc[0, "level"] == 0.9 and frame.loc[0, "dtype"] == "float64"

@@ -19,7 +19,7 @@ from ._conditional import conditional
 from ._conformal import conformal
 from ._regression import regression
 from ._requirements import methods_for
-from ._result import VarianceResult
+from ._result import REFERENCES, InferenceWarning, VarianceResult
 from .resampling import bootstrap, jackknife, placebo, time_placebo
 
 METHODS = {
@@ -31,6 +31,8 @@ METHODS = {
     "conditional": conditional,
     "conformal": conformal,
 }
+
+NORMAL_ONLY = ("jackknife", "regression", "conditional")
 
 
 def variance(
@@ -44,7 +46,12 @@ def variance(
     reps : replicates (bootstrap, placebo; default 200 as R synthdid).
     seed : int or PRNG key; replicate b uses ``fold_in(key, b)``, so results do not depend
         on chunk size or device count.
-    options : ``level`` (0.95), ``chunk`` (replicates per batch), ``progress`` (None: a bar
+    options : ``level`` (0.95), ``reference`` (the distribution the interval and the
+        p-value both come from; None for the method's default: 'permutation' for the unit
+        and time placebo, 'normal' for the bootstrap, jackknife, regression and
+        conditional variances, the conformal set for 'conformal'; 'normal' gives every
+        method with an SE R synthdid's ``att -/+ z se``; 'percentile' the bootstrap's
+        order statistics), ``chunk`` (replicates per batch), ``progress`` (None: a bar
         for long runs; False: none), ``return_draws`` (keep the replicate estimates), and
         method-specific options.
 
@@ -90,8 +97,28 @@ def variance(
         raise ValueError(
             f"reps does not apply to method={method!r} (it is deterministic)"
         )
+    reference = kwargs.get("reference")
+    if reference is not None and reference not in REFERENCES:
+        raise ValueError(
+            f"reference must be one of {', '.join(map(repr, REFERENCES))}, got "
+            f"{reference!r}"
+        )
+    if reference is not None and method in NORMAL_ONLY and reference != "normal":
+        raise ValueError(
+            f"reference={reference!r} does not apply to {method} (it has an SE only: "
+            "reference='normal'); permutation references come with method='placebo' "
+            "or 'time_placebo', percentile with 'bootstrap', conformal sets with "
+            "'conformal'"
+        )
+    if method in NORMAL_ONLY or method == "conformal":
+        kwargs.pop("reference", None)
     res = fn(est, **kwargs)
-    if not (np.isfinite(res.se) and np.all(np.isfinite(res.ci))):
+    bounds = np.asarray(res.ci_set, float)
+    if (
+        (res.se is not None and not np.isfinite(res.se))
+        or np.isnan(bounds).any()
+        or (res.reference == "normal" and not np.isfinite(bounds).all())
+    ):
         raise FloatingPointError(
             f"{method}: the standard error or confidence interval is not finite (se "
             f"{res.se}, ci {res.ci}). Fix: check the outcome for extreme values, or use "
@@ -104,6 +131,8 @@ def variance(
 
 __all__ = [
     "METHODS",
+    "REFERENCES",
+    "InferenceWarning",
     "VarianceResult",
     "bootstrap",
     "conditional",

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._requirements import require
-from ._result import VarianceResult, normal_ci, normal_p
+from ._result import VarianceResult, result
 from .resampling import _run, placebo
 
 
@@ -241,15 +241,12 @@ def conditional(
     }
     if return_draws:
         info["single_cell_errors"] = E
-    return VarianceResult(
+    return result(
         "conditional",
+        est.att,
         se,
-        normal_ci(est.att, se, level),
-        None,
-        normal_p(est.att, se),
-        int(np.isfinite(E).sum()),
-        int(np.isfinite(E).sum()),
         level,
-        None,
-        info,
+        n_valid=int(np.isfinite(E).sum()),
+        n_requested=int(np.isfinite(E).sum()),
+        info=info,
     )

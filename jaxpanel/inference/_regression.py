@@ -17,7 +17,7 @@ import numpy as np
 from jaxpanel.kernels import twfe
 
 from ._requirements import require
-from ._result import VarianceResult, normal_ci, normal_p
+from ._result import VarianceResult, result
 
 
 def coefficients(est) -> np.ndarray:
@@ -75,17 +75,12 @@ def regression(est, level=0.95, **_) -> VarianceResult:
     c = coefficients(est)
     sigma2, dof = residual_variance(est.panel)
     se = float(np.sqrt(sigma2 * np.sum(c**2)))
-    return VarianceResult(
+    return result(
         "regression",
+        est.att,
         se,
-        normal_ci(est.att, se, level),
-        None,
-        normal_p(est.att, se),
-        0,
-        0,
         level,
-        None,
-        {"sigma2": sigma2, "dof": dof, "sum_c2": float(np.sum(c**2))},
+        info={"sigma2": sigma2, "dof": dof, "sum_c2": float(np.sum(c**2))},
     )
 
 

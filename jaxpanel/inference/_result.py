@@ -1,13 +1,38 @@
-"""VarianceResult and the summaries every variance method reports."""
+"""VarianceResult and the reference distributions every variance method reports.
+
+Each result's interval and p-value come from one reference distribution, named in
+``reference``:
+
+- ``'normal'``: ``att -/+ z se`` and ``2 (1 - Phi(|att| / se))``;
+- ``'permutation'``: placebo estimates as the null distribution of the estimator; the
+  p-value is ``(1 + #{|tau_b| >= |att|}) / (1 + B)`` over the B distinct placebo
+  assignments and the interval is its inversion, ``att -/+ |tau|_(m)`` with ``|tau|_(m)``
+  the m-th largest placebo estimate in absolute value (so zero is in the interval exactly
+  when the p-value exceeds 1 - level); with ``B + 1 < 1 / (1 - level)`` no value can be
+  rejected and the interval is unbounded;
+- ``'percentile'``: bootstrap estimates as the sampling distribution; the interval is
+  their order statistics ``(tau_(k+1), tau_(B-k))`` with ``k = floor(B (1 - level) / 2)``
+  and the p-value ``min(1, 2 min(#{tau_b <= 0}, #{tau_b >= 0}) / B)``, its inversion;
+- ``'conformal'``: the accepted set of a permutation test inverted over hypothesised
+  effects (a union of intervals; no standard error).
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+
+REFERENCES = ("normal", "permutation", "percentile", "conformal")
+
+
+class InferenceWarning(UserWarning):
+    """A variance result that cannot deliver what its level asks (too few placebos)."""
 
 
 @dataclass(frozen=True)
@@ -18,29 +43,52 @@ class VarianceResult:
     ----------
     method : 'bootstrap', 'jackknife', 'placebo', 'time_placebo', 'regression',
         'conditional' or 'conformal'.
-    se : standard error. ci : normal confidence interval ``att -/+ z se``.
-    ci_percentile : percentile interval from the replicate draws where it applies
-        (bootstrap: quantiles of the draws; placebo: ``att`` minus the quantiles of the
-        placebo distribution), else None.
-    p_value : two-sided p-value for a zero effect (normal; placebo methods use the
-        permutation p-value ``(1 + #{|tau_b| >= |att|}) / (B + 1)``), or None.
-    n_valid, n_requested : replicates used / asked for.
+    se : standard error of the ATT, or None (conformal: a set is not an SE).
+    ci : the confidence interval at ``level`` from ``reference`` (a side may be
+        infinite: unbounded), or None where the confidence set is a union of several
+        intervals (then ``ci_set``).
+    p_value : two-sided p-value for a zero effect from ``reference``.
+    reference : the distribution both ``ci`` and ``p_value`` come from: 'normal',
+        'permutation', 'percentile' or 'conformal' (module docstring).
+    ci_set : the confidence set as disjoint intervals, in increasing order (every
+        method; one interval except for conformal sets).
+    ci_normal : ``att -/+ z se`` whatever the reference (R synthdid's interval), or None
+        without an SE.
+    n_valid, n_requested : replicates used / asked for. For the unit placebo ``n_valid``
+        is B, the number of distinct placebo assignments used.
     level : confidence level.
     draws : the replicate estimates (on request), else None.
-    info : method-specific extras.
+    info : method-specific extras (e.g. ``exact``: every placebo assignment enumerated).
     """
 
     method: str
-    se: float
-    ci: tuple[float, float]
-    ci_percentile: tuple[float, float] | None = None
+    se: float | None
+    ci: tuple[float, float] | None
     p_value: float | None = None
+    reference: str = "normal"
+    ci_set: tuple[tuple[float, float], ...] = ()
+    ci_normal: tuple[float, float] | None = None
     n_valid: int = 0
     n_requested: int = 0
     level: float = 0.95
     draws: np.ndarray | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
-    p_kind: str = "normal"  # 'normal' or 'permutation'
+
+    @property
+    def ci_percentile(self) -> tuple[float, float] | None:
+        """The interval when the reference is the percentile one (else None)."""
+        return self.ci if self.reference == "percentile" else None
+
+    def describe_set(self) -> str:
+        """The confidence set as text, e.g. ``[-3.1, 0.2] U [4.0, inf)``."""
+        if not self.ci_set:
+            return "empty"
+        parts = []
+        for lo, hi in self.ci_set:
+            left = "(-inf" if lo == -math.inf else f"[{lo:.4f}"
+            right = "inf)" if hi == math.inf else f"{hi:.4f}]"
+            parts.append(f"{left}, {right}")
+        return " U ".join(parts)
 
 
 def z_value(level: float) -> float:
@@ -58,6 +106,41 @@ def normal_p(att: float, se: float) -> float:
     return 2 * (1 - NormalDist().cdf(abs(att) / se))
 
 
+def permutation(
+    att: float, draws: np.ndarray, level: float, what: str = "placebo assignments"
+) -> tuple[tuple[float, float], float]:
+    """Permutation interval and p-value from B placebo estimates (module docstring)."""
+    d = np.abs(np.asarray(draws, float))
+    B = d.size
+    alpha = 1 - level
+    p = float((1 + np.sum(d >= abs(att))) / (B + 1))
+    m = math.floor(alpha * (B + 1) - 1) + 1  # accepted iff #{|tau_b| >= |x|} >= m
+    if m <= 0:
+        warnings.warn(
+            f"only {B} distinct {what}: the smallest attainable p-value is "
+            f"1/{B + 1} = {1 / (B + 1):.3g}, above {alpha:g}, so no effect can be "
+            f"rejected at level {level:g} and the interval is unbounded. Fix: a lower "
+            "level, or reference='normal' (which assumes the estimates are normal)",
+            InferenceWarning,
+            stacklevel=4,
+        )
+        return (-math.inf, math.inf), p
+    q = float(np.sort(d)[::-1][m - 1])
+    return (att - q, att + q), p
+
+
+def percentile(draws: np.ndarray, level: float) -> tuple[tuple[float, float], float]:
+    """Percentile interval and its p-value from B bootstrap estimates."""
+    d = np.sort(np.asarray(draws, float))
+    B = d.size
+    k = math.floor(B * (1 - level) / 2)
+    k = min(k, (B - 1) // 2)
+    ci = (float(d[k]), float(d[B - 1 - k]))
+    low, high = int(np.sum(d <= 0)), int(np.sum(d >= 0))
+    # zero is outside the interval exactly when min(low, high) <= k, i.e. p <= 1 - level
+    return ci, min(1.0, 2 * min(low, high) / B)
+
+
 def _valid(method: str, draws: np.ndarray) -> np.ndarray:
     """The finite replicate estimates (a failed refit is NaN); too few is an error."""
     ok = np.isfinite(draws)
@@ -70,6 +153,47 @@ def _valid(method: str, draws: np.ndarray) -> np.ndarray:
     return draws[ok]
 
 
+def result(
+    method: str,
+    att: float,
+    se: float | None,
+    level: float,
+    reference: str = "normal",
+    *,
+    ci: tuple[float, float] | None = None,
+    p: float | None = None,
+    ci_set: tuple[tuple[float, float], ...] | None = None,
+    n_valid: int = 0,
+    n_requested: int = 0,
+    draws: np.ndarray | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> VarianceResult:
+    """A VarianceResult whose ``ci`` and ``p_value`` come from ``reference``.
+
+    With the normal reference they are computed from ``se``; otherwise the caller passes
+    them (``ci`` and ``p``, or the set ``ci_set`` of a conformal test).
+    """
+    ci_normal = None if se is None else normal_ci(att, se, level)
+    if reference == "normal":
+        ci, p = ci_normal, normal_p(att, se)
+    if ci_set is None:
+        ci_set = () if ci is None else (tuple(ci),)
+    return VarianceResult(
+        method,
+        se,
+        ci,
+        p,
+        reference,
+        tuple(tuple(float(v) for v in iv) for iv in ci_set),
+        ci_normal,
+        int(n_valid),
+        int(n_requested),
+        level,
+        draws,
+        dict(info or {}),
+    )
+
+
 def from_draws(
     method: str,
     att: float,
@@ -80,41 +204,55 @@ def from_draws(
     keep_draws: bool,
     info: Mapping[str, Any] | None = None,
     centred: bool = True,
+    reference: str | None = None,
 ) -> VarianceResult:
     """Summaries of replicate estimates.
 
-    kind : 'bootstrap' (draws of the estimator around att), 'placebo' (draws of the
-        estimator under the null), or 'plain' (no percentile interval).
+    kind : 'bootstrap' (draws of the estimator around att: references 'normal' or
+        'percentile'), 'placebo' (draws of the estimator under the null: 'permutation'
+        or 'normal'), or 'plain' (normal only).
     centred : variance around the draws' mean (R synthdid) or around zero (draws that are
         estimation errors under the null, as the overlapping time-placebo windows).
+    reference : None for the kind's default ('normal' for the bootstrap, 'permutation'
+        for placebo draws).
     """
-    draws = np.asarray(draws, float)
-    draws = _valid(method, draws)
+    allowed = {
+        "bootstrap": ("normal", "percentile"),
+        "placebo": ("permutation", "normal"),
+        "plain": ("normal",),
+    }[kind]
+    reference = allowed[0] if reference is None else reference
+    if reference not in allowed:
+        raise ValueError(
+            f"reference={reference!r} does not apply to {method}; it allows "
+            + ", ".join(map(repr, allowed))
+        )
+    draws = _valid(method, np.asarray(draws, float))
     centre = draws.mean() if centred else 0.0
     with np.errstate(
         over="ignore", invalid="ignore"
     ):  # extreme outcomes: caller raises
         se = float(np.sqrt(np.mean((draws - centre) ** 2)))
-    a = (1 - level) / 2
-    pct = None
-    p = normal_p(att, se)
-    if kind == "bootstrap":
-        q = np.quantile(draws, [a, 1 - a])
-        pct = (float(q[0]), float(q[1]))
-    elif kind == "placebo":
-        q = np.quantile(draws, [a, 1 - a])
-        pct = (float(att - q[1]), float(att - q[0]))
-        p = float((1 + np.sum(np.abs(draws) >= abs(att))) / (draws.size + 1))
-    return VarianceResult(
+    ci = p = None
+    if reference == "permutation":
+        what = (
+            "time-placebo windows"
+            if method == "time_placebo"
+            else ("placebo assignments")
+        )
+        ci, p = permutation(att, draws, level, what)
+    elif reference == "percentile":
+        ci, p = percentile(draws, level)
+    return result(
         method,
+        att,
         se,
-        normal_ci(att, se, level),
-        pct,
-        p,
-        int(draws.size),
-        int(n_requested),
         level,
-        draws if keep_draws else None,
-        dict(info or {}),
-        "permutation" if kind == "placebo" else "normal",
+        reference,
+        ci=ci,
+        p=p,
+        n_valid=draws.size,
+        n_requested=n_requested,
+        draws=draws if keep_draws else None,
+        info=info,
     )

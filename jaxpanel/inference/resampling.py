@@ -20,6 +20,8 @@ systematic error that centring would remove.
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +29,7 @@ import numpy as np
 
 from .. import batch
 from ._requirements import methods_for, require, time_placebo_lead
-from ._result import VarianceResult, from_draws, normal_ci, normal_p
+from ._result import from_draws, result
 
 
 def _design(est):
@@ -118,7 +120,14 @@ def bootstrap_draws(
 
 
 def bootstrap(
-    est, reps=200, seed=0, level=0.95, chunk=None, progress=None, return_draws=False
+    est,
+    reps=200,
+    seed=0,
+    level=0.95,
+    chunk=None,
+    progress=None,
+    return_draws=False,
+    reference=None,
 ):
     """Bootstrap variance: units resampled with replacement, the estimator refitted.
 
@@ -160,7 +169,14 @@ def bootstrap(
     lane = _bootstrap_lane(rep.refit)
     draws = _run(est, lane, {"data": rep.data}, (counts,), chunk, progress, "bootstrap")
     return from_draws(
-        "bootstrap", est.att, draws, reps, level, "bootstrap", return_draws
+        "bootstrap",
+        est.att,
+        draws,
+        reps,
+        level,
+        "bootstrap",
+        return_draws,
+        reference=reference,
     )
 
 
@@ -224,24 +240,50 @@ def jackknife(
             f"Fix: {fix}"
         )
     se = float(np.sqrt((n - 1) / n * np.sum((u - u.mean()) ** 2)))
-    return VarianceResult(
+    return result(
         "jackknife",
+        est.att,
         se,
-        normal_ci(est.att, se, level),
-        None,
-        normal_p(est.att, se),
-        n,
-        n,
         level,
-        u if return_draws else None,
+        n_valid=n,
+        n_requested=n,
+        draws=u if return_draws else None,
     )
 
 
 # ------------------------------------------------------------------------------ placebo
-def placebo_draws(seed, controls: np.ndarray, n_treated: int, reps: int) -> np.ndarray:
-    """(reps, n_treated) control indices that play the treated units in each replicate."""
-    keys = batch.replicate_keys(seed, 0, reps)
-    return np.asarray(_first_of_permutation(keys, jnp.asarray(controls), n_treated))
+def placebo_draws(
+    seed, controls: np.ndarray, n_treated: int, reps: int, ordered: bool = False
+) -> tuple[np.ndarray, bool]:
+    """Distinct placebo assignments: (B, n_treated) control indices, and whether exact.
+
+    An assignment is the set of controls that play the treated units (a sequence when
+    the treated units' rows differ, ``ordered``). When there are at most ``reps`` of
+    them (``C(N_co, N_tr)``, or ``N_co! / (N_co - N_tr)!`` ordered) every one is
+    enumerated (B = their number); otherwise ``reps`` distinct ones are sampled: candidate
+    b is the first ``n_treated`` of a permutation drawn with ``fold_in(key(seed), b)``,
+    and a candidate equal to an earlier one is skipped.
+    """
+    controls = np.asarray(controls)
+    n_co = len(controls)
+    total = (math.perm if ordered else math.comb)(n_co, n_treated)
+    if total <= reps:
+        make = itertools.permutations if ordered else itertools.combinations
+        idx = np.asarray(list(make(range(n_co), n_treated)), dtype=np.int64)
+        return controls[idx].reshape(total, n_treated), True
+    kept: dict[tuple, np.ndarray] = {}
+    start, block = 0, max(64, 2 * reps)
+    while len(kept) < reps:
+        keys = batch.replicate_keys(seed, start, start + block)
+        cand = np.asarray(_first_of_permutation(keys, jnp.asarray(controls), n_treated))
+        for row in cand:
+            k = tuple(row) if ordered else tuple(sorted(row))
+            if k not in kept:
+                kept[k] = row
+                if len(kept) == reps:
+                    break
+        start += block
+    return np.stack(list(kept.values())), False
 
 
 @functools.partial(jax.jit, static_argnames="n_units")
@@ -256,7 +298,14 @@ def _first_of_permutation(keys, controls, n_treated: int):
 
 
 def placebo(
-    est, reps=200, seed=0, level=0.95, chunk=None, progress=None, return_draws=False
+    est,
+    reps=200,
+    seed=0,
+    level=0.95,
+    chunk=None,
+    progress=None,
+    return_draws=False,
+    reference=None,
 ):
     """Unit placebo variance: controls declared treated in the treated units' pattern.
 
@@ -301,16 +350,34 @@ def placebo(
         ),  # the real treated units leave
         "patterns": W0[jnp.asarray(treated)],  # placebo units take over these rows
     }
-    idx = placebo_draws(seed, controls, len(treated), reps)
+    rows = np.asarray(panel.W & panel.mask)[treated]
+    ordered = bool((rows != rows[:1]).any())
+    idx, exact = placebo_draws(seed, controls, len(treated), reps, ordered)
     draws = _run(
         est, _placebo_lane(rep.refit), shared, (idx,), chunk, progress, "placebo"
     )
-    return from_draws("placebo", est.att, draws, reps, level, "placebo", return_draws)
+    return from_draws(
+        "placebo",
+        est.att,
+        draws,
+        len(idx),
+        level,
+        "placebo",
+        return_draws,
+        info={"exact": exact, "n_assignments": len(idx)},
+        reference=reference,
+    )
 
 
 # ------------------------------------------------------------------------------ time placebo
 def time_placebo(
-    est, level=0.95, chunk=None, progress=None, return_draws=False, min_pre=2
+    est,
+    level=0.95,
+    chunk=None,
+    progress=None,
+    return_draws=False,
+    min_pre=2,
+    reference=None,
 ):
     """Time placebo variance: the treatment window moved into the pre-period.
 
@@ -366,6 +433,7 @@ def time_placebo(
         level,
         "placebo",
         return_draws,
-        info={"window_starts": [panel.times[int(s)] for s in starts]},
+        info={"window_starts": [panel.times[int(s)] for s in starts], "exact": True},
         centred=False,
+        reference=reference,
     )

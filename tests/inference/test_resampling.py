@@ -19,6 +19,10 @@ from jaxpanel.inference import resampling
 
 from ..reference import did_att
 
+# Small panels: too few placebos for a bounded permutation interval is expected here
+# (InferenceWarning); these tests check the SEs and draws.
+pytestmark = pytest.mark.filterwarnings("ignore::jaxpanel.inference.InferenceWarning")
+
 
 # ------------------------------------------------------------------ fidelity to R
 @pytest.mark.parametrize("method", ["sdid", "did", "difp", "sc"])
@@ -75,7 +79,9 @@ def test_placebo_draws_are_explicit_refits(estimates, prop99_panel):
     res = est.variance(
         "placebo", reps=3, seed=5, return_draws=True, progress=False
     ).inference
-    idx = resampling.placebo_draws(5, np.flatnonzero(~prop99_panel.ever_treated), 1, 3)
+    idx, _ = resampling.placebo_draws(
+        5, np.flatnonzero(~prop99_panel.ever_treated), 1, 3
+    )
     Y, W, M = prop99_panel.arrays()
     freq = jnp.asarray(~prop99_panel.ever_treated, Y.dtype)
     info = est.info
@@ -218,6 +224,7 @@ SCRIPT = """
 import jax, json
 jax.config.update("jax_enable_x64", True)
 import jaxpanel
+
 panel = jaxpanel.datasets.prop99_panel()
 out = {"devices": jax.device_count()}
 for m in ("did", "sdid"):
