@@ -146,11 +146,13 @@ def bootstrap(
     chunk : replicates per batch (default: from the memory model, ``jaxpanel.batch``).
     progress : True / False, or None for a bar only for long runs.
     return_draws : keep the replicate estimates in the result.
+    reference : 'normal' (default) or 'percentile'.
 
     Returns
     -------
-    VarianceResult: ``se``, normal ``ci``, the percentile ``ci_percentile``, a normal ``p_value``, ``n_valid`` (replicates
-    whose fit succeeded) of ``n_requested``.
+    VarianceResult: ``se``; ``ci`` and ``p_value`` from ``reference`` ('normal',
+    default, as R synthdid; or 'percentile': the draws' order statistics and the test
+    they invert); ``n_valid`` (replicates whose fit succeeded) of ``n_requested``.
 
     Raises
     ------
@@ -202,7 +204,7 @@ def jackknife(
 
     Returns
     -------
-    VarianceResult: ``se``, normal ``ci``, a normal ``p_value``, ``n_valid`` (replicates
+    VarianceResult: ``se``, normal ``ci`` and ``p_value``, ``n_valid`` (replicates
     whose fit succeeded) of ``n_requested``.
 
     Raises
@@ -310,9 +312,11 @@ def placebo(
     """Unit placebo variance: controls declared treated in the treated units' pattern.
 
     The real treated units are dropped; each replicate draws N_tr controls that take
-    over the treated units' treatment rows, and the estimator is refitted. ``V = (1/B)
-    sum (tau_b - mean)^2``; the p-value is the permutation p-value ``(1 + #{|tau_b| >=
-    |att|}) / (B + 1)``.
+    over the treated units' treatment rows, and the estimator is refitted. The
+    assignments are distinct: all of them when there are at most ``reps``
+    (``placebo_draws``), so B is at most C(N_co, N_tr). ``V = (1/B) sum (tau_b -
+    mean)^2``; the p-value is the permutation p-value ``(1 + #{|tau_b| >= |att|}) / (B +
+    1)``.
 
     Parameters
     ----------
@@ -323,11 +327,15 @@ def placebo(
     chunk : replicates per batch (default: from the memory model, ``jaxpanel.batch``).
     progress : True / False, or None for a bar only for long runs.
     return_draws : keep the replicate estimates in the result.
+    reference : 'permutation' (default) or 'normal'.
 
     Returns
     -------
-    VarianceResult: ``se``, normal ``ci``, the placebo percentile interval ``ci_percentile``, a permutation ``p_value``, ``n_valid`` (replicates
-    whose fit succeeded) of ``n_requested``.
+    VarianceResult: ``se``; ``ci`` and ``p_value`` from ``reference``: 'permutation'
+    (default; ``p = (1 + #{|tau_b| >= |att|}) / (1 + B)`` over the B placebo estimates
+    and the interval that inverts it, unbounded with an ``InferenceWarning`` when
+    ``B + 1 < 1 / (1 - level)``) or 'normal' (``att -/+ z se``); ``n_valid`` (B, the
+    fits that succeeded) of ``n_requested``.
 
     Raises
     ------
@@ -397,11 +405,15 @@ def time_placebo(
     chunk : replicates per batch (default: from the memory model, ``jaxpanel.batch``).
     progress : True / False, or None for a bar only for long runs.
     return_draws : keep the replicate estimates in the result.
+    reference : 'permutation' (default) or 'normal'.
 
     Returns
     -------
-    VarianceResult: ``se``, normal ``ci``, the placebo percentile interval ``ci_percentile``, a permutation ``p_value``, ``n_valid`` (replicates
-    whose fit succeeded) of ``n_requested``.
+    VarianceResult: ``se``; ``ci`` and ``p_value`` from ``reference``: 'permutation'
+    (default; ``p = (1 + #{|tau_b| >= |att|}) / (1 + B)`` over the B placebo estimates
+    and the interval that inverts it, unbounded with an ``InferenceWarning`` when
+    ``B + 1 < 1 / (1 - level)``) or 'normal' (``att -/+ z se``); ``n_valid`` (B, the
+    fits that succeeded) of ``n_requested``.
 
     Raises
     ------
