@@ -135,6 +135,8 @@ def cmd_fit(args) -> int:
     """
     check_out(args.out)
     options = estimator_options(args)
+    if args.reference is not None and args.variance is None:
+        raise CLIError("--reference needs --variance (e.g. --variance placebo)")
     if args.reps is not None and args.variance is None:
         raise CLIError("--reps needs --variance (e.g. --variance placebo)")
     df = read_csv(args)
@@ -155,6 +157,7 @@ def cmd_fit(args) -> int:
             reps=args.reps,
             seed=0 if args.seed is None else args.seed,
             level=args.level,
+            **({} if args.reference is None else {"reference": args.reference}),
         )
     seconds = time.perf_counter() - t0
     print(est.summary())
@@ -303,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--level", type=_level, default=0.95, help="confidence level (default 0.95)"
+    )
+    fit.add_argument(
+        "--reference",
+        default=None,
+        choices=["normal", "permutation", "percentile"],
+        help="distribution of the CI and p-value (default: the method's own; needs "
+        "--variance)",
     )
     fit.add_argument(
         "--out",

@@ -46,6 +46,9 @@ def test_fit_prints_estimate(prop99_csv, capsys):
     ]
     assert cli.main(args) == 0
     assert "ATT      -27.3491" in capsys.readouterr().out
+    assert cli.main(args + ["--variance", "placebo", "--reference", "normal"]) == 0
+    out = capsys.readouterr().out
+    assert "(normal)" in out and "(permutation)" not in out
 
 
 @pytest.mark.parametrize(
@@ -59,6 +62,7 @@ def test_fit_prints_estimate(prop99_csv, capsys):
         ({"file": "/no/such/file.csv"}, "no such file"),
         ({"--seed": "3"}, "--seed draws variance replicates and needs --variance"),
         ({"--cv-seed": "3"}, "--cv-seed applies to mc and trop"),
+        ({"--reference": "normal"}, "--reference needs --variance"),
     ],
 )
 def test_errors_are_one_line(prop99_csv, capsys, change, message):
