@@ -189,6 +189,7 @@ class Estimate:
                     "ci_high": hi,
                     "p_value": self.p_value,
                     "variance": self.variance_method,
+                    "reference": getattr(self.inference, "reference", None),
                     "level": self.level,
                     "status": self.status,
                     "dtype": self.dtype,
@@ -229,8 +230,10 @@ class Estimate:
             }
             for t, r in self.trajectory.iterrows()
         ]
+        sets = getattr(self.inference, "ci_set", None)
         return {
             **row,
+            "ci_set": None if sets is None else [[plain(a), plain(b)] for a, b in sets],
             "unit_weights": weights(self.unit_weights),
             "time_weights": weights(self.time_weights),
             "trajectory": traj,

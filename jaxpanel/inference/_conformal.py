@@ -41,7 +41,7 @@ import numpy as np
 from .. import batch
 from .._options import check_choice
 from ._requirements import require
-from ._result import InferenceWarning, VarianceResult, result
+from ._result import InferenceWarning, VarianceResult, alpha_of, result
 
 SCHEMES = ("block", "iid")
 
@@ -177,7 +177,7 @@ def conformal(
     post_all = jnp.asarray(np.arange(T) >= t0, dtype)
     rep = est.replicator
     lane = _lane(rep.residuals)
-    alpha = 1 - level
+    alpha = alpha_of(level)
 
     if scheme == "block":
         perms_joint = _block_perms(T, T)
@@ -308,7 +308,7 @@ def conformal(
         return [tuple(tuple(iv) for iv in sk) for sk in sets], grids[0], ps[0]
 
     whole = ((-math.inf, math.inf),)
-    if n_joint * alpha < 1:
+    if round(n_joint * alpha, 9) < 1:
         warnings.warn(
             f"conformal: {n_joint} permutations cannot reject any effect at level "
             f"{level:g} (the smallest p-value is 1/{n_joint}). The set is the whole "
@@ -348,7 +348,7 @@ def conformal(
     periods = np.arange(T)
     rows_list = [((periods < t0) | (periods == t)).astype(float) for t in range(t0, T)]
     post_list = [(periods == t).astype(float) for t in range(t0, T)]
-    if n_one * alpha < 1:
+    if round(n_one * alpha, 9) < 1:
         per_period = [whole] * len(rows_list)
     else:
         centres = est.trajectory["effect"].to_numpy()[t0:]

@@ -91,6 +91,15 @@ class VarianceResult:
         return " U ".join(parts)
 
 
+def alpha_of(level: float) -> float:
+    """``1 - level``, rounded: ``1 - 0.9`` is then 0.1.
+
+    Thresholds such as ``B + 1 = 1 / alpha`` are then exact, and a p-value equal to
+    alpha rejects.
+    """
+    return round(1 - level, 12)
+
+
 def z_value(level: float) -> float:
     return NormalDist().inv_cdf(0.5 + level / 2)
 
@@ -112,9 +121,11 @@ def permutation(
     """Permutation interval and p-value from B placebo estimates (module docstring)."""
     d = np.abs(np.asarray(draws, float))
     B = d.size
-    alpha = 1 - level
+    alpha = alpha_of(level)
     p = float((1 + np.sum(d >= abs(att))) / (B + 1))
-    m = math.floor(alpha * (B + 1) - 1) + 1  # accepted iff #{|tau_b| >= |x|} >= m
+    m = (
+        math.floor(round(alpha * (B + 1), 9) - 1) + 1
+    )  # accepted iff #{|tau_b| >= |x|} >= m
     if m <= 0:
         warnings.warn(
             f"only {B} distinct {what}: the smallest attainable p-value is "
@@ -133,7 +144,7 @@ def percentile(draws: np.ndarray, level: float) -> tuple[tuple[float, float], fl
     """Percentile interval and its p-value from B bootstrap estimates."""
     d = np.sort(np.asarray(draws, float))
     B = d.size
-    k = math.floor(B * (1 - level) / 2)
+    k = math.floor(round(B * alpha_of(level) / 2, 9))
     k = min(k, (B - 1) // 2)
     ci = (float(d[k]), float(d[B - 1 - k]))
     low, high = int(np.sum(d <= 0)), int(np.sum(d >= 0))

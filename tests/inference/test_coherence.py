@@ -18,6 +18,7 @@ from tests.conftest import shared_path
 
 def _coherent(res, alpha):
     """Zero is in the confidence set exactly when the p-value exceeds alpha."""
+    alpha = round(alpha, 12)
     in_set = any(lo <= 0 <= hi for lo, hi in res.ci_set)
     assert in_set == (res.p_value > alpha), (res.ci_set, res.p_value)
 
@@ -127,3 +128,21 @@ def test_placebo_assignments_are_distinct_and_enumerated_when_few():
     np.testing.assert_array_equal(again[:50], idx)  # a prefix: reps do not reshuffle
     idx, exact = placebo_draws(0, controls, 2, 200, ordered=True)
     assert exact and len(idx) == 90
+
+
+def test_b_plus_one_equal_to_one_over_alpha_can_reject():
+    """9 assignments at level 0.9: the smallest p-value, 0.1, rejects (1 - 0.9 != 0.1)."""
+    rng = np.random.default_rng(1)
+    Y = rng.normal(size=(10, 10))
+    Y[9, 7:] += 20.0
+    W = np.zeros((10, 10))
+    W[9, 7:] = 1
+    est = jaxpanel.did(Panel.from_arrays(Y, W))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InferenceWarning)
+        res = est.variance("placebo", reps=100, level=0.9, progress=False)
+    assert res.inference.n_valid == 9 and res.p_value == 0.1
+    assert np.isfinite(res.ci).all() and not res.ci[0] <= 0 <= res.ci[1]
+    row = res.to_frame().iloc[0]
+    assert row["reference"] == "permutation"
+    assert res.to_dict()["ci_set"] == [list(res.ci)]
