@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import batch
+from .._options import check_choice
 from ._requirements import methods_for, require, time_placebo_lead
 from ._result import from_draws, result
 
@@ -101,11 +102,19 @@ def _time_placebo_lane(refit_cold, length: int):
 
 # ------------------------------------------------------------------------------ bootstrap
 def bootstrap_draws(
-    seed, n_units: int, treated: np.ndarray, reps: int
+    seed, n_units: int, treated: np.ndarray, reps: int, stratified: bool = False
 ) -> tuple[np.ndarray, int]:
-    """Unit counts of the first ``reps`` valid bootstrap samples, and candidates drawn."""
+    """Unit counts of the first ``reps`` valid bootstrap samples, and candidates drawn.
+
+    ``stratified``: the TROP paper's Algorithm 3, N_co draws with replacement among the
+    controls and N_tr among the treated units (every sample valid; replicate b uses
+    ``fold_in(key(seed), b)``).
+    """
     is_tr = np.zeros(n_units, bool)
     is_tr[treated] = True
+    if stratified:
+        keys = batch.replicate_keys(seed, 0, reps)
+        return np.asarray(_stratified_counts(keys, jnp.asarray(is_tr))), reps
     kept, start, block = [], 0, max(64, 2 * reps)
     while sum(len(k) for k in kept) < reps:
         c = np.asarray(
@@ -128,6 +137,7 @@ def bootstrap(
     progress=None,
     return_draws=False,
     reference=None,
+    scheme=None,
 ):
     """Bootstrap variance: units resampled with replacement, the estimator refitted.
 
@@ -147,6 +157,11 @@ def bootstrap(
     progress : True / False, or None for a bar only for long runs.
     return_draws : keep the replicate estimates in the result.
     reference : 'normal' (default) or 'percentile'.
+    scheme : 'units' (N units with replacement; SDID's Algorithm 2) or 'stratified'
+        (N_co controls and N_tr treated units, each with replacement; the TROP paper's
+        Algorithm 3, the default for TROP: every sample has both). None: the
+        estimator's default. Penalties stay fixed in both; ``V = (1/B) sum (tau_b -
+        mean)^2``.
 
     Returns
     -------
@@ -162,12 +177,18 @@ def bootstrap(
 
     References
     ----------
-    Arkhangelsky et al. (2021), Algorithm 2; R synthdid's ``bootstrap_se``.
+    Arkhangelsky et al. (2021), Algorithm 2; R synthdid's ``bootstrap_se``; Athey,
+    Imbens, Qu and Viviano (2025), Algorithm 3 (stratified).
     """
     require("bootstrap", est)
     panel, treated, _controls = _design(est)
     rep = est.replicator
-    counts, _ = bootstrap_draws(seed, panel.N, treated, reps)
+    if scheme is None:
+        scheme = "stratified" if est.method == "trop" else "units"
+    check_choice("scheme", scheme, ("units", "stratified"))
+    counts, _ = bootstrap_draws(
+        seed, panel.N, treated, reps, stratified=scheme == "stratified"
+    )
     lane = _bootstrap_lane(rep.refit)
     draws = _run(est, lane, {"data": rep.data}, (counts,), chunk, progress, "bootstrap")
     return from_draws(
@@ -292,6 +313,23 @@ def placebo_draws(
 def _counts(keys, n_units: int):
     idx = jax.vmap(lambda k: jax.random.randint(k, (n_units,), 0, n_units))(keys)
     return jax.vmap(lambda i: jnp.zeros(n_units, jnp.int32).at[i].add(1))(idx)
+
+
+@jax.jit
+def _stratified_counts(keys, is_tr):
+    n = is_tr.shape[0]
+    n_tr = is_tr.sum()
+    # units ordered treated first; draw positions within each stratum
+    order = jnp.argsort(~is_tr, stable=True)
+
+    def one(k):
+        k1, k2 = jax.random.split(k)
+        u_tr = jax.random.randint(k1, (n,), 0, jnp.maximum(n_tr, 1))
+        u_co = n_tr + jax.random.randint(k2, (n,), 0, jnp.maximum(n - n_tr, 1))
+        pos = jnp.where(jnp.arange(n) < n_tr, u_tr, u_co)
+        return jnp.zeros(n, jnp.int32).at[order[pos]].add(1)
+
+    return jax.vmap(one)(keys)
 
 
 @functools.partial(jax.jit, static_argnames="n_treated")

@@ -73,7 +73,7 @@ def test_trop_bootstrap_weights_units_by_their_counts(rng):
     inf that is the fit on the duplicated rows exactly; with a finite penalty it is the
     count-weighted reference fit."""
     y, d = block(rng)
-    counts, _ = resampling.bootstrap_draws(1, 10, np.arange(3), 2)
+    counts, _ = resampling.bootstrap_draws(1, 10, np.arange(3), 2, stratified=True)
     for lams in [(0.3, 0.5, math.inf), (0.3, 0.5, 4.0)]:
         est = jaxpanel.trop(Panel.from_arrays(y, d), *lams, tol=TOL)
         res = draws(est, "bootstrap", reps=2, seed=1)
@@ -91,6 +91,25 @@ def test_trop_bootstrap_weights_units_by_their_counts(rng):
                     weights.append(c[i])
                 ref = np.average(taus, weights=weights)
             np.testing.assert_allclose(res.draws[b], ref, rtol=RTOL)
+
+
+def test_trop_bootstrap_is_algorithm_3_by_default(rng):
+    """TROP paper, Algorithm 3: N_co controls and N_tr treated units drawn with
+    replacement, each stratum on its own; the SC family keeps SDID's Algorithm 2."""
+    counts, n = resampling.bootstrap_draws(5, 10, np.arange(3), 400, stratified=True)
+    assert n == 400 and (counts[:, :3].sum(axis=1) == 3).all()
+    assert (counts[:, 3:].sum(axis=1) == 7).all()
+    # each unit drawn 1 time on average within its stratum
+    np.testing.assert_allclose(counts.mean(axis=0), 1.0, atol=0.15)
+    y, d = block(rng)
+    est = jaxpanel.trop(Panel.from_arrays(y, d), 0.3, 0.5, math.inf, tol=TOL)
+    res = draws(est, "bootstrap", reps=40, seed=6)
+    strat = draws(est, "bootstrap", reps=40, seed=6, scheme="stratified")
+    units = draws(est, "bootstrap", reps=40, seed=6, scheme="units")
+    np.testing.assert_array_equal(res.draws, strat.draws)
+    assert not np.array_equal(res.draws, units.draws)
+    d_ = res.draws
+    np.testing.assert_allclose(res.se, np.sqrt(((d_ - d_.mean()) ** 2).mean()))
 
 
 def test_trop_jackknife_leaves_each_unit_out(rng):
@@ -115,7 +134,7 @@ def test_trop_global_bootstrap_and_time_placebo_are_explicit_fits(rng):
     opts = trop.TROPOptions(TOL)
     est = jaxpanel.trop(Panel.from_arrays(y, d), *lams, variant="global", tol=TOL)
     res = draws(est, "bootstrap", reps=2, seed=3)
-    counts, _ = resampling.bootstrap_draws(3, 10, np.arange(3), 2)
+    counts, _ = resampling.bootstrap_draws(3, 10, np.arange(3), 2, stratified=True)
     for b in range(2):
         rows = np.repeat(np.arange(10), counts[b])
         ref = trop.fit_global(y[rows], d[rows], None, *lams, opts)
