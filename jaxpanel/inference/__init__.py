@@ -19,7 +19,7 @@ from ._conditional import conditional
 from ._conformal import conformal
 from ._regression import regression
 from ._requirements import methods_for
-from ._result import REFERENCES, InferenceWarning, VarianceResult
+from ._result import METHOD_REFERENCES, REFERENCES, InferenceWarning, VarianceResult
 from .resampling import bootstrap, jackknife, placebo, time_placebo
 
 METHODS = {
@@ -31,8 +31,6 @@ METHODS = {
     "conditional": conditional,
     "conformal": conformal,
 }
-
-NORMAL_ONLY = ("jackknife", "regression", "conditional")
 
 
 def variance(
@@ -98,19 +96,16 @@ def variance(
             f"reps does not apply to method={method!r} (it is deterministic)"
         )
     reference = kwargs.get("reference")
-    if reference is not None and reference not in REFERENCES:
+    allowed = METHOD_REFERENCES[method]
+    if reference is not None and reference not in allowed:
         raise ValueError(
-            f"reference must be one of {', '.join(map(repr, REFERENCES))}, got "
-            f"{reference!r}"
+            f"reference={reference!r} does not apply to {method}; it allows "
+            + ", ".join(map(repr, allowed))
+            + " (permutation references come with method='placebo' or "
+            "'time_placebo', percentile with 'bootstrap', conformal sets with "
+            "'conformal')"
         )
-    if reference is not None and method in NORMAL_ONLY and reference != "normal":
-        raise ValueError(
-            f"reference={reference!r} does not apply to {method} (it has an SE only: "
-            "reference='normal'); permutation references come with method='placebo' "
-            "or 'time_placebo', percentile with 'bootstrap', conformal sets with "
-            "'conformal'"
-        )
-    if method in NORMAL_ONLY or method == "conformal":
+    if len(allowed) == 1:  # nothing to choose
         kwargs.pop("reference", None)
     res = fn(est, **kwargs)
     bounds = np.asarray(res.ci_set, float)

@@ -94,20 +94,10 @@ def _block_perms(n_in: int, T: int) -> np.ndarray:
     return np.stack([(k + j) % n_in for j in range(n_in)])
 
 
-def _runs(grid: np.ndarray, ok: np.ndarray) -> list[tuple[int, int]]:
+def _runs(ok: np.ndarray) -> list[tuple[int, int]]:
     """Index ranges [i, j] of the runs of accepted points."""
-    out, i = [], 0
-    n = len(ok)
-    while i < n:
-        if ok[i]:
-            j = i
-            while j + 1 < n and ok[j + 1]:
-                j += 1
-            out.append((i, j))
-            i = j + 1
-        else:
-            i += 1
-    return out
+    edges = np.diff(np.concatenate([[0], ok.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
 
 
 def conformal(
@@ -270,7 +260,7 @@ def conformal(
             for k, pv in zip(hull, new):
                 ps[k] = pv
         # each boundary: (row, inside point, outside point, run index, side)
-        runs = [_runs(g, pv > alpha) for g, pv in zip(grids, ps)]
+        runs = [_runs(pv > alpha) for g, pv in zip(grids, ps)]
         sets = [
             [[float(g[i]), float(g[j])] for i, j in rk] for g, rk in zip(grids, runs)
         ]

@@ -29,6 +29,16 @@ from typing import Any
 import numpy as np
 
 REFERENCES = ("normal", "permutation", "percentile", "conformal")
+# the references each method offers, its default first
+METHOD_REFERENCES = {
+    "bootstrap": ("normal", "percentile"),
+    "jackknife": ("normal",),
+    "placebo": ("permutation", "normal"),
+    "time_placebo": ("permutation", "normal"),
+    "regression": ("normal",),
+    "conditional": ("normal",),
+    "conformal": ("conformal",),
+}
 
 
 class InferenceWarning(UserWarning):
@@ -211,7 +221,6 @@ def from_draws(
     draws: np.ndarray,
     n_requested: int,
     level: float,
-    kind: str,
     keep_draws: bool,
     info: Mapping[str, Any] | None = None,
     centred: bool = True,
@@ -219,19 +228,11 @@ def from_draws(
 ) -> VarianceResult:
     """Summaries of replicate estimates.
 
-    kind : 'bootstrap' (draws of the estimator around att: references 'normal' or
-        'percentile'), 'placebo' (draws of the estimator under the null: 'permutation'
-        or 'normal'), or 'plain' (normal only).
     centred : variance around the draws' mean (R synthdid) or around zero (draws that are
         estimation errors under the null, as the overlapping time-placebo windows).
-    reference : None for the kind's default ('normal' for the bootstrap, 'permutation'
-        for placebo draws).
+    reference : one of ``METHOD_REFERENCES[method]``; None for its default (the first).
     """
-    allowed = {
-        "bootstrap": ("normal", "percentile"),
-        "placebo": ("permutation", "normal"),
-        "plain": ("normal",),
-    }[kind]
+    allowed = METHOD_REFERENCES[method]
     reference = allowed[0] if reference is None else reference
     if reference not in allowed:
         raise ValueError(

@@ -197,7 +197,6 @@ def bootstrap(
         draws,
         reps,
         level,
-        "bootstrap",
         return_draws,
         reference=reference,
     )
@@ -408,7 +407,6 @@ def placebo(
         draws,
         len(idx),
         level,
-        "placebo",
         return_draws,
         info={"exact": exact, "n_assignments": len(idx)},
         reference=reference,
@@ -481,7 +479,6 @@ def time_placebo(
         draws,
         len(starts),
         level,
-        "placebo",
         return_draws,
         info={"window_starts": [panel.times[int(s)] for s in starts], "exact": True},
         centred=False,

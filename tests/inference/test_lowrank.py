@@ -183,12 +183,8 @@ def test_one_call_and_refusals(rng):
 
 
 def test_failed_replicates_are_not_counted():
-    out = from_draws(
-        "placebo", 1.0, np.array([0.5, np.nan, -0.5, 1.5]), 4, 0.95, "placebo", True
-    )
+    out = from_draws("placebo", 1.0, np.array([0.5, np.nan, -0.5, 1.5]), 4, 0.95, True)
     assert out.n_valid == 3 and out.n_requested == 4
     np.testing.assert_allclose(out.se, np.std([0.5, -0.5, 1.5]))
     with pytest.raises(ValueError, match="only 1 of 3"):
-        from_draws(
-            "placebo", 1.0, np.array([np.nan, 1.0, np.nan]), 3, 0.95, "placebo", False
-        )
+        from_draws("placebo", 1.0, np.array([np.nan, 1.0, np.nan]), 3, 0.95, False)
