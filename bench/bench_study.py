@@ -43,10 +43,14 @@ def main() -> None:
     res = study.run(spec, args.out, progress=True)
     wall = time.perf_counter() - t0
     summary = study.summarize(args.out)
-    timing = [json.loads(p.read_text()) for p in Path(args.out, "_timing").glob("*.json")]
+    timing = [
+        json.loads(p.read_text()) for p in Path(args.out, "_timing").glob("*.json")
+    ]
     names = spec.design_names()
     for di, design in enumerate(names):
-        recs = sorted((t for t in timing if t["design"] == di), key=lambda t: t["chunk"])
+        recs = sorted(
+            (t for t in timing if t["design"] == di), key=lambda t: t["chunk"]
+        )
         for label in spec.labels:
             if not recs:
                 continue

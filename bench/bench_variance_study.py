@@ -1,171 +1,197 @@
-"""Size and power of the variance methods on the CPS-calibrated design (METHODS.md Sec. 6).
+"""Tables of the variance calibration study (issue 12) from a study runner's folder.
 
-    python bench/bench_variance_study.py [--replications 400] [--B 100] [--estimator did]
+    jaxpanel study run studies/variance_calibration.toml --data-dir DIR --out runs/cal
+    python bench/bench_variance_study.py runs/cal [more folders, e.g. runs/cal_lowrank]
 
-Design: CPS log_wage, assignment from min_wage (calibrated as in the SDID paper), at most
-10 treated states treated in the last 10 of 40 years. Noise: (a) homoskedastic, (b) noise
-sd differing across units (lognormal multipliers, sd 0.75 on the log scale, fixed), (c)
-noise sd differing across periods (rising linearly from 0.5 to 2, so post-periods are
-noisier than pre-periods). For each replication the estimator is fitted and every method
-gives an SE; a test rejects when |att| > 1.96 SE. Rejection rates at effect 0 (size) and
-0.05 (power; outcomes standardised, noise sd 0.098) with their Monte Carlo standard errors.
-The bootstrap needs two treated units: replications with one are left out of its column.
+For each design, estimator and variance method (each run as the library runs it, with its
+default reference distribution): rejection rates of H0: tau = 0 at 1, 5 and 10 % (size:
+the true effect is 0), coverage of the 95 % interval, mean SE over the sd of the
+estimates, and power at effects of 0.5 and 1 noise sd, every share with its Monte Carlo
+SE. Under unit heteroskedasticity the size is also split by whether the treated units'
+noise sd is below or above the controls' (``treated_noise`` < 1 or > 1).
 
-Writes bench/results/variance_study.json and bench/results/variance_study.md.
+Power is read off the null replications by inverting each interval: every estimator and
+every method here is shift-equivariant in a constant effect on the treated cells (the
+estimate moves by the effect; the SE, the placebo and resampling draws relative to it,
+and the conformal set move with it or not at all), so the test rejects tau = 0 under an
+effect delta exactly when the null replication's interval (or set) excludes -delta.
+``tests/test_study.py`` checks the argument on replications run with the effect.
+
+Writes bench/results/variance_calibration.md and .json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-import jax
 import numpy as np
+import pandas as pd
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "CPS.csv"
-METHODS = ["placebo", "time_placebo", "regression", "conditional", "bootstrap"]
+METHODS = [
+    "placebo",
+    "bootstrap",
+    "jackknife",
+    "time_placebo",
+    "regression",
+    "conditional",
+    "conformal",
+]
 
 
-def designs(base, seed=0):
-    from jaxpanel import simulate
+def noise_sd(folder: Path, data_dir: Path) -> float:
+    """Per-cell noise sd of the study's first design (standardised outcome)."""
+    from jaxpanel import study
 
-    rng = np.random.default_rng(seed)
-    N, T = base.shape
-    return {
-        "homoskedastic": base,
-        "unit": simulate.with_heteroskedasticity(
-            base, unit=np.exp(0.75 * rng.normal(size=N))
-        ),
-        "period": simulate.with_heteroskedasticity(base, time=np.linspace(0.5, 2.0, T)),
-    }
+    spec = json.loads((folder / "_manifest.json").read_text())["study"]
+    d = dict(spec["designs"][0])
+    d.pop("heteroskedastic", None)
+    design = study.build_design(d, str(data_dir))
+    return float(np.sqrt(np.mean(np.diag(design.sigma))))
 
 
-def run(args):
-    import jaxpanel
-    from jaxpanel import Panel, simulate
+def in_set(sets: pd.Series, x: float) -> np.ndarray:
+    """Whether ``x`` lies in each replication's interval set (JSON list of [lo, hi])."""
+    out = []
+    for s in sets:
+        iv = json.loads(s) if isinstance(s, str) else []
+        out.append(any(lo <= x <= hi for lo, hi in iv) if iv else np.nan)
+    return np.asarray(out, float)
 
-    if not DATA.exists():
-        raise SystemExit(f"needs {DATA} (the shared data folder beside the checkout)")
-    base = simulate.cps_design("log_wage", "min_wage", path=DATA)
-    estimator = getattr(jaxpanel, args.estimator)
+
+def share(x: np.ndarray) -> tuple[float, float, int]:
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if not n:
+        return np.nan, np.nan, 0
+    v = float(x.mean())
+    return v, float(np.sqrt(v * (1 - v) / n)), n
+
+
+def cells(df: pd.DataFrame, sigma: float) -> list[dict]:
     rows = []
-    for name, design in designs(base).items():
-        for effect in (0.0, 0.05):
-            keys = jax.random.split(jax.random.PRNGKey(args.seed), args.replications)
-            Ys, Ws = jax.vmap(lambda k, d=design, e=effect: simulate.draw(d, k, e))(
-                keys
+    for (design, est), g in df.groupby(["design", "estimator"], sort=False):
+        att = g["estimate"].to_numpy(float)
+        sd = float(np.nanstd(att, ddof=1))
+        for m in METHODS:
+            if f"{m}_p" not in g:
+                continue
+            p = g[f"{m}_p"].to_numpy(float)
+            ok = np.isfinite(p)
+            if not ok.any():
+                continue
+            se = g[f"{m}_se"].to_numpy(float)
+            row = {"design": design, "estimator": est, "method": m, "n": int(ok.sum())}
+            row["reference"] = str(g.loc[ok, f"{m}_reference"].iloc[0])
+            for a in (1, 5, 10):
+                v, s, _ = share(np.where(ok, p < a / 100, np.nan))
+                row[f"size_{a:02d}"], row[f"size_{a:02d}_mcse"] = v, s
+            sets = g[f"{m}_set"]
+            truth = g["truth"].to_numpy(float)
+            cover = np.where(ok, in_set(sets, float(truth[0])), np.nan)
+            row["coverage"], row["coverage_mcse"], _ = share(cover)
+            row["se_over_sd"] = (
+                float(np.nanmean(np.where(ok, se, np.nan)) / sd)
+                if np.isfinite(se[ok]).any()
+                else np.nan
             )
-            Ys, Ws = np.asarray(Ys), np.asarray(Ws)
-            ses = {m: [] for m in METHODS}
-            atts = []
-            t0 = time.perf_counter()
-            for r in range(args.replications):
-                est = estimator(Panel.from_arrays(Ys[r], Ws[r]))
-                atts.append(est.att)
-                for m in METHODS:
-                    kw = (
-                        {"reps": args.B, "seed": r}
-                        if m in ("placebo", "bootstrap", "conditional")
-                        else {}
-                    )
-                    try:
-                        ses[m].append(est.variance(m, progress=False, **kw).se)
-                    except ValueError:  # bootstrap with one treated unit
-                        ses[m].append(np.nan)
-            seconds = time.perf_counter() - t0
-            atts = np.asarray(atts)
-            for m in METHODS:
-                se = np.asarray(ses[m])
-                ok = np.isfinite(se)
-                rej = np.abs(atts[ok]) > 1.959964 * se[ok]
-                rate = float(rej.mean())
-                rows.append(
-                    {
-                        "design": name,
-                        "effect": effect,
-                        "method": m,
-                        "rejection": rate,
-                        "mc_se": float(np.sqrt(rate * (1 - rate) / ok.sum())),
-                        "n": int(ok.sum()),
-                        "mean_se": float(se[ok].mean()),
-                        "sd_att": float(atts.std()),
-                    }
-                )
-            print(
-                f"{name:14s} effect={effect:.2f}  {seconds:7.1f}s  "
-                + "  ".join(
-                    f"{r['method']}={r['rejection']:.3f}" for r in rows[-len(METHODS) :]
-                )
-            )
+            for k, mult in (("power_half", 0.5), ("power_one", 1.0)):
+                rej = 1 - in_set(sets, -mult * sigma)
+                row[k], row[f"{k}_mcse"], _ = share(np.where(ok, rej, np.nan))
+            row["warned"] = float(g.loc[ok, f"{m}_warned"].mean())
+            ratio = g["treated_noise"].to_numpy(float)
+            if np.ptp(ratio) > 0:
+                for side, sel in (("below", ratio < 1), ("above", ratio > 1)):
+                    v, s, n = share(np.where(ok & sel, p < 0.05, np.nan))
+                    row[f"size_05_{side}"], row[f"size_05_{side}_mcse"] = v, s
+                    row[f"n_{side}"] = n
+            rows.append(row)
     return rows
 
 
-def table(rows, args) -> str:
-    lines = [
-        (
-            f"Rejection rates at 5% ({args.estimator.upper()}, {args.replications} replications, "
-            f"B = {args.B}; Monte Carlo SE in parentheses). CPS log_wage / min_wage design."
-        ),
+def fmt(v, s=None, d=3):
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "-"
+    return f"{v:.{d}f}" if s is None else f"{v:.{d}f} ({s:.{d}f})"
+
+
+def markdown(rows: list[dict], sigma: float, folders) -> str:
+    out = [
+        "# Variance calibration (issue 12)",
         "",
-        "| noise | effect | " + " | ".join(METHODS) + " |",
-        "|---|---|" + "---|" * len(METHODS),
+        "Study runner folders: " + ", ".join(str(f) for f in folders) + ". CPS log_wage"
+        " / min_wage design (SDID paper Sec. 3.1), true effect 0; every method run as "
+        'the library runs it (`mode = "library"`), with its default reference '
+        "distribution (`ref`). Shares with Monte Carlo SEs in parentheses. Power at "
+        f"0.5 and 1 noise sd (sd {sigma:.4f}) by inverting the null replications' "
+        "intervals (see `bench/bench_variance_study.py`).",
+        "",
+        (
+            "| design | estimator | method | ref | n | size 1% | size 5% | size 10% | "
+            "coverage 95% | SE / sd | power 0.5 sd | power 1 sd | warned |"
+        ),
+        "|---" * 13 + "|",
     ]
-    for design in ("homoskedastic", "unit", "period"):
-        for effect in (0.0, 0.05):
-            cells = []
-            for m in METHODS:
-                r = next(
-                    x
-                    for x in rows
-                    if x["design"] == design
-                    and x["effect"] == effect
-                    and x["method"] == m
-                )
-                cells.append(f"{r['rejection']:.3f} ({r['mc_se']:.3f})")
-            lines.append(f"| {design} | {effect} | " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append(
-        "| noise | sd of ATT | " + " | ".join(f"mean SE {m}" for m in METHODS) + " |"
-    )
-    lines.append("|---|---|" + "---|" * len(METHODS))
-    for design in ("homoskedastic", "unit", "period"):
-        rs = [x for x in rows if x["design"] == design and x["effect"] == 0.0]
-        lines.append(
-            f"| {design} | {rs[0]['sd_att']:.4f} | "
-            + " | ".join(f"{r['mean_se']:.4f}" for r in rs)
-            + " |"
+    for r in rows:
+        out.append(
+            f"| {r['design']} | {r['estimator']} | {r['method']} | {r['reference']} | "
+            f"{r['n']} | {fmt(r['size_01'], r['size_01_mcse'])} | "
+            f"{fmt(r['size_05'], r['size_05_mcse'])} | "
+            f"{fmt(r['size_10'], r['size_10_mcse'])} | "
+            f"{fmt(r['coverage'], r['coverage_mcse'])} | {fmt(r['se_over_sd'], d=2)} | "
+            f"{fmt(r['power_half'], r['power_half_mcse'])} | "
+            f"{fmt(r['power_one'], r['power_one_mcse'])} | {fmt(r['warned'], d=2)} |"
         )
-    return "\n".join(lines) + "\n"
+    split = [r for r in rows if "size_05_below" in r]
+    if split:
+        out += [
+            "",
+            (
+                "Size at 5 % split by the treated units' noise sd against the controls' "
+                "(designs with heteroskedasticity across units):"
+            ),
+            "",
+            (
+                "| design | estimator | method | size 5%, treated quieter (n) | "
+                "size 5%, treated noisier (n) |"
+            ),
+            "|---" * 5 + "|",
+        ]
+        for r in split:
+            out.append(
+                f"| {r['design']} | {r['estimator']} | {r['method']} | "
+                f"{fmt(r['size_05_below'], r['size_05_below_mcse'])} ({r['n_below']}) | "
+                f"{fmt(r['size_05_above'], r['size_05_above_mcse'])} ({r['n_above']}) |"
+            )
+    return "\n".join(out) + "\n"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--replications", type=int, default=400)
-    ap.add_argument("--B", type=int, default=100)
-    ap.add_argument("--estimator", default="did")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    jax.config.update("jax_enable_x64", True)
-    t0 = time.perf_counter()
-    rows = run(args)
-    RESULTS.mkdir(exist_ok=True)
-    meta = {
-        "estimator": args.estimator,
-        "replications": args.replications,
-        "B": args.B,
-        "seconds": time.perf_counter() - t0,
-        "jax": jax.__version__,
-        "device": str(jax.devices()[0]),
-    }
-    (RESULTS / "variance_study.json").write_text(
-        json.dumps({"meta": meta, "rows": rows}, indent=1)
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("folders", nargs="+", type=Path)
+    ap.add_argument("--name", default="variance_calibration")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "data",
+        help="folder of the designs' data (CPS.csv); default ../shared/data",
     )
-    md = table(rows, args)
-    (RESULTS / "variance_study.md").write_text(md)
-    print(md)
+    args = ap.parse_args(argv)
+    from jaxpanel import study
+
+    rows = []
+    sigma = None
+    for folder in args.folders:
+        df = study.read(folder)
+        sigma = noise_sd(folder, args.data_dir) if sigma is None else sigma
+        rows += cells(df, sigma)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(rows, indent=1))
+    text = markdown(rows, sigma, args.folders)
+    (RESULTS / f"{args.name}.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -197,10 +197,9 @@ def test_conditional_variance_refuses_instead_of_nan():
     W = np.zeros((3, 3))
     W[0, 1:] = 1
     est = jaxpanel.mc(Panel.from_arrays(rng.normal(size=(3, 3)), W), lam=0.1)
-    with pytest.raises(ValueError, match="needs at least 2 pre-periods for mc"):
+    with pytest.raises(ValueError, match="at least 2 of them; units \\[0\\]"):
         est.variance("conditional")
-    Y = np.ones((6, 6))
-    Y[0] = np.arange(6.0)
+    Y = np.add.outer(np.arange(6.0), 2 * np.arange(6.0))  # exactly two-way additive
     W = np.zeros((6, 6))
     W[0, 3:] = 1
     with pytest.raises(ValueError, match="conditional variance: .*degenerate"):

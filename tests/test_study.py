@@ -64,7 +64,11 @@ def test_spec_errors_name_the_problem():
     with pytest.raises(ValueError, match="no estimator labelled sdid"):
         tiny(designs=[{**TINY["designs"][0], "options": {"sdid": {}}}])
     with pytest.raises(ValueError, match="method must be one of"):
-        tiny(variance=[{"method": "conformal"}])
+        tiny(variance=[{"method": "bogus"}])
+    with pytest.raises(ValueError, match="runs in mode='library' only"):
+        tiny(variance=[{"method": "regression", "mode": "batched"}])
+    with pytest.raises(ValueError, match="reference= needs mode='library'"):
+        tiny(variance=[{"method": "placebo", "reference": "normal"}])
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         tiny(seed=1.5)
     with pytest.raises(ValueError, match="reps must be an integer >= 2"):
@@ -120,6 +124,53 @@ def test_rows_are_the_batched_estimators_on_the_designs_draws(tiny_run):
     np.testing.assert_allclose(row["jackknife_se"], jk.se, rtol=1e-10)
     assert row["truth"] == 0.0 and row["status"] == "converged"
     assert row["placebo_ci_lo"] < row["estimate"] < row["placebo_ci_hi"]
+
+
+LIBRARY = [
+    {"method": "placebo", "mode": "library", "reps": 20},
+    {"method": "regression"},
+    {"method": "conditional"},
+    {"method": "time_placebo"},
+]
+
+
+def test_library_mode_is_the_librarys_own_method_and_shift_equivariant(tmp_path):
+    # library mode: the user-level estimator and jaxpanel.inference.variance per
+    # replication; with the same seed, an effect delta shifts every interval by delta
+    # (what bench/bench_variance_study.py's power by inversion relies on)
+    null = tiny(reps=3, chunk=3, variance=LIBRARY)
+    delta = 7.0
+    shifted = tiny(
+        reps=3,
+        chunk=3,
+        variance=LIBRARY,
+        designs=[{**TINY["designs"][0], "effect": delta}],
+    )
+    study.run(null, tmp_path / "a", progress=False)
+    study.run(shifted, tmp_path / "b", progress=False)
+    a, b = study.read(tmp_path / "a"), study.read(tmp_path / "b")
+    design = simulate.prop99("random", n_treated=3)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(1), 0), 2)
+    Y, W, _ = study.replication(design, TINY["designs"][0], np.float64)(
+        jax.random.fold_in(key, 0)
+    )
+    est = jaxpanel.did(jaxpanel.Panel.from_arrays(np.asarray(Y), np.asarray(W)))
+    k_var = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, 1), 0), 2)
+    row = a.set_index("rep").loc[2]
+    pl = est.variance("placebo", reps=20, seed=jax.random.fold_in(k_var, 0))
+    assert row["placebo_p"] == pytest.approx(pl.p_value, rel=1e-12)
+    assert row["placebo_reference"] == "permutation"
+    np.testing.assert_allclose(json.loads(row["placebo_set"]), pl.inference.ci_set)
+    for m in ("regression", "conditional"):
+        np.testing.assert_allclose(row[f"{m}_se"], est.variance(m).se, rtol=1e-10)
+    assert row["time_placebo_warned"]  # Prop 99: T_post 12 of T_pre 19
+    for m in ("placebo", "regression", "conditional", "time_placebo"):
+        np.testing.assert_allclose(b[f"{m}_se"], a[f"{m}_se"], rtol=1e-9, err_msg=m)
+        for x, y in zip(a[f"{m}_set"], b[f"{m}_set"]):
+            np.testing.assert_allclose(
+                np.asarray(json.loads(y)), np.asarray(json.loads(x)) + delta, rtol=1e-9
+            )
+    np.testing.assert_allclose(b["estimate"], a["estimate"] + delta, rtol=1e-10)
 
 
 def test_rows_do_not_depend_on_the_chunk_size(tiny_run, tmp_path):

@@ -1,252 +1,229 @@
-"""Conditional variances from single-cell placebo errors.
+"""Conditional variance: the treated units' own noise level, a unit x period noise model.
 
-After Almeida, Olaizola, Lestant, Imbens and Athey (2025), arXiv 2510.11841.
+After Almeida, Olaizola, Lestant, Imbens and Athey (2025), arXiv 2510.11841 (only its
+abstract could be read: unit placebo, time placebo and regression-based variances target
+different conditional variances, and a variance that models heteroskedasticity along units
+and periods keeps its size with more power), and the TROP paper (Athey, Imbens, Qu and
+Viviano 2025, Sec. 5.3: with spread-out weights the estimator's error is driven by the
+treated cells' own shocks). The construction is ours:
 
-Their framing: unit placebo, time placebo and regression-based variances target different
-conditional variances of the estimator (given the treated period, given the treated unit,
-and under homoskedasticity), and a variance that models heteroskedasticity along both units
-and periods keeps size with more power. Only the paper's abstract and introduction could be
-read here, so the construction below is ours, built on that idea:
+Model. Units are independent; unit j's errors over the T periods have covariance
+``a_j S``: a unit noise level ``a_j`` (its own, not the controls' average) times one
+T x T matrix ``S`` that carries the periods' noise levels and the serial correlation.
+The unit placebo instead assumes the treated units are as noisy as the controls; the
+time placebo that the errors are stationary over time; the regression-based variance
+(``errors='serial'``) that every unit has the controls' covariance.
 
-1. Single-cell placebo errors. Every untreated cell (j, s) is declared the only treated cell
-   and the estimator is refit (real treated units are left out; for a treated unit's own
-   pre-period cells the other treated units and the real post-periods are left out). As
-   the true effect there is zero, the estimate ``e_js`` is an estimation error. One batch
-   of up to N x T fits.
-2. Variance model ``E[e_js^2] = a_j b_s``, fitted by Gaussian maximum likelihood
-   (alternating ``a_j = mean_s e_js^2 / b_s``, ``b_s = mean_j e_js^2 / a_j`` over the
-   cells available, normalised to mean(b) = 1).
-3. Cell variances for a treated cell (i, t):
-   unit-conditional ``mean_{j control} e_jt^2``; time-conditional ``mean_{s pre} e_is^2``;
-   homoskedastic ``mean e^2``; two-way ``a_i b_t``.
-4. The ATT averages K treated cells whose errors are correlated (they share the control fit
-   and serially correlated noise). With one treated cell the cell variance is the answer.
-   With K > 1, a design effect ``D = V_placebo / ((1/K^2) sum_cells var_unit(i, t))`` is
-   measured with the estimator's unit placebo (which has the right correlation structure
-   but assumes exchangeable units) and every variance is ``D (1/K^2) sum_cells var(i, t)``.
-   The unit-conditional variance is then the unit placebo itself and the two-way variance
-   rescales it by the treated units' own variance factors relative to the controls'.
+Estimation, from the residuals ``r`` of the two-way model fitted to the untreated
+observed cells (``jaxpanel.inference._regression``):
 
-The two-way variance is reported as the SE; the others are in ``info``. The simulation
-study in ``bench/bench_variance_study.py`` checks size and power under unit- and
-time-heteroskedastic noise.
+1. ``S = sum_k r_k r_k' / (n - 1)`` over the n never-treated units observed in every
+   period (one degree of freedom per period effect): the covariance of a unit at the
+   controls' mean level (unbiased under the model; a level estimated from each row's
+   own residuals would bias its shape toward sphericity);
+2. ``a_j = sum_{s in O_j} r_js^2 / tr(P_j S P_j)`` over unit j's untreated observed
+   cells ``O_j`` (a treated unit: its pre-periods), ``P_j`` centring over ``O_j`` (the
+   residuals are centred within each unit by its fixed effect, so the expected sum of
+   squares of a unit with ``a = 1`` is that trace).
+
+Variance. For estimators linear in Y given their weights (DID, SC, DIFP, SDID; ``att =
+sum_j c_j' Y_j``) ``V = sum_j a_j c_j' S c_j`` exactly. MC and TROP are not linear in Y:
+their variance is simulated, ``reps`` refits (penalties fixed) on ``Y + e_b`` with rows
+of ``e_b`` drawn from ``N(0, a_j S)``, ``V = (1/B) sum (tau_b - mean)^2``.
+
+Assumptions: units independent; within a unit the covariance is its level times the
+common ``S`` (heteroskedastic along units and periods, serially correlated, but the
+correlation pattern shared); the treated units' noise level is the same before and after
+treatment (it is estimated from their pre-periods). Conditional on the treated units'
+levels, the variance does not borrow the controls' level, so a treated unit quieter than
+the controls gets a smaller SE (more power than the unit placebo) and a noisier one a
+larger SE (where the unit placebo over-rejects).
 """
 
 from __future__ import annotations
 
 import functools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import batch
+from ._regression import _residuals, coefficients
 from ._requirements import require
 from ._result import VarianceResult, result
-from .resampling import _run, placebo
+from .resampling import _run
 
 
-def single_cell_cells(panel) -> np.ndarray:
-    """(K, 2) unit and period indices of the cells that get a single-cell placebo fit."""
-    tr = panel.ever_treated
-    cells = [
-        (j, s) for j in np.flatnonzero(~tr) for s in range(panel.T) if panel.mask[j, s]
-    ]
-    for i in np.flatnonzero(tr):
-        first = int(np.argmax(panel.W[i]))
-        cells += [(int(i), s) for s in range(first) if panel.mask[i, s]]
-    return np.asarray(cells, dtype=np.int32)
+def noise_model(panel):
+    """Unit noise levels ``a`` (N,) and the period covariance ``S`` (T, T).
+
+    The module docstring gives the model and its estimation; ``a`` is NaN for a unit
+    with fewer than two untreated observed cells, and None is returned for ``S`` when
+    the never-treated units' residuals are zero (to rounding): the model is degenerate.
+
+    Parameters
+    ----------
+    panel : a Panel.
+
+    Returns
+    -------
+    (a, S), ``a`` relative to the never-treated units' mean level (their mean is 1 up
+    to sampling error).
+    """
+    R, untreated = _residuals(panel)
+    full = ~panel.ever_treated & untreated.all(axis=1)
+    E = R[full]
+    S = E.T @ E / max(E.shape[0] - 1, 1)
+    Y = np.asarray(panel.Y)[panel.mask]
+    floor = 100 * np.finfo(np.asarray(panel.arrays()[0]).dtype).eps
+    if np.sqrt(np.mean(E**2)) <= floor * max(np.max(np.abs(Y)), 1e-300):
+        return np.full(panel.N, np.nan), None
+    a = np.full(panel.N, np.nan)
+    for j in range(panel.N):
+        obs = untreated[j]
+        m = int(obs.sum())
+        if m < 2:
+            continue
+        Soo = S[np.ix_(obs, obs)]
+        expected = np.trace(Soo) - Soo.sum() / m
+        a[j] = (R[j, obs] ** 2).sum() / expected if expected > 0 else np.nan
+    return a, S
 
 
 @functools.cache
-def _single_cell_lane(refit_cold):
-    def lane(shared, cell):
+def _noise_lane(refit):
+    def lane(shared, key):
         data = shared["data"]
-        n, t = data["Y"].shape
-        dtype = data["Y"].dtype
-        j, s = cell[0], cell[1]
-        rows, cols = jnp.arange(n, dtype=cell.dtype), jnp.arange(t, dtype=cell.dtype)
-        W = ((rows == j)[:, None] & (cols == s)[None, :]).astype(dtype)
-        own_treated = 1 - shared["controls"][j]
-        freq = jnp.maximum(shared["controls"], (rows == j).astype(dtype))
-        # a treated unit's pre-period cell: its real post-periods are not in the sample
-        keep_cols = 1 - own_treated * shared["post_any"]
-        return refit_cold(data, W, freq, data["mask"] * keep_cols[None, :])
+        Y = data["Y"]
+        z = jax.random.normal(key, Y.shape, Y.dtype)
+        e = (z @ shared["root"].T) * shared["sd"][:, None]
+        noisy = dict(data, Y=Y + e * data["mask"])
+        return refit(noisy, data["W"], jnp.ones(Y.shape[0], Y.dtype), data["mask"])
 
     return lane
 
 
-def single_cell_errors(est, chunk=None, progress=None) -> np.ndarray:
-    """(N, T) single-cell placebo errors (NaN where no fit was made)."""
-    panel = est.panel
-    rep = est.replicator.for_cells(1)
+def _simulated(est, a, S, reps, seed, chunk, progress):
+    """Draws of the estimate refitted on ``Y + e``, rows of e from ``N(0, a_j S)``."""
+    rep = est.replicator
     dtype = rep.data["Y"].dtype
+    vals, vecs = np.linalg.eigh(S)
+    root = vecs * np.sqrt(np.clip(vals, 0.0, None))  # root @ root.T = S
     shared = {
         "data": rep.data,
-        "controls": jnp.asarray(~panel.ever_treated, dtype),
-        "post_any": jnp.asarray(panel.W.any(axis=0), dtype),
+        "root": jnp.asarray(root, dtype),
+        "sd": jnp.asarray(np.sqrt(np.nan_to_num(a, nan=0.0)), dtype),
     }
-    cells = single_cell_cells(panel)
-    lane = _single_cell_lane(rep.refit_cold)
-    errs = _run(est, lane, shared, (cells,), chunk, progress, "single-cell placebo")
-    E = np.full((panel.N, panel.T), np.nan)
-    E[cells[:, 0], cells[:, 1]] = errs
-    return E
-
-
-def variance_model(E2: np.ndarray, iters: int = 200, tol: float = 1e-10):
-    """Gaussian MLE of ``E[e_js^2] = a_j b_s`` on the finite entries of ``E2``.
-
-    Returns (a, b) with mean(b over columns with data) = 1; rows or columns without data
-    get NaN.
-    """
-    ok = np.isfinite(E2)
-    x = np.where(ok, E2, 0.0)
-    n_row, n_col = ok.sum(axis=1), ok.sum(axis=0)
-    a = np.where(n_row > 0, x.sum(axis=1) / np.maximum(n_row, 1), np.nan)
-    b = np.ones(E2.shape[1])
-    for _ in range(iters):
-        a_safe = np.where(np.isfinite(a) & (a > 0), a, np.inf)
-        b_new = np.where(
-            n_col > 0, (x / a_safe[:, None]).sum(axis=0) / np.maximum(n_col, 1), np.nan
-        )
-        b_new = b_new / np.nanmean(b_new)
-        b_safe = np.where(np.isfinite(b_new) & (b_new > 0), b_new, np.inf)
-        a_new = np.where(
-            n_row > 0, (x / b_safe[None, :]).sum(axis=1) / np.maximum(n_row, 1), np.nan
-        )
-        done = (
-            np.nanmax(np.abs(a_new - a)) <= tol * np.nanmax(a)
-            if np.isfinite(a).any()
-            else True
-        )
-        a, b = a_new, b_new
-        if done:
-            break
-    return a, b
-
-
-def _degenerate(E2, a, b, cells, panel) -> str:
-    """Why the two-way variance is not finite, in terms of the single-cell fits."""
-    units = [panel.units[i] for i in np.unique(cells[:, 0]) if not np.isfinite(a[i])]
-    if units:
-        return (
-            f"no single-cell placebo fit of the pre-periods of units {units[:5]} "
-            "succeeded, so their variance factor is unknown"
-        )
-    times = [panel.times[t] for t in np.unique(cells[:, 1]) if not np.isfinite(b[t])]
-    if times:
-        return (
-            f"no control's single-cell placebo fit in periods {times[:5]} succeeded, so "
-            "their variance factor is unknown"
-        )
-    if np.nanmax(E2, initial=0.0) == 0:
-        return "every single-cell placebo error is zero (the controls fit exactly)"
-    return (
-        "the unit x time variance model of the single-cell placebo errors is degenerate"
+    keys = batch.replicate_keys(seed, 0, reps)
+    lane = _noise_lane(rep.refit)
+    return np.asarray(
+        _run(est, lane, shared, (keys,), chunk, progress, "conditional"), float
     )
 
 
 def conditional(
-    est, reps=200, seed=0, level=0.95, chunk=None, progress=None, return_draws=False
+    est,
+    reps=200,
+    seed=0,
+    level=0.95,
+    chunk=None,
+    progress=None,
+    return_draws=False,
+    simulate=None,
 ) -> VarianceResult:
-    """Conditional variance from single-cell placebo errors and a unit x time model.
+    """Conditional variance given the treated units' own noise level.
 
-    Every untreated cell is declared the only treated cell and the estimator refitted
-    (one batch); the squared errors are fitted by ``E[e_js^2] = a_j b_s`` and the
-    treated cells' variance predicted from their unit's and period's factors; with
-    several treated cells a design effect from the unit placebo accounts for their
-    correlation (construction in the module docstring). The SE is the two-way one; the
-    unit-, time-conditional and homoskedastic SEs are in ``info``.
+    Units are independent with error covariance ``a_j S`` (a unit noise level times a
+    period covariance with serial correlation), estimated from the two-way residuals of
+    the untreated cells, the treated units' levels from their own pre-periods. For
+    estimators linear in Y given their weights ``V = sum_j a_j c_j' S c_j`` (exact); for
+    MC and TROP, ``reps`` refits on ``Y + e`` with ``e`` drawn from the model. The
+    construction, its assumptions and its sources are in the module docstring.
 
     Parameters
     ----------
-    est : an Estimate (its ``replicator`` refits the estimator).
-    reps, seed : replicates and seed of the unit placebo (design effect; only with
-        several treated cells).
+    est : an Estimate.
+    reps, seed : draws of the simulated variance (MC, TROP; or ``simulate=True``).
     level : confidence level of ``ci`` (default 0.95).
     chunk, progress : batching (``jaxpanel.batch``) and progress bar.
-    return_draws : keep the single-cell placebo errors in ``info``.
+    return_draws : keep the simulated draws.
+    simulate : simulate the variance even for a linear estimator (a check of the
+        simulation against the exact formula); None: only where not linear.
 
     Returns
     -------
-    VarianceResult with ``se`` (two-way), a normal ``ci`` and ``p_value``; ``info``:
-    ``se_unit``, ``se_time``, ``se_homoskedastic``, ``design_effect``, the factors.
+    VarianceResult with ``se``, a normal ``ci`` and ``p_value``; ``info``:
+    ``unit_level`` (N,) the ``a_j``, ``treated_level`` (the treated units' mean),
+    ``se_homoskedastic`` (every ``a_j = 1``: the controls' level), ``period_cov`` ``S``,
+    ``simulated`` (bool).
 
     Raises
     ------
     ValueError
-        The method does not apply (a non-absorbing treatment, fewer than 2 controls or
-        too few pre-periods; the message names the methods that do), or the variance
-        model is degenerate (e.g. every placebo error is zero).
+        The method does not apply (fewer than 2 never-treated units observed in every
+        period, or a treated unit with fewer than 2 untreated cells; the message names
+        the methods that do), or the noise model is degenerate (every residual zero).
 
     References
     ----------
-    After Almeida, Olaizola, Lestant, Imbens and Athey (2025), arXiv 2510.11841; the
-    single-cell placebo is ours (module docstring).
+    After Almeida, Olaizola, Lestant, Imbens and Athey (2025), arXiv 2510.11841; Athey,
+    Imbens, Qu and Viviano (2025), Sec. 5.3. The model is ours (module docstring).
     """
     require("conditional", est)
     panel = est.panel
-    E = single_cell_errors(est, chunk=chunk, progress=progress)
-    E2 = E**2
-    a, b = variance_model(E2)
+    a, S = noise_model(panel)
     tr = panel.ever_treated
-    cells = np.argwhere(panel.W & panel.mask)
-    K = len(cells)
-    var_unit_t = np.nanmean(E2[~tr], axis=0)  # by period, over controls
-    var_time_i = np.array(
-        [
-            np.nanmean(E2[i]) if np.isfinite(E2[i]).any() else np.nan
-            for i in range(panel.N)
-        ]
-    )
-    var_hom = float(np.nanmean(E2))
-    cell_unit = var_unit_t[cells[:, 1]]
-    cell_time = var_time_i[cells[:, 0]]
-    cell_two = a[cells[:, 0]] * b[cells[:, 1]]
-    if K == 1:
-        design_effect, n_placebo = 1.0, 0
-    else:
-        try:
-            pl = placebo(est, reps=reps, seed=seed, chunk=chunk, progress=progress)
-        except ValueError as exc:
-            raise ValueError(
-                f"conditional variance: its design effect comes from the unit placebo, "
-                f"which failed: {exc}"
-            ) from None
-        with np.errstate(divide="ignore", invalid="ignore"):  # degenerate: below
-            design_effect = pl.se**2 / (cell_unit.sum() / K**2)
-        n_placebo = pl.n_valid
-    scale = design_effect / K**2
-    variances = {
-        "unit": scale * cell_unit.sum(),
-        "time": scale * cell_time.sum(),
-        "homoskedastic": scale * var_hom * K,
-        "two_way": scale * cell_two.sum(),
-    }
-    se = float(np.sqrt(variances["two_way"]))
-    if not np.isfinite(se):
+    if S is None or not np.all(np.isfinite(a[tr])):
         raise ValueError(
-            "conditional variance: " + _degenerate(E2, a, b, cells, panel) + ". Fix: "
-            "use another method that applies (jaxpanel.inference.methods_for(est))"
+            "conditional variance: the noise model is degenerate (the two-way "
+            "residuals of the untreated cells are all zero, or a treated unit's are). "
+            "Fix: use another method that applies (jaxpanel.inference.methods_for(est))"
         )
+    linear = est.replicator.linear is not None
+    simulated = (not linear) if simulate is None else bool(simulate)
     info = {
-        "se_unit": float(np.sqrt(variances["unit"])),
-        "se_time": float(np.sqrt(variances["time"])),
-        "se_homoskedastic": float(np.sqrt(variances["homoskedastic"])),
-        "se_two_way": se,
-        "design_effect": float(design_effect),
-        "unit_factor": a,
-        "time_factor": b,
-        "n_single_cell_fits": int(np.isfinite(E).sum()),
-        "n_placebo": n_placebo,
+        "unit_level": a,
+        "treated_level": float(np.mean(a[tr])),
+        "period_cov": S,
+        "simulated": simulated,
     }
-    if return_draws:
-        info["single_cell_errors"] = E
+    draws = None
+    if linear:
+        c = coefficients(est)
+        used = np.any(c != 0, axis=1)
+        quad = np.einsum("js,st,jt->j", c, S, c)
+        info["se_homoskedastic"] = float(np.sqrt(max(quad.sum(), 0.0)))
+        if np.any(used & ~np.isfinite(a)):
+            bad = [panel.units[j] for j in np.flatnonzero(used & ~np.isfinite(a))]
+            raise ValueError(
+                f"conditional variance: units {bad[:5]} carry weight but have fewer "
+                "than 2 untreated cells to measure their noise level. Fix: "
+                "method='placebo' or 'regression'"
+            )
+        se = float(np.sqrt(max(np.nansum(np.where(used, a, 0.0) * quad), 0.0)))
+    if simulated:
+        draws = _simulated(est, a, S, reps, seed, chunk, progress)
+        ok = np.isfinite(draws)
+        if ok.sum() < 2:
+            raise ValueError(
+                f"conditional variance: only {int(ok.sum())} of {reps} simulated refits "
+                "succeeded. Fix: use another method that applies "
+                "(jaxpanel.inference.methods_for(est))"
+            )
+        d = draws[ok]
+        se = float(np.sqrt(np.mean((d - d.mean()) ** 2)))
+        n_valid, n_requested = int(ok.sum()), int(reps)
+        info.setdefault("se_homoskedastic", None)  # not linear: not computed
+    else:
+        n_valid = n_requested = panel.N
     return result(
         "conditional",
         est.att,
         se,
         level,
-        n_valid=int(np.isfinite(E).sum()),
-        n_requested=int(np.isfinite(E).sum()),
+        n_valid=n_valid,
+        n_requested=n_requested,
+        draws=draws if return_draws else None,
         info=info,
     )

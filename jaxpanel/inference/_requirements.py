@@ -219,45 +219,30 @@ def _regression(est, **_) -> list[Unmet]:
 
 def _conditional(est, **_) -> list[Unmet]:
     p = est.panel
-    if not p.is_absorbing:
+    untreated = p.mask & ~p.W
+    n_full = int((~p.ever_treated & untreated.all(axis=1)).sum())
+    if n_full < 2:
         return [
             Unmet(
-                "the conditional variance needs an absorbing treatment (its "
-                "time-conditional part uses each treated unit's pre-period)",
+                "the conditional variance estimates the errors' covariance over time "
+                "from never-treated units observed in every period and needs at least "
+                f"2 ({n_full} here)",
                 "",
             )
         ]
-    if p.n_control < 2:
+    few = [
+        p.units[i] for i in np.flatnonzero(p.ever_treated & (untreated.sum(axis=1) < 2))
+    ]
+    if few:
         return [
             Unmet(
-                "the conditional variance declares each control cell the only treated "
-                f"cell in turn and needs at least 2 never-treated units ({p.n_control} "
-                "here)",
+                "the conditional variance measures each treated unit's noise level on "
+                f"its untreated cells and needs at least 2 of them; units {few[:5]} "
+                "have fewer",
                 "",
             )
         ]
-    lead = max(2, est.requirements.min_pre + 1)
-    if p.n_pre < lead:
-        return [
-            Unmet(
-                "the conditional variance refits each treated unit's pre-period cells "
-                f"from its other pre-periods and needs at least {lead} pre-periods for "
-                f"{est.method} ({p.n_pre} here)",
-                "",
-            )
-        ]
-    if int((p.W & p.mask).sum()) > 1 and _placebo(est):
-        return [
-            Unmet(
-                (
-                    "the conditional variance of an ATT over several treated cells "
-                    "measures their correlation with the unit placebo, which "
-                    + _placebo(est)[0].need.removeprefix("the unit placebo ")
-                ),
-                "",
-            )
-        ]
-    return _controls_connected(est, "the conditional variance")
+    return []
 
 
 def _conformal(est, **_) -> list[Unmet]:

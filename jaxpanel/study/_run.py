@@ -10,10 +10,12 @@ killed run leaves no partial chunk, and the same command resumes where it stoppe
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import platform
 import time
+import warnings
 from pathlib import Path
 from statistics import NormalDist
 
@@ -24,11 +26,14 @@ import pandas as pd
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .. import batch, simulate
+from ..estimators import REGISTRY
 from ..estimators._core import att_or_nan
 from ..estimators.batched import batched
+from ..inference import InferenceWarning
 from ..kernels import status_name
-from ._designs import build_design, design_arrays, draw_fn
-from ._spec import Study, estimator_options
+from ..panel import Panel
+from ._designs import build_design, design_arrays, draw_fn, replication
+from ._spec import Study, estimator_options, variance_mode
 
 MANIFEST = "_manifest.json"  # '_' prefix: Parquet dataset readers skip it
 LANES = 8  # replications per device in one batch (fixed: results independent of chunk)
@@ -127,8 +132,19 @@ def _chunk_fn(b, rules: tuple, heterogeneous: bool, variance: tuple):
         return Y, W, truth, mask, k_est, b.fit(params, Y, W, mask, k_est)
 
     def point(*args):
-        _, _, truth, _, _, f = fitted(*args)
-        return {"estimate": att_or_nan(f), "truth": truth, "status": f.status}
+        _, W, truth, _, _, f = fitted(*args)
+        # the treated units' noise sd factor over the controls' (1: homoskedastic)
+        scale = args[0]["unit_scale"]
+        treated = (W.max(axis=1) > 0).astype(scale.dtype)
+        ratio = ((scale * treated).sum() / treated.sum()) / (
+            (scale * (1 - treated)).sum() / (1 - treated).sum()
+        )
+        return {
+            "estimate": att_or_nan(f),
+            "truth": truth,
+            "status": f.status,
+            "treated_noise": ratio,
+        }
 
     def method_fn(vi: int, method: str, reps: int):
         def one(*args):
@@ -140,7 +156,7 @@ def _chunk_fn(b, rules: tuple, heterogeneous: bool, variance: tuple):
         return one
 
     axes = (None, None, None, None, None, 0)
-    fns = [point] + [method_fn(vi, m, r) for vi, (m, r) in enumerate(variance)]
+    fns = [point] + [method_fn(vi, m, r) for vi, m, r in variance]
     compiled = [jax.jit(jax.vmap(fn, in_axes=axes)) for fn in fns]
 
     def run(*args):
@@ -158,7 +174,9 @@ class _Lanes:
     def __init__(self, spec: Study, dtype):
         self.spec, self.dtype, self.cache, self.arrays = spec, dtype, {}, {}
         self.variance = tuple(
-            (v["method"], int(v.get("reps", 200))) for v in spec.variance
+            (vi, v["method"], int(v.get("reps", 200)))
+            for vi, v in enumerate(spec.variance)
+            if variance_mode(v) == "batched"
         )
 
     def __call__(self, di: int, design, ei: int):
@@ -180,6 +198,66 @@ class _Lanes:
         return lambda keys: fn(a, params, effect, jnp.asarray(sd, dt), ei, keys)
 
 
+def _library(spec: Study, di: int, ei: int, design, start: int, stop: int, dtype):
+    """The library-mode variance methods of estimator ``ei`` on replications start..stop.
+
+    Each replication's panel is drawn again from its key (the same draw as the batched
+    fit), the estimator fitted by its user-level function with the study's options, and
+    ``jaxpanel.inference.variance`` called with the key ``fold_in(fold_in(k_est, 2),
+    vi)`` (as the batched methods). A method that does not apply gives NaN; an
+    ``InferenceWarning`` is recorded in ``{m}_warned``.
+    """
+    d = spec.designs[di]
+    name, opts = estimator_options(spec, di, ei)
+    fn = REGISTRY[name]
+    accepted = inspect.signature(fn).parameters
+    opts = {k: v for k, v in opts.items() if v is not None and k in accepted}
+    draw = replication(design, d, dtype)
+    todo = [
+        (vi, v) for vi, v in enumerate(spec.variance) if variance_mode(v) == "library"
+    ]
+    cols: dict[str, list] = {}
+    for r in range(start, stop):
+        key = _rep_keys(spec.seed, di, r, r + 1)[0]
+        Y, W, _ = draw(jax.random.fold_in(key, 0))
+        est = fn(Panel.from_arrays(np.asarray(Y), np.asarray(W)), **opts)
+        k_est = jax.random.fold_in(jax.random.fold_in(key, 1), ei)
+        for vi, v in todo:
+            kw = {"level": float(v.get("level", 0.95)), "progress": False}
+            if v["method"] in ("placebo", "bootstrap", "conditional", "conformal"):
+                kw["seed"] = jax.random.fold_in(jax.random.fold_in(k_est, 2), vi)
+                if "reps" in v:
+                    kw["reps"] = int(v["reps"])
+            if "reference" in v:
+                kw["reference"] = v["reference"]
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", InferenceWarning)
+                try:
+                    res = est.variance(v["method"], **kw).inference
+                except (ValueError, FloatingPointError):
+                    res = None
+            warned = any(issubclass(w.category, InferenceWarning) for w in caught)
+            if res is None:
+                vals = (np.nan, np.nan, np.nan, np.nan, "[]", "", 0)
+            else:
+                bounds = np.asarray(res.ci_set, float)
+                vals = (
+                    np.nan if res.se is None else float(res.se),
+                    float(bounds.min()),
+                    float(bounds.max()),
+                    float(res.p_value),
+                    json.dumps(bounds.tolist()),
+                    res.reference,
+                    int(res.n_valid),
+                )
+            for col, val in zip(
+                ("se", "ci_lo", "ci_hi", "p", "set", "reference", "n", "warned"),
+                vals + (warned,),
+            ):
+                cols.setdefault(f"v{vi}_{col}", []).append(val)
+    return {k: np.asarray(v) for k, v in cols.items()}
+
+
 def _rows(spec: Study, di: int, start: int, outs: list[dict]) -> pd.DataFrame:
     name = spec.design_names()[di]
     frames = []
@@ -197,8 +275,15 @@ def _rows(spec: Study, di: int, start: int, outs: list[dict]) -> pd.DataFrame:
         )
         f["error"] = f["estimate"] - f["truth"]
         f["status"] = [status_name(int(c)) for c in out["status"]]
+        f["treated_noise"] = out["treated_noise"].astype(float)
         for vi, v in enumerate(spec.variance):
             m, level = v["method"], float(v.get("level", 0.95))
+            if variance_mode(v) == "library":
+                for col in ("se", "ci_lo", "ci_hi", "p", "set", "reference", "n"):
+                    f[f"{m}_{col}"] = out[f"v{vi}_{col}"]
+                f[f"{m}_warned"] = out[f"v{vi}_warned"].astype(bool)
+                f[f"{m}_level"] = level
+                continue
             z = NormalDist().inv_cdf(0.5 + level / 2)
             se = out[f"v{vi}_se"].astype(float)
             f[f"{m}_se"] = se
@@ -340,10 +425,11 @@ def run(
     _prepare(spec, out)
     dtype = jnp.dtype(spec.dtype)
     n_chunks = -(-spec.reps // spec.chunk)
+    # chunk-major: an interrupted run has about as many replications of every design
     todo = [
         (di, c)
-        for di in range(len(spec.designs))
         for c in range(n_chunks)
+        for di in range(len(spec.designs))
         if (di * n_chunks + c) % nproc == pid
     ]
     pending = [(di, c) for di, c in todo if not (out / chunk_name(di, c)).exists()]
@@ -364,6 +450,8 @@ def run(
             if (di, ei) not in fns:
                 fns[di, ei] = lanes(di, designs[di], ei)
             outs.append(_batches(fns[di, ei], spec.seed, di, start, stop, mesh))
+            if any(variance_mode(v) == "library" for v in spec.variance):
+                outs[-1].update(_library(spec, di, ei, designs[di], start, stop, dtype))
             seconds[label] = time.perf_counter() - t1
         _write(_rows(spec, di, start, outs), out / chunk_name(di, c))
         _timing(out, di, c, stop - start, seconds)

@@ -40,7 +40,24 @@ DESIGN_KEYS = {
     "heteroskedastic", "heteroskedastic_ratio", "effect", "effect_sd",
     "options",
 }  # fmt: skip
-VARIANCE_METHODS = ("placebo", "bootstrap", "jackknife")
+VARIANCE_METHODS = (
+    "placebo",
+    "bootstrap",
+    "jackknife",
+    "time_placebo",
+    "regression",
+    "conditional",
+    "conformal",
+)
+BATCHED_METHODS = ("placebo", "bootstrap", "jackknife")  # in-jit, inside the chunk
+VARIANCE_KEYS = {"method", "reps", "level", "mode", "reference"}
+
+
+def variance_mode(v: dict) -> str:
+    """'batched' (in-jit; placebo, bootstrap, jackknife by default) or 'library'."""
+    return v.get("mode", "batched" if v["method"] in BATCHED_METHODS else "library")
+
+
 TOP_KEYS = {
     "seed",
     "reps",
@@ -63,9 +80,14 @@ class Study:
     estimators : list of estimator tables: ``name`` (and ``label``, default the name,
         unique) plus the estimator's options (``jaxpanel.estimators.batched.ALLOWED``);
         a design's ``options.<label>`` table overrides them on that design.
-    variance : list of variance tables: ``method`` ('placebo', 'bootstrap' or
-        'jackknife', each batched inside the study), ``reps``, ``level``. A method
-        appears once (its columns are named after it).
+    variance : list of variance tables: ``method`` (any of ``VARIANCE_METHODS``),
+        ``reps``, ``level``, ``mode`` and ``reference``. ``mode='batched'`` (default for
+        'placebo', 'bootstrap' and 'jackknife') runs the method in-jit inside the
+        chunk, SE and normal interval only; ``mode='library'`` (every other method, or
+        asked for) calls ``jaxpanel.inference.variance`` on each replication's estimate:
+        the library's own method with its default (or the given ``reference``) interval
+        and p-value, one batch per replication, slower. A method appears once (its
+        columns are named after it).
     seed, reps, chunk : the study's seed, replications per design, replications per
         checkpointed chunk.
     dtype : 'float64' or 'float32' (needs ``jax_enable_x64`` for float64).
@@ -226,9 +248,24 @@ def _check(spec: Study) -> Study:
             )
         if [w.get("method") for w in spec.variance].count(v["method"]) > 1:
             raise ValueError(f"variance method {v['method']!r} listed twice")
-        unknown = sorted(set(v) - {"method", "reps", "level"})
+        unknown = sorted(set(v) - VARIANCE_KEYS)
         if unknown:
             raise ValueError(f"variance[{i}]: unknown key(s) {', '.join(unknown)}")
+        mode = variance_mode(v)
+        if mode not in ("batched", "library"):
+            raise ValueError(
+                f"variance[{i}]: mode must be 'batched' or 'library', got {mode!r}"
+            )
+        if mode == "batched" and v["method"] not in BATCHED_METHODS:
+            raise ValueError(
+                f"variance[{i}]: {v['method']} runs in mode='library' only (batched: "
+                f"{', '.join(BATCHED_METHODS)})"
+            )
+        if mode == "batched" and "reference" in v:
+            raise ValueError(
+                f"variance[{i}]: reference= needs mode='library' (batched methods "
+                "report the normal interval)"
+            )
         reps, level = v.get("reps", 200), v.get("level", 0.95)
         if not (_is_int(reps) and reps >= 2):
             raise ValueError(
@@ -305,4 +342,12 @@ def load(path: str | Path, data_dir: str | Path | None = None) -> Study:
     return from_dict(d, base=base)
 
 
-__all__ = ["VARIANCE_METHODS", "Study", "estimator_options", "from_dict", "load"]
+__all__ = [
+    "BATCHED_METHODS",
+    "VARIANCE_METHODS",
+    "Study",
+    "estimator_options",
+    "from_dict",
+    "load",
+    "variance_mode",
+]

@@ -1,76 +1,136 @@
-"""Conditional variance (jaxpanel.inference._conditional)."""
+"""Conditional variance (jaxpanel.inference._conditional): a unit x period noise model."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import jaxpanel
 from jaxpanel import Panel
 from jaxpanel.inference import _conditional as cond
 
-from ..reference import did_att
+from ..reference import twfe_fit
 
 
-def small_block_panel(rng, n=12, t=9, n_tr=2, t_post=3):
-    y = rng.normal(size=(n, t)) + rng.normal(size=(n, 1)) * 3
+def ar1_panel(rng, n, t, levels, rho=0.6, n_tr=2, t_post=3):
+    """Rows with covariance ``levels_j * rho^|s - t|``, fixed effects, a block of treated."""
+    lags = np.abs(np.arange(t)[:, None] - np.arange(t)[None, :])
+    chol = np.linalg.cholesky(rho**lags)
+    e = rng.normal(size=(n, t)) @ chol.T * np.sqrt(levels)[:, None]
+    y = e + rng.normal(size=(n, 1)) * 3 + np.linspace(0, 2, t)
     d = np.zeros((n, t))
     d[:n_tr, t - t_post :] = 1
-    return y, d
+    return y, d, rho**lags
 
 
-def test_single_cell_errors_are_explicit_did_refits(rng):
-    y, d = small_block_panel(rng)
+def reference_model(y, d):
+    """NumPy: two-way residuals, then the module docstring's steps 1-2."""
+    control = d == 0
+    r = np.where(control, y - twfe_fit(np.where(control, y, 0.0), control * 1.0), 0)
+    full = ~(d > 0).any(axis=1)
+    E = r[full]
+    S = E.T @ E / (len(E) - 1)
+    a = np.empty(len(y))
+    for j in range(len(y)):
+        o = control[j]
+        P = np.eye(o.sum()) - 1.0 / o.sum()
+        a[j] = (r[j, o] ** 2).sum() / np.trace(P @ S[np.ix_(o, o)] @ P)
+    return a, S
+
+
+def did_coefficients(d):
+    """Block DID: att = tr post - tr pre - co post + co pre means."""
+    tr, post = (d > 0).any(axis=1), (d > 0).any(axis=0)
+    c = np.zeros(d.shape)
+    c[np.ix_(tr, post)] = 1 / (tr.sum() * post.sum())
+    c[np.ix_(tr, ~post)] = -1 / (tr.sum() * (~post).sum())
+    c[np.ix_(~tr, post)] = -1 / ((~tr).sum() * post.sum())
+    c[np.ix_(~tr, ~post)] = 1 / ((~tr).sum() * (~post).sum())
+    return c
+
+
+def test_noise_model_matches_a_numpy_reference(rng):
+    levels = np.exp(rng.normal(size=15))
+    y, d, _ = ar1_panel(rng, 15, 8, levels)
+    a, S = cond.noise_model(Panel.from_arrays(y, d))
+    a_ref, S_ref = reference_model(y, d)
+    np.testing.assert_allclose(a, a_ref, rtol=1e-8)
+    np.testing.assert_allclose(S, S_ref, rtol=1e-8, atol=1e-12)
+
+
+def test_noise_model_recovers_levels_and_serial_covariance(rng):
+    n, t = 400, 12
+    levels = np.exp(0.5 * rng.normal(size=n))
+    y, d, C = ar1_panel(rng, n, t, levels, n_tr=20, t_post=4)
+    a, S = cond.noise_model(Panel.from_arrays(y, d))
+    scale = levels[20:].mean()  # a is relative to the controls' mean level
+    # each level from 12 (controls) or 8 (treated) correlated cells: unbiased, ~50 %
+    # error; their mean over 400 units within 0.1, over the 20 treated within 0.35
+    ratio = a / (levels / scale)
+    assert abs(ratio.mean() - 1) < 0.1 and abs(ratio[:20].mean() - 1) < 0.35
+    # S is the centred covariance of a level-1 row (the unit effect absorbs the mean)
+    P = np.eye(t) - 1.0 / t
+    # entries from 380 rows with lognormal levels: sampling sd ~0.07 each
+    err = S - scale * P @ C @ P
+    assert np.abs(err).max() < 0.3 and np.abs(err).mean() < 0.06
+
+
+def test_linear_variance_is_the_quadratic_form(rng):
+    levels = np.exp(rng.normal(size=15))
+    y, d, _ = ar1_panel(rng, 15, 8, levels)
+    est = jaxpanel.did(Panel.from_arrays(y, d)).variance("conditional")
+    a, S = reference_model(y, d)
+    c = did_coefficients(d)
+    want = np.sqrt(sum(a[j] * c[j] @ S @ c[j] for j in range(15)))
+    np.testing.assert_allclose(est.se, want, rtol=1e-8)
+    hom = np.sqrt(sum(c[j] @ S @ c[j] for j in range(15)))
+    np.testing.assert_allclose(est.inference.info["se_homoskedastic"], hom, rtol=1e-8)
+    assert est.inference.reference == "normal"
+
+
+def test_simulated_variance_agrees_with_the_exact_one(rng):
+    # the path MC and TROP take, checked where the exact answer is known
+    y, d, _ = ar1_panel(rng, 15, 8, np.exp(rng.normal(size=15)))
     est = jaxpanel.did(Panel.from_arrays(y, d))
-    E = cond.single_cell_errors(est, progress=False)
-    n, t = y.shape
-    for j, s in [(5, 0), (7, 8), (0, 2), (1, 5)]:
-        if (
-            j < 2
-        ):  # a treated unit's pre-period cell: other treated units and post dropped
-            keep_rows = [j] + list(range(2, n))
-            keep_cols = list(range(6))
-        else:  # a control's cell: the treated units dropped
-            keep_rows, keep_cols = list(range(2, n)), list(range(t))
-        yy = y[np.ix_(keep_rows, keep_cols)]
-        dd = np.zeros_like(yy)
-        dd[keep_rows.index(j), keep_cols.index(s)] = 1
-        np.testing.assert_allclose(
-            E[j, s], did_att(yy, dd, np.ones_like(yy)), rtol=1e-9
+    exact = est.variance("conditional").se
+    sim = est.variance("conditional", simulate=True, reps=4000, seed=1, progress=False)
+    # relative sd of an SE from B draws: 1/sqrt(2B) = 1.1 %; 4 sd
+    assert sim.se == pytest.approx(exact, rel=0.045)
+    assert sim.inference.n_valid == 4000
+
+
+def test_quiet_treated_unit_gets_a_smaller_se_than_the_placebo(rng):
+    # controls' noise level 1, the treated unit's 1/16: the placebo borrows the controls'
+    levels = np.r_[1 / 16, np.ones(29)]
+    ses = []
+    for _ in range(20):
+        y, d, _ = ar1_panel(rng, 30, 12, levels, n_tr=1, t_post=1)
+        est = jaxpanel.did(Panel.from_arrays(y, d))
+        ses.append(
+            (
+                est.variance("conditional").se,
+                est.variance("placebo", reps=29, progress=False, reference="normal").se,
+            )
         )
-    assert np.isnan(E[0, 6]) and np.isfinite(E).sum() == (n - 2) * t + 2 * 6
+    cond_se, placebo_se = np.mean(ses, axis=0)
+    # own noise sd 1/4 against 1 (the controls' part adds ~1/29 of a variance unit)
+    assert cond_se < 0.5 * placebo_se
 
 
-def test_variance_model_recovers_unit_and_time_factors():
-    rng = np.random.default_rng(7)
-    a = np.exp(rng.normal(size=300))
-    b = np.exp(rng.normal(size=200))
-    b /= b.mean()
-    E2 = a[:, None] * b[None, :] * rng.chisquare(1, size=(300, 200))
-    E2[rng.random(E2.shape) < 0.1] = np.nan
-    ah, bh = cond.variance_model(E2)
-    # chi-square(1) noise: per-factor relative error ~ sqrt(2 / cells) ~ 10% (rows), 8% (cols)
-    assert np.median(np.abs(ah / a - 1)) < 0.1 and np.median(np.abs(bh / b - 1)) < 0.1
+def test_mc_draws_are_refits_on_the_noisy_outcome(rng):
+    from jaxpanel import batch
 
+    y, d, _ = ar1_panel(rng, 12, 8, np.ones(12))
+    est = jaxpanel.mc(Panel.from_arrays(y, d), lam=0.05, tol=1e-11)
+    res = est.variance("conditional", reps=3, seed=5, return_draws=True).inference
+    assert res.info["simulated"] and res.info["se_homoskedastic"] is None
+    a, S = cond.noise_model(est.panel)
+    vals, vecs = np.linalg.eigh(S)
+    root = vecs * np.sqrt(np.clip(vals, 0, None))
+    import jax
 
-def test_one_treated_cell_uses_the_cell_variances(rng):
-    y, d = small_block_panel(rng, n_tr=1, t_post=1)
-    est = jaxpanel.did(Panel.from_arrays(y, d)).variance("conditional", progress=False)
-    info = est.inference.info
-    E = cond.single_cell_errors(est, progress=False)
-    a, b = cond.variance_model(E**2)
-    assert info["design_effect"] == 1.0 and info["n_placebo"] == 0
-    np.testing.assert_allclose(est.se, np.sqrt(a[0] * b[-1]), rtol=1e-12)
-    np.testing.assert_allclose(
-        info["se_unit"], np.sqrt(np.nanmean(E[1:, -1] ** 2)), rtol=1e-12
-    )
-    np.testing.assert_allclose(
-        info["se_time"], np.sqrt(np.nanmean(E[0] ** 2)), rtol=1e-12
-    )
-
-
-def test_block_unit_conditional_is_the_unit_placebo(rng):
-    y, d = small_block_panel(rng)
-    est = jaxpanel.did(Panel.from_arrays(y, d))
-    c = est.variance("conditional", reps=40, seed=3, progress=False).inference.info
-    p = est.variance("placebo", reps=40, seed=3, progress=False)
-    np.testing.assert_allclose(c["se_unit"], p.se, rtol=1e-12)
+    for b, key in enumerate(batch.replicate_keys(5, 0, 3)):
+        z = np.asarray(jax.random.normal(key, y.shape, np.asarray(y).dtype))
+        noisy = y + (z @ root.T) * np.sqrt(a)[:, None]
+        ref = jaxpanel.mc(Panel.from_arrays(noisy, d), lam=0.05, tol=1e-11).att
+        np.testing.assert_allclose(res.draws[b], ref, rtol=1e-6)

@@ -12,7 +12,6 @@ import pytest
 import jaxpanel
 from jaxpanel import Panel
 from jaxpanel.estimators import mc, trop
-from jaxpanel.inference import _conditional as cond
 from jaxpanel.inference import resampling
 from jaxpanel.inference._result import from_draws
 
@@ -150,20 +149,6 @@ def test_trop_global_bootstrap_and_time_placebo_are_explicit_fits(rng):
         dd[:3, s:] = 1
         ref = trop.fit_global(cut, dd, None, *lams, opts)
         np.testing.assert_allclose(tp.draws[k], float(ref.att), rtol=RTOL)
-
-
-def test_trop_single_cell_placebo_errors_are_explicit_fits(rng):
-    y, d = block(rng, n_tr=2)
-    lams = (0.3, 0.5, 4.0)
-    est = jaxpanel.trop(Panel.from_arrays(y, d), *lams, tol=TOL)
-    E = cond.single_cell_errors(est, progress=False)
-    for j, s in [(4, 0), (7, 6)]:  # control cells: the treated units are dropped
-        yy = y[2:]
-        dd = np.zeros_like(yy)
-        dd[j - 2, s] = 1
-        ref = trop_cells(yy, dd, np.ones_like(yy), *lams)[0]
-        np.testing.assert_allclose(E[j, s], ref, rtol=RTOL)
-    assert np.isfinite(E).sum() == 8 * 7 + 2 * 5
 
 
 def test_one_call_and_refusals(rng):
