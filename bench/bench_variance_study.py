@@ -92,6 +92,12 @@ def cells(df: pd.DataFrame, sigma: float) -> list[dict]:
             truth = g["truth"].to_numpy(float)
             cover = np.where(ok, in_set(sets, float(truth[0])), np.nan)
             row["coverage"], row["coverage_mcse"], _ = share(cover)
+            # att -/+ 1.96 se (R synthdid's interval; the SDID paper's coverage)
+            z = 1.959963984540054
+            normal = np.where(
+                ok & np.isfinite(se), np.abs(att - truth) <= z * se, np.nan
+            )
+            row["coverage_normal"], row["coverage_normal_mcse"], _ = share(normal)
             row["se_over_sd"] = (
                 float(np.nanmean(np.where(ok, se, np.nan)) / sd)
                 if np.isfinite(se[ok]).any()
@@ -130,9 +136,10 @@ def markdown(rows: list[dict], sigma: float, folders) -> str:
         "",
         (
             "| design | estimator | method | ref | n | size 1% | size 5% | size 10% | "
-            "coverage 95% | SE / sd | power 0.5 sd | power 1 sd | warned |"
+            "coverage 95% | coverage att -/+ 1.96 SE | SE / sd | power 0.5 sd | "
+            "power 1 sd | warned |"
         ),
-        "|---" * 13 + "|",
+        "|---" * 14 + "|",
     ]
     for r in rows:
         out.append(
@@ -140,7 +147,9 @@ def markdown(rows: list[dict], sigma: float, folders) -> str:
             f"{r['n']} | {fmt(r['size_01'], r['size_01_mcse'])} | "
             f"{fmt(r['size_05'], r['size_05_mcse'])} | "
             f"{fmt(r['size_10'], r['size_10_mcse'])} | "
-            f"{fmt(r['coverage'], r['coverage_mcse'])} | {fmt(r['se_over_sd'], d=2)} | "
+            f"{fmt(r['coverage'], r['coverage_mcse'])} | "
+            f"{fmt(r['coverage_normal'], r['coverage_normal_mcse'])} | "
+            f"{fmt(r['se_over_sd'], d=2)} | "
             f"{fmt(r['power_half'], r['power_half_mcse'])} | "
             f"{fmt(r['power_one'], r['power_one_mcse'])} | {fmt(r['warned'], d=2)} |"
         )
