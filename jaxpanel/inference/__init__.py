@@ -112,7 +112,7 @@ def variance(
     if (
         (res.se is not None and not np.isfinite(res.se))
         or np.isnan(bounds).any()
-        or (res.reference == "normal" and not np.isfinite(bounds).all())
+        or (res.reference in ("normal", "t") and not np.isfinite(bounds).all())
     ):
         raise FloatingPointError(
             f"{method}: the standard error or confidence interval is not finite (se "

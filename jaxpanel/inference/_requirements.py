@@ -224,9 +224,18 @@ def _conditional(est, **_) -> list[Unmet]:
     if n_full < 2:
         return [
             Unmet(
-                "the conditional variance estimates the errors' covariance over time "
-                "from never-treated units observed in every period and needs at least "
-                f"2 ({n_full} here)",
+                "the conditional variance measures noise levels against never-treated "
+                "units observed in every period and needs at least 2 "
+                f"({n_full} here)",
+                "",
+            )
+        ]
+    unmet = _placebo(est)
+    if unmet:
+        return [
+            Unmet(
+                "the conditional variance rescales the unit placebo, which "
+                + unmet[0].need.removeprefix("the unit placebo "),
                 "",
             )
         ]

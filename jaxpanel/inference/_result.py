@@ -4,6 +4,8 @@ Each result's interval and p-value come from one reference distribution, named i
 ``reference``:
 
 - ``'normal'``: ``att -/+ z se`` and ``2 (1 - Phi(|att| / se))``;
+- ``'t'``: as normal with Student's t on ``df`` degrees of freedom (``info['df']``): an SE
+  whose square is a chi-square on df degrees of freedom (the conditional variance);
 - ``'permutation'``: placebo estimates as the null distribution of the estimator; the
   p-value is ``(1 + #{|tau_b| >= |att|}) / (1 + B)`` over the B distinct placebo
   assignments and the interval is its inversion, ``att -/+ |tau|_(m)`` with ``|tau|_(m)``
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-REFERENCES = ("normal", "permutation", "percentile", "conformal")
+REFERENCES = ("normal", "t", "permutation", "percentile", "conformal")
 # the references each method offers, its default first
 METHOD_REFERENCES = {
     "bootstrap": ("normal", "percentile"),
@@ -36,7 +38,7 @@ METHOD_REFERENCES = {
     "placebo": ("permutation", "normal"),
     "time_placebo": ("permutation", "normal"),
     "regression": ("normal",),
-    "conditional": ("normal",),
+    "conditional": ("t", "normal"),
     "conformal": ("conformal",),
 }
 
@@ -125,6 +127,19 @@ def normal_p(att: float, se: float) -> float:
     return 2 * (1 - NormalDist().cdf(abs(att) / se))
 
 
+def t_ci_p(att: float, se: float, level: float, df: float):
+    """Student-t interval and p-value on ``df`` degrees of freedom."""
+    from scipy import stats
+
+    q = float(stats.t.ppf(0.5 + level / 2, df))
+    p = (
+        float(2 * stats.t.sf(abs(att) / se, df))
+        if se > 0 and np.isfinite(se)
+        else float("nan")
+    )
+    return (att - q * se, att + q * se), p
+
+
 def permutation(
     att: float, draws: np.ndarray, level: float, what: str = "placebo assignments"
 ) -> tuple[tuple[float, float], float]:
@@ -197,6 +212,8 @@ def result(
     ci_normal = None if se is None else normal_ci(att, se, level)
     if reference == "normal":
         ci, p = ci_normal, normal_p(att, se)
+    elif reference == "t":
+        ci, p = t_ci_p(att, se, level, float((info or {})["df"]))
     if ci_set is None:
         ci_set = () if ci is None else (tuple(ci),)
     return VarianceResult(

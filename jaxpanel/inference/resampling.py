@@ -386,6 +386,24 @@ def placebo(
     Arkhangelsky et al. (2021), Algorithm 4; R synthdid's ``placebo_se``.
     """
     require("placebo", est)
+    idx, draws, exact = placebo_run(est, reps, seed, chunk, progress)
+    return from_draws(
+        "placebo",
+        est.att,
+        draws,
+        len(idx),
+        level,
+        return_draws,
+        info={"exact": exact, "n_assignments": len(idx)},
+        reference=reference,
+    )
+
+
+def placebo_run(est, reps, seed, chunk=None, progress=None):
+    """The unit placebo's assignments (B, N_tr) control indices, estimates (B,), exact.
+
+    A failed refit is NaN in the estimates (``placebo`` leaves it out and counts it).
+    """
     panel, treated, controls = _design(est)
     rep = est.replicator
     W0 = rep.data["W"]
@@ -402,16 +420,7 @@ def placebo(
     draws = _run(
         est, _placebo_lane(rep.refit), shared, (idx,), chunk, progress, "placebo"
     )
-    return from_draws(
-        "placebo",
-        est.att,
-        draws,
-        len(idx),
-        level,
-        return_draws,
-        info={"exact": exact, "n_assignments": len(idx)},
-        reference=reference,
-    )
+    return idx, np.asarray(draws, float), exact
 
 
 # ------------------------------------------------------------------------------ time placebo
