@@ -69,6 +69,14 @@ def test_spec_errors_name_the_problem():
         tiny(variance=[{"method": "regression", "mode": "batched"}])
     with pytest.raises(ValueError, match="reference= needs mode='library'"):
         tiny(variance=[{"method": "placebo", "reference": "normal"}])
+    with pytest.raises(ValueError, match="conditional takes reference 't' or 'normal'"):
+        tiny(variance=[{"method": "conditional", "reference": "percentile"}])
+    with pytest.raises(ValueError, match="reps does not apply to regression"):
+        tiny(variance=[{"method": "regression", "reps": 10}])
+    with pytest.raises(ValueError, match="give mc a fixed lam="):
+        tiny(estimators=[{"name": "mc"}], variance=[{"method": "conditional"}])
+    with pytest.raises(ValueError, match="process_id must be in 0..1"):
+        study.run(tiny(), "unused", process_id=2, num_processes=2)
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         tiny(seed=1.5)
     with pytest.raises(ValueError, match="reps must be an integer >= 2"):
@@ -161,8 +169,9 @@ def test_library_mode_is_the_librarys_own_method_and_shift_equivariant(tmp_path)
     assert row["placebo_p"] == pytest.approx(pl.p_value, rel=1e-12)
     assert row["placebo_reference"] == "permutation"
     np.testing.assert_allclose(json.loads(row["placebo_set"]), pl.inference.ci_set)
-    for m in ("regression", "conditional"):
-        np.testing.assert_allclose(row[f"{m}_se"], est.variance(m).se, rtol=1e-10)
+    np.testing.assert_allclose(row["regression_se"], est.variance("regression").se)
+    cond = est.variance("conditional", seed=jax.random.fold_in(k_var, 2))
+    np.testing.assert_allclose(row["conditional_se"], cond.se, rtol=1e-10)
     assert row["time_placebo_warned"]  # Prop 99: T_post 12 of T_pre 19
     for m in ("placebo", "regression", "conditional", "time_placebo"):
         np.testing.assert_allclose(b[f"{m}_se"], a[f"{m}_se"], rtol=1e-9, err_msg=m)

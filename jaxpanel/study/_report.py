@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ._run import read
+
+
+def _in_set(intervals: str, x: float) -> bool:
+    """Whether ``x`` lies in a set stored as JSON ``[[lo, hi], ...]``."""
+    return any(lo <= x <= hi for lo, hi in json.loads(intervals))
 
 
 def summarize(results: pd.DataFrame | str | Path) -> pd.DataFrame:
@@ -54,22 +60,29 @@ def summarize(results: pd.DataFrame | str | Path) -> pd.DataFrame:
         }
         for m in methods:
             se = g[f"{m}_se"].to_numpy(float)
-            good = ok & np.isfinite(se)
+            truth, p = g["truth"].to_numpy(float), g[f"{m}_p"].to_numpy(float)
+            good = ok & np.isfinite(p)  # a conformal set has a p-value, no SE
             k = int(good.sum())
             lo, hi = g[f"{m}_ci_lo"].to_numpy(float), g[f"{m}_ci_hi"].to_numpy(float)
-            truth, p = g["truth"].to_numpy(float), g[f"{m}_p"].to_numpy(float)
 
             def share(x, k=k):
                 v = float(np.mean(x)) if k else np.nan
                 return v, float(np.sqrt(v * (1 - v) / k)) if k else np.nan
 
-            cov, cov_se = share((lo <= truth)[good] & (truth <= hi)[good])
+            if f"{m}_set" in g:  # library mode: the set itself (a union of intervals)
+                inside = np.array([_in_set(x, t) for x, t in zip(g[f"{m}_set"], truth)])
+            else:
+                inside = (lo <= truth) & (truth <= hi)
+            cov, cov_se = share(inside[good])
             row[f"{m}_n"] = k
             row[f"{m}_coverage"], row[f"{m}_coverage_mcse"] = cov, cov_se
             for a in (1, 5, 10):
                 v, s = share(p[good] < a / 100)
                 row[f"{m}_reject_{a:02d}"], row[f"{m}_reject_{a:02d}_mcse"] = v, s
-            row[f"{m}_se_ratio"] = float(np.mean(se[good]) / row["sd"]) if k else np.nan
+            has_se = good & np.isfinite(se)
+            row[f"{m}_se_ratio"] = (
+                float(np.mean(se[has_se]) / row["sd"]) if has_se.any() else np.nan
+            )
         rows.append(row)
     out = pd.DataFrame(rows)
     best = out.groupby("design", sort=False)["rmse"].transform("min")

@@ -422,6 +422,15 @@ def run(
     out = Path(out)
     pid = jax.process_index() if process_id is None else process_id
     nproc = jax.process_count() if num_processes is None else num_processes
+    if not (isinstance(nproc, int) and nproc >= 1 and isinstance(pid, int)):
+        raise ValueError(
+            f"num_processes must be an integer >= 1 and process_id an integer, got "
+            f"{num_processes!r} and {process_id!r}"
+        )
+    if not 0 <= pid < nproc:
+        raise ValueError(
+            f"process_id must be in 0..{nproc - 1} for {nproc} processes, got {pid}"
+        )
     _prepare(spec, out)
     dtype = jnp.dtype(spec.dtype)
     n_chunks = -(-spec.reps // spec.chunk)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..estimators.batched import ALLOWED, batched
+from ..inference._result import METHOD_REFERENCES
 
 DESIGN_KEYS = {
     "name", "preset", "data", "unit", "time", "outcome", "assignment", "path",
@@ -261,6 +262,29 @@ def _check(spec: Study) -> Study:
                 f"variance[{i}]: {v['method']} runs in mode='library' only (batched: "
                 f"{', '.join(BATCHED_METHODS)})"
             )
+        if mode == "library":
+            allowed = METHOD_REFERENCES[v["method"]]
+            if "reference" in v and v["reference"] not in allowed:
+                raise ValueError(
+                    f"variance[{i}]: {v['method']} takes reference "
+                    + " or ".join(map(repr, allowed))
+                    + f", got {v['reference']!r}"
+                )
+            counted = ("placebo", "bootstrap", "conditional", "conformal")
+            if "reps" in v and v["method"] not in counted:
+                raise ValueError(
+                    f"variance[{i}]: reps does not apply to {v['method']} (it is "
+                    "deterministic)"
+                )
+            for di in range(len(spec.designs)):
+                for ei in range(len(spec.estimators)):
+                    name, opts = estimator_options(spec, di, ei)
+                    if name == "mc" and opts.get("lam") is None:
+                        raise ValueError(
+                            f"variance[{i}]: mode='library' refits the estimate at "
+                            "the user level, where MC's cross-validation folds differ "
+                            "from the batched fit's; give mc a fixed lam="
+                        )
         if mode == "batched" and "reference" in v:
             raise ValueError(
                 f"variance[{i}]: reference= needs mode='library' (batched methods "
