@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._options import check_choice
+from . import _calibration
 from ._conditional import conditional
 from ._conformal import conformal
 from ._regression import regression
@@ -119,6 +120,7 @@ def variance(
             f"{res.se}, ci {res.ci}). Fix: check the outcome for extreme values, or use "
             "another method that applies (jaxpanel.inference.methods_for(est))"
         )
+    _calibration.warn(est, method, res.reference)
     return est.replace(
         se=res.se, ci=res.ci, p_value=res.p_value, variance_method=method, inference=res
     )
