@@ -182,6 +182,13 @@ def main(argv=None):
     ap.add_argument("folders", nargs="+", type=Path)
     ap.add_argument("--name", default="variance_calibration")
     ap.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="FOLDER:METHOD",
+        help="leave a method's rows of one folder out (e.g. a superseded form)",
+    )
+    ap.add_argument(
         "--data-dir",
         type=Path,
         default=Path(__file__).resolve().parents[2] / "shared" / "data",
@@ -195,7 +202,10 @@ def main(argv=None):
     for folder in args.folders:
         df = study.read(folder)
         sigma = noise_sd(folder, args.data_dir) if sigma is None else sigma
-        rows += cells(df, sigma)
+        drop = [
+            e.split(":", 1)[1] for e in args.exclude if Path(e.split(":")[0]) == folder
+        ]
+        rows += [r for r in cells(df, sigma) if r["method"] not in drop]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(rows, indent=1))
     text = markdown(rows, sigma, args.folders)

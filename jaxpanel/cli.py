@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--reference",
         default=None,
-        choices=["normal", "permutation", "percentile"],
+        choices=["normal", "t", "permutation", "percentile"],
         help="distribution of the CI and p-value (default: the method's own; needs "
         "--variance)",
     )

@@ -47,8 +47,8 @@ def variance(
         on chunk size or device count.
     options : ``level`` (0.95), ``reference`` (the distribution the interval and the
         p-value both come from; None for the method's default: 'permutation' for the unit
-        and time placebo, 'normal' for the bootstrap, jackknife, regression and
-        conditional variances, the conformal set for 'conformal'; 'normal' gives every
+        and time placebo, 'normal' for the bootstrap, jackknife and regression, 't' for
+        the conditional variance, the conformal set for 'conformal'; 'normal' gives every
         method with an SE R synthdid's ``att -/+ z se``; 'percentile' the bootstrap's
         order statistics), ``chunk`` (replicates per batch), ``progress`` (None: a bar
         for long runs; False: none), ``return_draws`` (keep the replicate estimates), and

@@ -76,7 +76,7 @@ def regression(est, level=0.95, errors=None, **_) -> VarianceResult:
     allowed; c_j' Sigma c_j needs no inverse, so N_co < T is fine). With ``errors='iid'``, ``Sigma =
     sigma^2 I`` (homoskedastic, serially independent errors; the residual variance of the
     two-way model on the untreated cells): on the CPS log_wage design (AR(2) errors) that
-    form rejected 47 % at 5 % (``bench/results/variance_study.md``), because the ATT
+    form rejected 47 % at 5 % (``bench/results/variance_study_before.md``), because the ATT
     averages 10 post-periods whose errors are positively correlated.
 
     Parameters
