@@ -128,7 +128,8 @@ def test_rows_are_the_batched_estimators_on_the_designs_draws(tiny_run):
     row = df.set_index("rep").loc[7]
     np.testing.assert_allclose(row["estimate"], est.att, rtol=1e-10)
     # the jackknife is deterministic: the study's equals the user-level method's
-    jk = est.variance("jackknife", progress=False)
+    with pytest.warns(jaxpanel.inference.InferenceWarning, match="jackknife with DID"):
+        jk = est.variance("jackknife", progress=False)
     np.testing.assert_allclose(row["jackknife_se"], jk.se, rtol=1e-10)
     assert row["truth"] == 0.0 and row["status"] == "converged"
     assert row["placebo_ci_lo"] < row["estimate"] < row["placebo_ci_hi"]
