@@ -177,10 +177,46 @@ def markdown(rows: list[dict], sigma: float, folders) -> str:
     return "\n".join(out) + "\n"
 
 
+def baseline(folder: Path) -> str:
+    """The SDID paper's coverage check (studies/sdid_coverage_baseline.toml)."""
+    from jaxpanel import study
+
+    s = study.summarize(folder).iloc[0]
+    paper = {"bootstrap": 0.96, "jackknife": 0.96, "placebo": 0.95}
+    out = [
+        "",
+        f"## SDID paper's CPS baseline ({folder}; {int(s['n'])} replications)",
+        "",
+        (
+            "R synthdid's three methods as it runs them (B = 200, the placebo drawing "
+            "controls with replacement), intervals att -/+ 1.96 SE. SDID's RMSE "
+            f"{s['rmse']:.4f} ({s['rmse_mcse']:.4f}), bias {s['bias']:.4f} "
+            f"({s['bias_mcse']:.4f}), sd {s['sd']:.4f}."
+        ),
+        "",
+        "| method | coverage (MC SE) | SDID paper | z | mean SE / sd |",
+        "|---|---|---|---|---|",
+    ]
+    for m, p in paper.items():
+        c, e = s[f"{m}_coverage"], s[f"{m}_coverage_mcse"]
+        out.append(
+            f"| {m} | {c:.3f} ({e:.3f}) | {p:.2f} | {(c - p) / e:+.1f} | "
+            f"{s[f'{m}_se_ratio']:.2f} |"
+        )
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("folders", nargs="+", type=Path)
     ap.add_argument("--name", default="variance_calibration")
+    ap.add_argument(
+        "--sdid-baseline",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="a run of studies/sdid_coverage_baseline.toml: its coverage table is added",
+    )
     ap.add_argument(
         "--exclude",
         action="append",
@@ -209,6 +245,8 @@ def main(argv=None):
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(rows, indent=1))
     text = markdown(rows, sigma, args.folders)
+    if args.sdid_baseline is not None:
+        text += baseline(args.sdid_baseline)
     (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
 
