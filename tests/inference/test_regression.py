@@ -46,7 +46,9 @@ def test_regression_variance_did(rng):
 
 @pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_regression_sdid_is_linear(estimates, multi):
-    with pytest.warns(jaxpanel.inference.InferenceWarning, match="regression with sdid"):
+    with pytest.warns(
+        jaxpanel.inference.InferenceWarning, match="regression with sdid"
+    ):
         est = estimates[("prop99_multi", "sdid")].variance("regression")
     c = regression.coefficients(est)
     np.testing.assert_allclose(np.sum(c * multi.Y), est.att, rtol=1e-9)
