@@ -31,14 +31,9 @@ import pandas as pd
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = [
-    "placebo",
-    "bootstrap",
-    "jackknife",
-    "time_placebo",
-    "regression",
-    "conditional",
+    "placebo", "bootstrap", "jackknife", "time_placebo", "regression", "conditional",
     "conformal",
-]
+]  # fmt: skip
 
 
 def noise_sd(folder: Path, data_dir: Path) -> float:

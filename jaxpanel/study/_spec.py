@@ -41,15 +41,7 @@ DESIGN_KEYS = {
     "heteroskedastic", "heteroskedastic_ratio", "effect", "effect_sd",
     "options",
 }  # fmt: skip
-VARIANCE_METHODS = (
-    "placebo",
-    "bootstrap",
-    "jackknife",
-    "time_placebo",
-    "regression",
-    "conditional",
-    "conformal",
-)
+VARIANCE_METHODS = tuple(METHOD_REFERENCES)  # every method jaxpanel offers
 BATCHED_METHODS = ("placebo", "bootstrap", "jackknife")  # in-jit, inside the chunk
 VARIANCE_KEYS = {"method", "reps", "level", "mode", "reference"}
 
