@@ -49,6 +49,12 @@ def warn(est, method: str, reference: str) -> None:
             "bootstrap 12.5 %, jackknife 9.4 % at 5 %; the SDID paper's coverage "
             "0.89 / 0.92). Fix: method='placebo'"
         )
+    elif method == "bootstrap" and est.method in ("mc", "trop") and n_tr < 20:
+        msg = (
+            f"bootstrap with {est.method.upper()} and {n_tr} treated units: "
+            "over-rejects (CPS design, 10 treated, penalties fixed: TROP 14.5 %, MC "
+            "10.9 % at 5 %). Fix: method='placebo' or 'conditional'"
+        )
     elif method == "placebo" and est.method == "sc" and n_tr > 1:
         msg = (
             f"placebo with SC and {n_tr} treated units: over-rejects (CPS design, 10 "

@@ -39,6 +39,8 @@ def test_each_rule_fires_where_the_study_measured_over_rejection(rng):
     with pytest.warns(InferenceWarning, match="placebo with SC and 3 treated"):
         jaxpanel.sc(p).variance("placebo", reps=30, progress=False)
     quiet(jaxpanel.sc(panel(rng, n_tr=1)), "placebo", reps=23)
+    with pytest.warns(InferenceWarning, match="bootstrap with TROP and 3 treated"):
+        jaxpanel.trop(p, 0.3, 0.5, 4.0).variance("bootstrap", reps=10, progress=False)
 
 
 def test_time_placebo_warns_when_the_post_periods_are_noisier(rng):
