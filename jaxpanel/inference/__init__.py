@@ -120,7 +120,7 @@ def variance(
             f"{res.se}, ci {res.ci}). Fix: check the outcome for extreme values, or use "
             "another method that applies (jaxpanel.inference.methods_for(est))"
         )
-    _calibration.warn(est, method, res.reference)
+    _calibration.warn(est, method, res)
     return est.replace(
         se=res.se, ci=res.ci, p_value=res.p_value, variance_method=method, inference=res
     )

@@ -44,6 +44,7 @@ noise level is the same before and after treatment.
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 
 from ._regression import _residuals
@@ -73,18 +74,17 @@ def noise_model(panel):
     E = R[full]
     S = E.T @ E / max(E.shape[0] - 1, 1)
     Y = np.asarray(panel.Y)[panel.mask & ~panel.W]
-    eps = np.finfo(np.asarray(panel.arrays()[0]).dtype).eps
+    eps = np.finfo(np.dtype(jnp.zeros(()).dtype)).eps  # the arrays' working precision
     if np.sqrt(np.mean(E**2)) <= np.sqrt(eps) * max(float(np.std(Y)), 1e-300):
         return np.full(panel.N, np.nan), None
-    a = np.full(panel.N, np.nan)
-    for j in range(panel.N):
-        obs = untreated[j]
-        m = int(obs.sum())
-        if m < 2:
-            continue
-        Soo = S[np.ix_(obs, obs)]
-        expected = np.trace(Soo) - Soo.sum() / m
-        a[j] = (R[j, obs] ** 2).sum() / expected if expected > 0 else np.nan
+    # E[sum_{s in O_j} r_js^2] for a unit of level 1: tr(P_j S P_j), all units at once
+    O = untreated.astype(float)
+    m = O.sum(axis=1)
+    quad = np.einsum("js,st,jt->j", O, S, O)
+    expected = O @ np.diag(S) - quad / np.maximum(m, 1)
+    ss = (np.where(untreated, R, 0.0) ** 2).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where((m >= 2) & (expected > 0), ss / expected, np.nan)
     return a, S
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +30,7 @@ import numpy as np
 from .. import batch
 from .._options import check_choice
 from ._requirements import methods_for, require, time_placebo_lead
-from ._result import InferenceWarning, from_draws, result
+from ._result import from_draws, result
 
 
 def _design(est):
@@ -481,19 +480,6 @@ def time_placebo(
     shared = {"data": rep.data, "treated": treated_units}
     lane = _time_placebo_lane(rep.refit_cold, int(length))
     draws = _run(est, lane, shared, (starts,), chunk, progress, "time placebo")
-    if t0 - length < 0.75 * t0:
-        warnings.warn(
-            f"time placebo: its windows' fits see {int(starts[0])} to {t0 - length} "
-            f"pre-periods, this estimate's fit {t0} (T_post = {length}). Where the "
-            "estimator's error shrinks with more pre-periods, or drifts over time, the "
-            "placebo estimates are larger than this estimate's error and the test is "
-            "conservative (CPS log_wage design, 10 treated x 10 of 40 periods: 0 % "
-            "rejections at 5 %; bench/results/variance_calibration.md). It is "
-            "calibrated where T_post is small against T_pre (at most a quarter). "
-            "Fix: method='conditional' or 'placebo'",
-            InferenceWarning,
-            stacklevel=3,
-        )
     # Windows overlap and share one systematic error; each estimate is an error under the
     # null, so the variance is their mean square (centring would remove that shared part).
     return from_draws(
@@ -503,7 +489,11 @@ def time_placebo(
         len(starts),
         level,
         return_draws,
-        info={"window_starts": [panel.times[int(s)] for s in starts], "exact": True},
+        info={
+            "window_starts": [panel.times[int(s)] for s in starts],
+            "lead": int(starts[0]),  # pre-periods before the first window
+            "exact": True,
+        },
         centred=False,
         reference=reference,
     )
