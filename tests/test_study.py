@@ -89,6 +89,8 @@ def test_spec_errors_name_the_problem():
         tiny(estimators=[{"name": "mc", "lam": -1.0}])
     with pytest.raises(ValueError, match="solver must be 'fw' or 'exact'"):
         tiny(estimators=[{"name": "sdid", "solver": "bogus"}])
+    with pytest.raises(ValueError, match="refit= is true or false, for the jackknife"):
+        tiny(variance=[{"method": "placebo", "refit": True}])
 
 
 def test_a_folder_of_other_files_or_a_failed_start_is_handled(tmp_path):
@@ -133,6 +135,28 @@ def test_rows_are_the_batched_estimators_on_the_designs_draws(tiny_run):
     np.testing.assert_allclose(row["jackknife_se"], jk.se, rtol=1e-10)
     assert row["truth"] == 0.0 and row["status"] == "converged"
     assert row["placebo_ci_lo"] < row["estimate"] < row["placebo_ci_hi"]
+
+
+def test_the_refit_jackknife_is_the_users_refit_jackknife(tmp_path):
+    # the SDID paper's simulations ran R synthdid 2408a924, whose jackknife re-solved
+    # the weights: a study reproduces it with refit = true, in-jit
+    spec = tiny(
+        reps=2,
+        chunk=2,
+        estimators=[{"name": "sdid"}],
+        variance=[{"method": "jackknife", "refit": True}],
+    )
+    study.run(spec, tmp_path, progress=False)
+    row = study.read(tmp_path).set_index("rep").loc[1]
+    design = simulate.prop99("random", n_treated=3)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(1), 0), 1)
+    Y, W, _ = study.replication(design, TINY["designs"][0], np.float64)(
+        jax.random.fold_in(key, 0)
+    )
+    est = jaxpanel.sdid(jaxpanel.Panel.from_arrays(np.asarray(Y), np.asarray(W)))
+    refit = est.variance("jackknife", refit=True).se
+    np.testing.assert_allclose(row["jackknife_se"], refit, rtol=1e-8)
+    assert abs(refit - est.variance("jackknife").se) > 1e-4 * refit
 
 
 LIBRARY = [

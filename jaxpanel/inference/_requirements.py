@@ -57,7 +57,7 @@ def _bootstrap(est, **_) -> list[Unmet]:
     return []
 
 
-def _jackknife(est, allow: bool = False, **_) -> list[Unmet]:
+def _jackknife(est, allow: bool = False, refit: bool = False, **_) -> list[Unmet]:
     p = est.panel
     if p.n_treated < 2:
         return [
@@ -68,16 +68,17 @@ def _jackknife(est, allow: bool = False, **_) -> list[Unmet]:
             )
         ]
     reason = est.replicator.refuses.get("jackknife")
-    if reason and not allow:
-        return [Unmet(reason, "pass allow=True to compute it anyway")]
-    if est.replicator.fixed is None:
+    if reason and not (allow or refit):
+        return [Unmet(reason, "pass refit=True (weights re-estimated) or allow=True")]
+    if est.replicator.fixed is None and not refit:
         return [
             Unmet(
                 f"the jackknife needs fixed-weight refits, which {est.method} has not",
                 "",
             )
         ]
-    if est.unit_weights is not None and int((est.unit_weights != 0).sum()) == 1:
+    single = est.unit_weights is not None and int((est.unit_weights != 0).sum()) == 1
+    if single and not refit:
         return [
             Unmet(
                 "the fixed-weight jackknife is undefined with a single control of "

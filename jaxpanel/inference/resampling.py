@@ -76,6 +76,17 @@ def _jackknife_lane(fixed):
 
 
 @functools.cache
+def _jackknife_refit_lane(refit):
+    def lane(shared, i):
+        data = shared["data"]
+        Y = data["Y"]
+        keep = jnp.ones(Y.shape[0], Y.dtype).at[i].set(0.0)
+        return refit(data, data["W"], keep, data["mask"])
+
+    return lane
+
+
+@functools.cache
 def _placebo_lane(refit):
     def lane(shared, units):
         data = shared["data"]
@@ -204,7 +215,13 @@ def bootstrap(
 
 # ------------------------------------------------------------------------------ jackknife
 def jackknife(
-    est, level=0.95, chunk=None, progress=None, return_draws=False, allow=False
+    est,
+    level=0.95,
+    chunk=None,
+    progress=None,
+    return_draws=False,
+    allow=False,
+    refit=False,
 ):
     """Jackknife variance: each unit left out in turn, the weights held fixed.
 
@@ -217,6 +234,13 @@ def jackknife(
     est : an Estimate (its ``replicator`` refits the estimator).
     allow : compute it where the estimator advises against it (SC: its weights are
         not stable enough for a fixed-weight jackknife).
+    refit : re-estimate the weights on each leave-one-out panel (started from the
+        full-sample weights, renormalised, as the bootstrap's refits; penalties
+        fixed) instead of holding them fixed. This is what R synthdid computed as
+        ``jackknife_se`` before July 2021 (commit 2408a924, the version the SDID
+        paper's simulations ran: its estimate's ``opts`` carried ``update.omega =
+        TRUE``), so the paper's jackknife coverage (Table 4) is this variant's;
+        Algorithm 3 and R synthdid since a05029b hold the weights fixed (default).
     level : confidence level of ``ci`` (default 0.95).
     chunk : replicates per batch (default: from the memory model, ``jaxpanel.batch``).
     progress : True / False, or None for a bar only for long runs.
@@ -230,19 +254,21 @@ def jackknife(
     Raises
     ------
     ValueError
-        The method does not apply to this estimate (one treated unit, a single control of non-zero weight, a period with one
-        untreated unit, or SC without ``allow``; the message names the
-        methods that do), or fewer than 2 replicate fits succeeded.
+        The method does not apply to this estimate (one treated unit; without
+        ``refit``: a single control of non-zero weight, SC without ``allow``; a
+        period with one untreated unit; the message names the methods that do), or
+        fewer than 2 replicate fits succeeded.
 
     References
     ----------
-    Arkhangelsky et al. (2021), Algorithm 3; R synthdid's ``jackknife_se``.
+    Arkhangelsky et al. (2021), Algorithm 3; R synthdid's ``jackknife_se`` (``refit``:
+    its version 2408a924).
     """
-    require("jackknife", est, allow=allow)
+    require("jackknife", est, allow=allow, refit=refit)
     panel, _treated, _controls = _design(est)
     rep = est.replicator
     n = panel.N
-    lane = _jackknife_lane(rep.fixed)
+    lane = _jackknife_refit_lane(rep.refit) if refit else _jackknife_lane(rep.fixed)
     u = np.asarray(
         _run(
             est, lane, {"data": rep.data}, (np.arange(n),), chunk, progress, "jackknife"

@@ -87,9 +87,24 @@ def _jackknife(rep, Y, W, mask, key, reps: int):
     def one(i):
         return fixed(rep.data, jnp.ones(N, Y.dtype).at[i].set(0.0))
 
-    draws = jax.vmap(one)(jnp.arange(N))
+    return _jackknife_se(jax.vmap(one)(jnp.arange(N)), treated)
+
+
+def _jackknife_refit(rep, Y, W, mask, key, reps: int):
+    """Jackknife with the weights re-estimated (``jackknife(refit=True)``)."""
+    N = Y.shape[0]
+    treated = W.max(axis=1) > 0
+
+    def one(i):
+        return rep.refit(rep.data, W, jnp.ones(N, Y.dtype).at[i].set(0.0), mask)
+
+    return _jackknife_se(jax.vmap(one)(jnp.arange(N)), treated)
+
+
+def _jackknife_se(draws, treated):
+    """``sqrt((n-1)/n sum (u - mean)^2)`` over the finite leave-one-out draws."""
     ok = jnp.isfinite(draws)
-    n = ok.sum().astype(Y.dtype)
+    n = ok.sum().astype(draws.dtype)
     mean = jnp.where(ok, draws, 0).sum() / n
     var = (n - 1) / n * jnp.where(ok, (draws - mean) ** 2, 0).sum()
     return jnp.where((treated.sum() > 1) & (n > 1), jnp.sqrt(var), jnp.nan)
@@ -112,7 +127,12 @@ def _bootstrap(rep, Y, W, mask, key, reps: int):
     return jnp.where((treated.sum() > 1) & (n > 1), jnp.sqrt(var), jnp.nan)
 
 
-METHODS = {"placebo": _placebo, "bootstrap": _bootstrap, "jackknife": _jackknife}
+METHODS = {
+    "placebo": _placebo,
+    "bootstrap": _bootstrap,
+    "jackknife": _jackknife,
+    "jackknife_refit": _jackknife_refit,
+}
 
 
 def _chunk_fn(b, rules: tuple, heterogeneous: bool, variance: tuple):
@@ -174,7 +194,11 @@ class _Lanes:
     def __init__(self, spec: Study, dtype):
         self.spec, self.dtype, self.cache, self.arrays = spec, dtype, {}, {}
         self.variance = tuple(
-            (vi, v["method"], int(v.get("reps", 200)))
+            (
+                vi,
+                v["method"] + ("_refit" if v.get("refit") else ""),
+                int(v.get("reps", 200)),
+            )
             for vi, v in enumerate(spec.variance)
             if variance_mode(v) == "batched"
         )
@@ -230,6 +254,8 @@ def _library(spec: Study, di: int, ei: int, design, start: int, stop: int, dtype
                     kw["reps"] = int(v["reps"])
             if "reference" in v:
                 kw["reference"] = v["reference"]
+            if v.get("refit"):
+                kw["refit"] = True
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", InferenceWarning)
                 try:

@@ -43,7 +43,7 @@ DESIGN_KEYS = {
 }  # fmt: skip
 VARIANCE_METHODS = tuple(METHOD_REFERENCES)  # every method jaxpanel offers
 BATCHED_METHODS = ("placebo", "bootstrap", "jackknife")  # in-jit, inside the chunk
-VARIANCE_KEYS = {"method", "reps", "level", "mode", "reference"}
+VARIANCE_KEYS = {"method", "reps", "level", "mode", "reference", "refit"}
 
 
 def variance_mode(v: dict) -> str:
@@ -74,7 +74,9 @@ class Study:
         unique) plus the estimator's options (``jaxpanel.estimators.batched.ALLOWED``);
         a design's ``options.<label>`` table overrides them on that design.
     variance : list of variance tables: ``method`` (any of ``VARIANCE_METHODS``),
-        ``reps``, ``level``, ``mode`` and ``reference``. ``mode='batched'`` (default for
+        ``reps``, ``level``, ``mode``, ``reference`` and (jackknife) ``refit`` (the
+        weights re-estimated on each leave-one-out panel; see
+        :func:`jaxpanel.inference.jackknife`). ``mode='batched'`` (default for
         'placebo', 'bootstrap' and 'jackknife') runs the method in-jit inside the
         chunk, SE and normal interval only; ``mode='library'`` (every other method, or
         asked for) calls ``jaxpanel.inference.variance`` on each replication's estimate:
@@ -244,6 +246,12 @@ def _check(spec: Study) -> Study:
         unknown = sorted(set(v) - VARIANCE_KEYS)
         if unknown:
             raise ValueError(f"variance[{i}]: unknown key(s) {', '.join(unknown)}")
+        if "refit" in v and (
+            v["method"] != "jackknife" or not isinstance(v["refit"], bool)
+        ):
+            raise ValueError(
+                f"variance[{i}]: refit= is true or false, for the jackknife only"
+            )
         mode = variance_mode(v)
         if mode not in ("batched", "library"):
             raise ValueError(

@@ -101,6 +101,47 @@ def test_placebo_draws_are_explicit_refits(estimates, prop99_panel):
         np.testing.assert_allclose(res.draws[b], float(fit.att), rtol=1e-12)
 
 
+def test_refit_jackknife_is_a_loop_of_warm_started_fits_on_smaller_panels(
+    estimates, multi
+):
+    # R synthdid 2408a924's jackknife_se (the SDID paper's simulations): each unit
+    # deleted, the weights re-solved from the full-sample weights (omega renormalised),
+    # penalties and stopping rule fixed. Reference: rows deleted, not zero frequencies.
+    est = estimates[("prop99_multi", "sdid")]
+    res = est.variance("jackknife", refit=True, return_draws=True).inference
+    fixed = est.variance("jackknife").se
+    Y, W, M = multi.arrays()
+    omega, lam, info = est.fit.unit_weights, est.fit.time_weights, est.info
+    u = []
+    for i in range(multi.N):
+        keep = np.arange(multi.N) != i
+        w0 = omega[keep] / omega[keep].sum()
+        fit = sdid.fit(
+            Y[keep],
+            W[keep],
+            M[keep],
+            None,
+            w0,
+            lam,
+            info["zeta_omega"],
+            info["zeta_lambda"],
+            info["min_decrease"],
+        )
+        u.append(float(fit.att))
+    u = np.array(u)
+    np.testing.assert_allclose(res.draws, u, rtol=1e-9, atol=1e-12)
+    se = np.sqrt((multi.N - 1) / multi.N * np.sum((u - u.mean()) ** 2))
+    np.testing.assert_allclose(res.se, se, rtol=1e-9)
+    assert abs(res.se - fixed) > 1e-3 * fixed  # a different estimator of the variance
+
+
+def test_refit_jackknife_applies_where_the_fixed_weight_one_refuses(estimates):
+    sc = estimates[("prop99_multi", "sc")]
+    with pytest.raises(ValueError, match="refit=True"):
+        sc.variance("jackknife")
+    assert np.isfinite(sc.variance("jackknife", refit=True).se)
+
+
 def test_did_bootstrap_draws_match_reference_on_duplicated_panels(estimates, multi):
     est = estimates[("prop99_multi", "did")]
     res = est.variance(
