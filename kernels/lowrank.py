@@ -35,6 +35,13 @@ The two ends of the penalty are handled exactly, without huge or tiny stand-ins:
   minimum-nuclear-norm interpolant) is a different point, reached with a small positive
   penalty.
 
+Regressors ``X`` (K, N, T) with unpenalised coefficients ``b`` (``... - sum_k b_k X_kjs``
+inside the square) are profiled out with the fixed effects by Frisch-Waugh-Lovell: each
+``X_k`` is residualised on the weighted two-way space once, ``b`` is the weighted
+regression of the target on those residuals, and ``F`` the two-way fit of the target less
+``X b`` (the TROP authors' simulation form puts the treatment indicator here with one
+shared effect; covariates enter the same way).
+
 All functions are pure, use static shapes and are safe under ``jax.jit`` and ``jax.vmap``
 (over ``Y``, ``w``, ``lambda_nn`` and the warm start); under ``vmap`` each lane keeps the
 iterate at which it converged.
@@ -50,7 +57,7 @@ import jax.numpy as jnp
 
 from . import twfe
 from ._loop import run
-from ._status import CONVERGED, combine
+from ._status import CONVERGED, NONFINITE, combine
 
 
 class _State(NamedTuple):
@@ -129,20 +136,45 @@ def _is_static(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def _finish(fac, y, L, sv, steps, status) -> twfe.TwoWayFit:
-    fe = twfe.apply(fac, y - L)
+def _model(fac, w, X):
+    """``target -> (two-way fit, coefficients)`` of the two-way model plus regressors.
+
+    ``X`` None: the two-way fit alone (coefficients None). Otherwise Frisch-Waugh-Lovell:
+    ``b = (Xr' w Xr)^-1 Xr' w target`` with ``Xr`` the regressors' weighted two-way
+    residuals, then the two-way fit of ``target - X b``; its ``fitted`` includes ``X b``.
+    """
+    if X is None:
+        return lambda target: (twfe.apply(fac, target), None)
+    X = jnp.asarray(X, fac.w.dtype)
+    Xr = jax.vmap(lambda x: jnp.where(w > 0, x - twfe.apply(fac, x).fitted, 0.0))(X)
+    wXr = Xr * w[None]
+    gram = jnp.einsum("knt,lnt->kl", wXr, Xr)
+
+    def fit(target):
+        b = jnp.linalg.solve(gram, jnp.einsum("knt,nt->k", wXr, target))
+        xb = jnp.einsum("k,knt->nt", b, X)
+        fe = twfe.apply(fac, target - xb)
+        return fe._replace(fitted=fe.fitted + xb), b
+
+    return fit
+
+
+def _finish(model, y, L, sv, steps, status) -> twfe.TwoWayFit:
+    fe, coef = model(y - L)
+    finite = jnp.isfinite(coef).all() if coef is not None else True
     return fe._replace(
         fitted=fe.fitted + L,
-        status=combine(status, fe.status),
+        status=combine(status, fe.status, jnp.where(finite, CONVERGED, NONFINITE)),
         L=L,
         rank=(sv > 0).sum().astype(jnp.int32),
         steps=jnp.asarray(steps, jnp.int32),
+        coef=coef,
     )
 
 
-def _interpolant(fac, y, w) -> jax.Array:
-    """``L`` for ``lambda_nn = 0``: the weighted two-way residual on weighted cells."""
-    return jnp.where(w > 0, y - twfe.apply(fac, y).fitted, 0.0)
+def _interpolant(model, y, w) -> jax.Array:
+    """``L`` for ``lambda_nn = 0``: the weighted model's residual on weighted cells."""
+    return jnp.where(w > 0, y - model(y)[0].fitted, 0.0)
 
 
 def solve(
@@ -155,6 +187,7 @@ def solve(
     max_steps: int = 10_000,
     fac: twfe.TWFEFactor | None = None,
     method: str = "auto",
+    X: jax.Array | None = None,
 ) -> twfe.TwoWayFit:
     """Weighted nuclear-norm-penalised two-way FE fit of ``Y`` with cell weights ``w``.
 
@@ -171,24 +204,29 @@ def solve(
     fac : ``twfe.factor(w)``, if already computed (it depends on ``w`` only).
     method : singular value thresholding by "svd" or "gram" (:func:`svt_gram`); "auto"
         (default) takes "gram" in float64 and "svd" otherwise.
+    X : (K, N, T) regressors with unpenalised coefficients (module docstring), or None.
+        Their residuals on the weighted two-way space must be linearly independent
+        (else the coefficients are non-finite and the status says so).
 
     Returns
     -------
-    ``twfe.TwoWayFit`` with ``L``, its ``rank`` and the iteration count ``steps``.
+    ``twfe.TwoWayFit`` with ``L``, its ``rank``, the iteration count ``steps`` and, with
+    ``X``, the coefficients ``coef`` (``fitted`` includes ``X coef``).
     """
     Y = jnp.asarray(Y)
     w = jnp.asarray(w, Y.dtype)
     dtype = jnp.result_type(Y, w)
     y = jnp.where(w > 0, Y, 0.0).astype(dtype)
     fac = twfe.factor(w) if fac is None else fac
+    model = _model(fac, w, X)
     zeros = jnp.zeros_like(y)
     k = min(y.shape)
     if _is_static(lambda_nn) and (math.isinf(lambda_nn) or lambda_nn == 0):
         if math.isinf(lambda_nn):
-            return _finish(fac, y, zeros, jnp.zeros(k, dtype), 0, CONVERGED)
-        L = _interpolant(fac, y, w)
+            return _finish(model, y, zeros, jnp.zeros(k, dtype), 0, CONVERGED)
+        L = _interpolant(model, y, w)
         sv = jnp.linalg.svd(L, compute_uv=False)
-        return _finish(fac, y, L, sv, 0, CONVERGED)
+        return _finish(model, y, L, sv, 0, CONVERGED)
 
     lam = jnp.asarray(lambda_nn, dtype)
     tol = default_tol(dtype) if tol is None else tol
@@ -206,11 +244,11 @@ def solve(
     fixed = is_inf | is_zero  # closed forms: the loop leaves them where they start
     L_start = zeros if L0 is None else jnp.asarray(L0, dtype)
     L_start = jnp.where(
-        is_inf, zeros, jnp.where(is_zero, _interpolant(fac, y, w), L_start)
+        is_inf, zeros, jnp.where(is_zero, _interpolant(model, y, w), L_start)
     )
 
     def step(s: _State) -> _State:
-        resid = y - twfe.apply(fac, y - s.Z).fitted - s.Z
+        resid = y - model(y - s.Z)[0].fitted - s.Z
         g = s.Z + jnp.where(w > 0, wn * resid, 0.0)
         L, sv = prox(g, threshold)
         L = jnp.where(fixed, s.L, L)
@@ -225,7 +263,7 @@ def solve(
 
     init = _State(L_start, L_start, jnp.asarray(1.0, dtype), jnp.zeros(k, dtype))
     out = run(step, done, init, max_steps)
-    return _finish(fac, y, out.state.L, out.state.sv, out.steps, out.status)
+    return _finish(model, y, out.state.L, out.state.sv, out.steps, out.status)
 
 
 def solve_path(

@@ -74,6 +74,7 @@ class TwoWayFit(NamedTuple):
     L : (N, T) low-rank term, or None for the two-way model alone.
     rank : () int32 rank of ``L``, or None.
     steps : () int32 solver iterations, or None for a direct solve.
+    coef : (K,) coefficients of the regressors ``X`` (``lowrank.solve``), or None.
     """
 
     mu: jax.Array
@@ -87,6 +88,7 @@ class TwoWayFit(NamedTuple):
     L: jax.Array | None = None
     rank: jax.Array | None = None
     steps: jax.Array | None = None
+    coef: jax.Array | None = None
 
 
 def _transposed(w: jax.Array) -> bool:

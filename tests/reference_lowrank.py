@@ -33,6 +33,50 @@ def twfe_projector(w: np.ndarray):
     return lambda y: (x @ (pinv @ (np.where(w > 0, y, 0.0).ravel() * sw))).reshape(n, t)
 
 
+def regression_projector(w: np.ndarray, X: np.ndarray):
+    """``y -> (fitted, b)``: dense weighted least squares of ``y`` on the two-way dummies
+    and the regressors ``X`` (K, N, T); ``b`` their coefficients."""
+    n, t = w.shape
+    x = twfe_design(n, t)
+    units = np.flatnonzero(w.sum(axis=1) > 0)
+    times = np.flatnonzero(w.sum(axis=0) > 0)
+    x = x[:, [0, *(1 + units[1:]), *(1 + n + times[1:])]]
+    k = X.shape[0]
+    x = np.hstack([x, X.reshape(k, -1).T])
+    sw = np.sqrt(w.ravel())
+    xw = x * sw[:, None]
+    norms = np.linalg.norm(xw, axis=0)
+    pinv = np.linalg.pinv(xw / norms) / norms[:, None]
+
+    def fit(y):
+        beta = pinv @ (np.where(w > 0, y, 0.0).ravel() * sw)
+        return (x @ beta).reshape(n, t), beta[-k:]
+
+    return fit
+
+
+def lowrank_regression_fit(y, w, lam, X, iters=200_000, tol=1e-13):
+    """``(fitted model without L, b, L)`` minimising ``sum w (y - fe - X b - L)^2 + lam
+    ||L||_*`` by accelerated proximal gradient on ``L``, the fixed effects and ``b``
+    re-fitted by dense least squares at every step."""
+    y = np.where(w > 0, y, 0.0)
+    model = regression_projector(w, X)
+    L = np.zeros_like(y)
+    if not np.isinf(lam):
+        wmax, z, t = w.max(), L.copy(), 1.0
+        for _ in range(iters):
+            g = z + (w / wmax) * (y - model(y - z)[0] - z)
+            new = svt(g, lam / (2 * wmax))
+            t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
+            z = new + (t - 1) / t_new * (new - L)
+            change = np.abs(new - L).max()
+            L, t = new, t_new
+            if change < tol * max(1.0, np.abs(y).max()):
+                break
+    fitted, b = model(y - L)
+    return fitted, b, L
+
+
 def svt(x: np.ndarray, threshold: float) -> np.ndarray:
     u, s, vt = np.linalg.svd(x, full_matrices=False)
     return (u * np.maximum(s - threshold, 0.0)) @ vt

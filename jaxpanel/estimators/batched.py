@@ -142,7 +142,10 @@ def _trop(o: dict, max_cells: int) -> Batched:
     if o["variant"] not in trop.VARIANTS:
         raise ValueError(f"trop: variant must be one of {trop.VARIANTS}")
     if o["squared_weights"] and o["variant"] != "global":
-        raise ValueError("trop: squared_weights applies to variant='global' only")
+        raise ValueError(
+            "trop: squared_weights applies to variant='global' only (the 'simulation' "
+            "variant always puts the weights inside the square)"
+        )
     opts = trop.TROPOptions(o["tol"], o["max_steps"], None, o["squared_weights"])
     variant = o["variant"]
 
@@ -151,8 +154,8 @@ def _trop(o: dict, max_cells: int) -> Batched:
 
     def fit(params, Y, W, mask, key):
         lams = tuple(jnp.asarray(params[k], Y.dtype) for k in names)
-        if variant == "global":
-            return trop.fit_global(Y, W, mask, *lams, opts)
+        if variant in ("global", "simulation"):
+            return trop.one_fit(variant)(Y, W, mask, *lams, opts)
         return trop._fit(Y, W, mask, *lams, max_cells, opts)
 
     def replicator(params, Y, W, mask, f):

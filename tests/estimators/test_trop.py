@@ -20,6 +20,7 @@ from jaxpanel.kernels import CONVERGED
 
 from ..reference_lowrank import (
     lowrank_fit,
+    lowrank_regression_fit,
     trop_cell_weights,
     trop_cells,
     trop_global_weights,
@@ -135,6 +136,39 @@ def test_global_variant_equals_reference_fit(rng):
     )
     pk = trop.fit_global(*jarr(y, d), None, 1.0, 0.6, 6.0, options=TIGHT)
     np.testing.assert_allclose(float(sq.att), float(pk.att), atol=ATOL)
+
+
+def test_simulation_variant_equals_the_notebooks_objective_by_reference(rng):
+    # The authors' notebooks (TROP_TWFE_average in methods.py): every cell in the loss,
+    # delta = exp(-lu d_j - lt d_s) inside the square, one shared tau * W; reference:
+    # dense least squares on [two-way dummies, W] with proximal gradient on L.
+    y, d, _ = panel_arrays(rng, p_missing=0.0)
+    for lams in [(0.5, 0.3, math.inf), (0.5, 0.3, 6.0), (0.0, 0.0, 2.0)]:
+        out = trop.fit_simulation(*jarr(y, d), None, *lams, options=TIGHT)
+        delta = trop_global_weights(y, [0, 1, 2], 3, *lams[:2])
+        fitted, b, L = lowrank_regression_fit(y, delta**2, lams[2], d[None])
+        np.testing.assert_allclose(float(out.att), b[0], atol=ATOL)
+        np.testing.assert_allclose(np.asarray(out.y0), fitted - b[0] * d + L, atol=ATOL)
+        assert int(out.status) == CONVERGED
+        # not the package's form, which drops the treated cells from the loss
+        pk = trop.fit_global(
+            *jarr(y, d), None, *lams, trop.TROPOptions(1e-11, squared_weights=True)
+        )
+        assert abs(float(pk.att) - b[0]) > 1e-3
+
+
+def test_simulation_variant_at_the_user_level(rng):
+    y, d, _ = panel_arrays(rng, p_missing=0.0)
+    panel = Panel.from_arrays(y, d)
+    est = jaxpanel.trop(panel, 0.5, 0.3, 6.0, variant="simulation")
+    out = trop.fit_simulation(*jarr(y, d), None, 0.5, 0.3, 6.0)
+    np.testing.assert_allclose(est.att, float(out.att), rtol=1e-10)
+    se = est.variance("placebo", reps=20, seed=0).se  # refits at the same lambdas
+    assert np.isfinite(se) and se > 0
+    with pytest.raises(ValueError, match="give lambda_unit, lambda_time and lambda_nn"):
+        jaxpanel.trop(panel, 0.5, None, 6.0, variant="simulation")
+    with pytest.raises(ValueError, match="always puts the weights inside the square"):
+        jaxpanel.trop(panel, 0.5, 0.3, 6.0, variant="simulation", squared_weights=True)
 
 
 def test_loop_vmap_jit_agree_and_no_retrace_across_masks(rng):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -10,7 +12,7 @@ import pytest
 
 from jaxpanel.kernels import CONVERGED, MAX_STEPS, lowrank, twfe
 
-from ..reference_lowrank import kkt_residual, lowrank_fit
+from ..reference_lowrank import kkt_residual, lowrank_fit, lowrank_regression_fit
 
 RTOL = 1e-6  # float64 against the reference (both solved far below this)
 TIGHT = 1e-11  # kernel tolerance used against the reference
@@ -156,3 +158,33 @@ def test_svt_is_the_nuclear_norm_prox(rng):
     )
     zero, _ = lowrank.svt(jnp.asarray(x), jnp.inf)
     assert np.all(np.asarray(zero) == 0.0)
+
+
+@pytest.mark.parametrize("lam", [math.inf, 2.0, 20.0])
+def test_regressors_profiled_out_match_dense_least_squares(rng, lam):
+    # X: a treatment block (the TROP authors' shared effect) and a continuous covariate;
+    # weights on every cell, treated ones included
+    n, t = 9, 8
+    y, w = low_rank_problem(rng, n, t, p_zero=0.0)
+    block = np.zeros((n, t))
+    block[-3:, -3:] = 1.0
+    X = np.stack([block, rng.normal(size=(n, t))])
+    y = y + 1.5 * block + 0.7 * X[1]
+    res = lowrank.solve(
+        jnp.asarray(y), jnp.asarray(w), lam, X=jnp.asarray(X), tol=TIGHT
+    )
+    assert int(res.status) == CONVERGED
+    fitted, b, L = lowrank_regression_fit(y, w, lam, X)
+    np.testing.assert_allclose(np.asarray(res.coef), b, rtol=1e-6, atol=1e-8)
+    close(np.asarray(res.fitted), fitted + L, RTOL)
+    if not math.isinf(lam):  # the kernel's solution is optimal by the certificate
+        y0 = y - np.einsum("k,knt->nt", np.asarray(res.coef), X)
+        fe_k = np.asarray(res.fitted - res.L) - (y - y0)
+        assert kkt_residual(y0, w, lam, fe_k, np.asarray(res.L)) < 1e-6
+
+
+def test_collinear_regressors_are_reported_not_silent(rng):
+    y, w = low_rank_problem(rng, 6, 5, p_zero=0.0)
+    unit = np.repeat(rng.normal(size=(6, 1)), 5, axis=1)  # in the unit effects' span
+    res = lowrank.solve(jnp.asarray(y), jnp.asarray(w), 5.0, X=jnp.asarray(unit[None]))
+    assert int(res.status) != CONVERGED

@@ -24,7 +24,7 @@ from ._fitting import (
     _fit,
     count_cells,
     fit,
-    fit_global,
+    one_fit,
 )
 from ._tuning import CV, CVS, SEARCHES, Search, check_lambda, tune
 
@@ -39,12 +39,14 @@ def requirements(variant: Variant = "paper", cv: CV | None = None) -> Requiremen
 
     Parameters
     ----------
-    variant : 'paper' or 'global'. cv : 'loocv' or 'placebo' (None: the variant's).
+    variant : 'paper', 'global' or 'simulation' (as 'global').
+    cv : 'loocv' or 'placebo' (None: the variant's).
 
     Returns
     -------
     Requirements.
     """
+    variant = "global" if variant == "simulation" else variant
     cv = ("loocv" if variant == "paper" else "placebo") if cv is None else cv
     controls = 2 if cv == "placebo" else (1 if variant == "global" else 0)
     if variant == "global":
@@ -76,12 +78,13 @@ def _replicate_fns(options: TROPOptions, variant: str, n_cells: int):
     def lams(data):
         return data["lambda_unit"], data["lambda_time"], data["lambda_nn"]
 
-    if variant == "global":
+    if variant in ("global", "simulation"):
+        one = one_fit(variant)
 
         def refit(data, W, freq, mask):
             idx, valid = resample_rows(freq)
             Y, W, mask = data["Y"][idx], W[idx], mask[idx] * valid[:, None]
-            return att_or_nan(fit_global(Y, W, mask, *lams(data), options))
+            return att_or_nan(one(Y, W, mask, *lams(data), options))
 
     else:
 
@@ -115,7 +118,7 @@ def replicator(Y, W, mask, lambdas, options, variant, n_cells) -> Replicator:
     data = {"Y": Y, "W": W, "mask": mask}
     data.update({k: jnp.asarray(v, Y.dtype) for k, v in zip(names, lambdas)})
     resize = None
-    if variant != "global":
+    if variant == "paper":
         resize = functools.partial(replicator, Y, W, mask, lambdas, options, variant)
     fns = _replicate_fns(options, variant, int(n_cells))
     return Replicator(data, *fns, resize=resize)
@@ -152,7 +155,10 @@ def estimate(
     panel : the data (any design for the paper version; a block design for "global").
     lambda_unit, lambda_time, lambda_nn : fixed values; each one left None is tuned (all
         three given: no tuning). Scales in the module docstring.
-    variant : "paper" (one fit per treated cell) or "global" (the ``trop`` package).
+    variant : "paper" (one fit per treated cell), "global" (the ``trop`` package) or
+        "simulation" (the authors' simulation notebooks: treated cells in the loss with
+        one shared effect, weights inside the square; fixed lambdas only, on the
+        notebooks' scale).
     cv : "loocv" (paper Eq. 4-5; default for "paper") or "placebo" (the package's
         placebo RMSE; default and only choice for "global").
     search : "cycle" (the paper's footnote 2: lambda_time with lambda_unit = 0 and
@@ -167,7 +173,8 @@ def estimate(
         package defaults: 200 resampled sets of 1 unit, seed 0; ``placebo_method=
         "kfold"`` with ``K``).
     squared_weights : global variant only: weights inside the square (the authors'
-        simulation notebooks); see the module docstring.
+        notebooks' scale, still the package's control-cells-only fit; their form is
+        ``variant="simulation"``); see the module docstring.
     tol : tolerance of the final fits (None: ``kernels.lowrank`` default, 1e-9 in
         float64); ``tune_tol``: of the tuning fits, whose criterion needs less.
     max_steps, memory_bytes : iteration cap per fit; working memory per batch chunk.
@@ -196,16 +203,25 @@ def estimate(
     check_lambda("lambda_unit", lambda_unit, allow_inf=False)
     check_lambda("lambda_time", lambda_time, allow_inf=False)
     check_lambda("lambda_nn", lambda_nn, allow_inf=True)
+    fixed_lambdas = (lambda_unit, lambda_time, lambda_nn)
     require(panel, "trop", requirements(variant, cv))
-    if variant == "global":
-        if cv == "loocv":
-            raise ValueError(
-                "the global variant is tuned by the placebo criterion (cv='placebo'); "
-                "leave-one-out over control cells (cv='loocv') belongs to the paper "
-                "version (variant='paper')"
-            )
-    elif squared_weights:
-        raise ValueError("squared_weights applies to variant='global' only")
+    if variant in ("global", "simulation") and cv == "loocv":
+        raise ValueError(
+            "the global variant is tuned by the placebo criterion (cv='placebo'); "
+            "leave-one-out over control cells (cv='loocv') belongs to the paper "
+            "version (variant='paper')"
+        )
+    if squared_weights and variant != "global":
+        raise ValueError(
+            "squared_weights applies to variant='global' only (the 'simulation' "
+            "variant always puts the weights inside the square)"
+        )
+    if variant == "simulation" and any(x is None for x in fixed_lambdas):
+        raise ValueError(
+            "variant='simulation' reproduces the authors' simulation tables at their "
+            "lambdas: give lambda_unit, lambda_time and lambda_nn (tune with "
+            "variant='global', whose distances are the same, if you need tuning)"
+        )
     options = TROPOptions(tol, max_steps, memory_bytes, squared_weights)
     tune_options = TROPOptions(tune_tol, max_steps, memory_bytes, squared_weights)
     Y, W, mask = panel.arrays()
@@ -267,8 +283,8 @@ def estimate(
         "replicator": replicator(Y, W, mask, chosen, options, variant, n_cells),
         "requirements": requirements(variant, cv),
     }
-    if variant == "global":
-        out = fit_global(Y, W, mask, lu, lt, ln, options)
+    if variant in ("global", "simulation"):
+        out = one_fit(variant)(Y, W, mask, lu, lt, ln, options)
         info.update(rank=int(out.rank), steps=int(out.steps))
         est = make_estimate(
             panel,

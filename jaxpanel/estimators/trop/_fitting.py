@@ -22,11 +22,11 @@ from jaxpanel.kernels import (
 
 from ... import batch
 from ...fit import Fit
-from .._core import default_mask, impute_lowrank
+from .._core import default_mask, finish, impute_lowrank
 from . import _weights as tw
 
-Variant = Literal["paper", "global"]
-VARIANTS = ("paper", "global")
+Variant = Literal["paper", "global", "simulation"]
+VARIANTS = ("paper", "global", "simulation")
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class TROPOptions:
     max_steps : iteration cap per fit.
     memory_bytes : working memory of one chunk of a batch of fits (None:
         ``jaxpanel.tuning.default_memory_bytes()``, 16 MiB on CPU, 1 GiB otherwise).
-    squared_weights : global variant only; the simulation notebooks' convention (weights
-        inside the square), see the module docstring.
+    squared_weights : global variant only; the simulation notebooks' weight scale
+        (weights inside the square), see the module docstring. The "simulation" variant
+        always has it.
     """
 
     tol: float | None = None
@@ -269,3 +270,76 @@ def fit_global(
         tol=options.tol,
         max_steps=options.max_steps,
     )
+
+
+@partial(jax.jit, static_argnames=("options",))
+def fit_simulation(
+    Y: jax.Array,
+    W: jax.Array,
+    mask: jax.Array | None = None,
+    lambda_unit: float | jax.Array = 0.0,
+    lambda_time: float | jax.Array = 0.0,
+    lambda_nn: float | jax.Array = math.inf,
+    options: TROPOptions = DEFAULT,
+) -> Fit:
+    """TROP as the authors' simulation notebooks fit it (``TROP_TWFE_average``).
+
+    One fit over every observed cell, treated ones included, with one shared effect::
+
+        min over mu, alpha, beta, L, tau of
+            sum_js (delta_js (Y_js - mu - alpha_j - beta_s - L_js - tau W_js))^2
+            + lambda_nn ||L||_*
+
+    ``delta_js = exp(-lambda_unit d_j - lambda_time d_s)`` with the global variant's
+    distances (``d_j`` the RMS gap to the average treated trajectory over the
+    pre-periods, treated units included; ``d_s = |s - (T - T_post / 2)|``), so the cell
+    weight is ``delta^2`` (lambdas on the notebooks' scale). ``tau`` is profiled out with
+    the fixed effects (``kernels.lowrank.solve`` with ``X = W``) and is the ATT: a
+    ``delta^2``-weighted mean of the treated cells' residuals, not their plain mean.
+    ``W`` must be a block design (the user level checks this).
+
+    Parameters
+    ----------
+    Y, W, mask : (N, T) outcomes, 0/1 block treatment, observed mask.
+    lambda_unit, lambda_time, lambda_nn : decay rates and penalty (notebook scale).
+    options : TROPOptions (``squared_weights`` is ignored: always inside the square).
+
+    Returns
+    -------
+    Fit: ``att`` = tau; ``y0`` the fitted ``mu + alpha + beta + L`` (tau W left out);
+    ``tau`` the treated cells' ``Y - y0``; ``unit_weights``, ``time_weights`` the
+    squared deltas; ``L``; ``info`` has the rank of ``L`` and the iterations.
+
+    References
+    ----------
+    The authors' replication notebooks (xyang23/TROP-Estimator, ``methods.py``,
+    ``TROP_TWFE_average``), which produced the TROP paper's simulation tables (Athey,
+    Imbens, Qu and Viviano 2025, Tables 1-3).
+    """
+    Y, W, mask, y, _ = _arrays(Y, W, mask)
+    d_unit, d_time = tw.global_distances(y, W, mask)
+    dtype = Y.dtype
+    omega, theta = tw.global_weights(
+        d_unit,
+        d_time,
+        jnp.asarray(lambda_unit, dtype),
+        jnp.asarray(lambda_time, dtype),
+        True,
+    )
+    w = omega[:, None] * theta[None, :] * mask
+    res = lowrank.solve(
+        y,
+        w,
+        jnp.asarray(lambda_nn, dtype),
+        X=(W * mask)[None],
+        tol=options.tol,
+        max_steps=options.max_steps,
+    )
+    tau = res.coef[0]
+    fit = finish(Y, W, mask, res._replace(fitted=res.fitted - tau * W), omega, theta)
+    return fit._replace(att=tau)
+
+
+def one_fit(variant: str):
+    """The single-fit function of a one-fit variant ('global' or 'simulation')."""
+    return fit_simulation if variant == "simulation" else fit_global
