@@ -63,16 +63,7 @@ def lowrank_regression_fit(y, w, lam, X, iters=200_000, tol=1e-13):
     model = regression_projector(w, X)
     L = np.zeros_like(y)
     if not np.isinf(lam):
-        wmax, z, t = w.max(), L.copy(), 1.0
-        for _ in range(iters):
-            g = z + (w / wmax) * (y - model(y - z)[0] - z)
-            new = svt(g, lam / (2 * wmax))
-            t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
-            z = new + (t - 1) / t_new * (new - L)
-            change = np.abs(new - L).max()
-            L, t = new, t_new
-            if change < tol * max(1.0, np.abs(y).max()):
-                break
+        L = proximal_gradient(y, w, lam, lambda x: model(x)[0], iters, tol)
     fitted, b = model(y - L)
     return fitted, b, L
 
@@ -102,12 +93,19 @@ def lowrank_fit(
     if lam == 0:
         fe = fe_of(y)
         return fe, np.where(w > 0, y - fe, 0.0)
+    L = proximal_gradient(y, w, lam, fe_of, iters, tol)
+    return fe_of(y - L), L
+
+
+def proximal_gradient(y, w, lam, fitted_of, iters, tol) -> np.ndarray:
+    """``L`` by accelerated proximal gradient on ``sum w (y - F(y - L) - L)^2 + lam
+    ||L||_*``, ``F = fitted_of`` the model profiled out exactly at every step."""
     wmax = w.max()
     L = np.zeros_like(y)
     z = L.copy()
     t = 1.0
     for _ in range(iters):
-        g = z + (w / wmax) * (y - fe_of(y - z) - z)
+        g = z + (w / wmax) * (y - fitted_of(y - z) - z)
         new = svt(g, lam / (2 * wmax))
         t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
         z = new + (t - 1) / t_new * (new - L)
@@ -115,7 +113,7 @@ def lowrank_fit(
         L, t = new, t_new
         if change < tol * max(1.0, np.abs(y).max()):
             break
-    return fe_of(y - L), L
+    return L
 
 
 def kkt_residual(y, w, lam, fe, L, rank_tol=1e-8) -> float:

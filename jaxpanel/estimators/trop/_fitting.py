@@ -218,6 +218,14 @@ def fit(
     return _fit(Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options)
 
 
+def _global_weights(y, W, mask, lambda_unit, lambda_time, squared: bool):
+    """``(omega (N,), theta (T,))`` of the one-fit variants (``_weights``)."""
+    d_unit, d_time = tw.global_distances(y, W, mask)
+    dtype = y.dtype
+    lu, lt = jnp.asarray(lambda_unit, dtype), jnp.asarray(lambda_time, dtype)
+    return tw.global_weights(d_unit, d_time, lu, lt, squared)
+
+
 @partial(jax.jit, static_argnames=("options",))
 def fit_global(
     Y: jax.Array,
@@ -251,14 +259,8 @@ def fit_global(
     Viviano (2025), Sec. 3.
     """
     Y, W, mask, y, _ = _arrays(Y, W, mask)
-    d_unit, d_time = tw.global_distances(y, W, mask)
-    dtype = Y.dtype
-    omega, theta = tw.global_weights(
-        d_unit,
-        d_time,
-        jnp.asarray(lambda_unit, dtype),
-        jnp.asarray(lambda_time, dtype),
-        options.squared_weights,
+    omega, theta = _global_weights(
+        y, W, mask, lambda_unit, lambda_time, options.squared_weights
     )
     return impute_lowrank(
         Y,
@@ -266,7 +268,7 @@ def fit_global(
         mask,
         omega,
         theta,
-        jnp.asarray(lambda_nn, dtype),
+        jnp.asarray(lambda_nn, Y.dtype),
         tol=options.tol,
         max_steps=options.max_steps,
     )
@@ -317,15 +319,8 @@ def fit_simulation(
     Imbens, Qu and Viviano 2025, Tables 1-3).
     """
     Y, W, mask, y, _ = _arrays(Y, W, mask)
-    d_unit, d_time = tw.global_distances(y, W, mask)
+    omega, theta = _global_weights(y, W, mask, lambda_unit, lambda_time, True)
     dtype = Y.dtype
-    omega, theta = tw.global_weights(
-        d_unit,
-        d_time,
-        jnp.asarray(lambda_unit, dtype),
-        jnp.asarray(lambda_time, dtype),
-        True,
-    )
     w = omega[:, None] * theta[None, :] * mask
     res = lowrank.solve(
         y,
