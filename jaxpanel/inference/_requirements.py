@@ -67,6 +67,17 @@ def _jackknife(est, allow: bool = False, refit: bool = False, **_) -> list[Unmet
                 "",
             )
         ]
+    untreated = (p.mask & ~p.W).sum(axis=0)
+    thin = np.flatnonzero((p.W & p.mask).any(axis=0) & (untreated < 2))
+    if len(thin):
+        return [
+            Unmet(
+                "the jackknife leaves each unit out in turn, and in periods "
+                f"{_times(p, thin)} a single unit is untreated: without it those "
+                "periods' effects are not identified",
+                "",
+            )
+        ]
     reason = est.replicator.refuses.get("jackknife")
     if reason and not (allow or refit):
         return [Unmet(reason, "pass refit=True (weights re-estimated) or allow=True")]
@@ -83,18 +94,7 @@ def _jackknife(est, allow: bool = False, refit: bool = False, **_) -> list[Unmet
             Unmet(
                 "the fixed-weight jackknife is undefined with a single control of "
                 "non-zero weight (leaving it out leaves no control)",
-                "",
-            )
-        ]
-    untreated = (p.mask & ~p.W).sum(axis=0)
-    thin = np.flatnonzero((p.W & p.mask).any(axis=0) & (untreated < 2))
-    if len(thin):
-        return [
-            Unmet(
-                "the jackknife leaves each unit out in turn, and in periods "
-                f"{_times(p, thin)} a single unit is untreated: without it those "
-                "periods' effects are not identified",
-                "",
+                "pass refit=True (the weights re-estimated on each leave-one-out panel)",
             )
         ]
     return []

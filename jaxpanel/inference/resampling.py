@@ -223,11 +223,12 @@ def jackknife(
     allow=False,
     refit=False,
 ):
-    """Jackknife variance: each unit left out in turn, the weights held fixed.
+    """Jackknife variance: each unit left out in turn, weights fixed or re-estimated.
 
     ``V = ((N - 1) / N) sum (tau_(-i) - mean)^2`` over the N leave-one-out estimates
-    (unit weights renormalised over the units left, time weights unchanged; MC and TROP
-    hold their penalties).
+    (default: unit weights renormalised over the units left, time weights unchanged;
+    ``refit``: both re-solved on the panel left; MC and TROP hold their penalties, and
+    their weights are functions of the data, so the two forms agree for them and DID).
 
     Parameters
     ----------
@@ -249,13 +250,14 @@ def jackknife(
     Returns
     -------
     VarianceResult: ``se``, normal ``ci`` and ``p_value``, ``n_valid`` (replicates
-    whose fit succeeded) of ``n_requested``.
+    whose fit succeeded) of ``n_requested``; ``info['weights']`` 'fixed' or
+    're-estimated'.
 
     Raises
     ------
     ValueError
-        The method does not apply to this estimate (one treated unit; without
-        ``refit``: a single control of non-zero weight, SC without ``allow``; a
+        ``refit`` is not a bool; the method does not apply to this estimate (one
+        treated unit; without ``refit``: a single control of non-zero weight, SC without ``allow``; a
         period with one untreated unit; the message names the methods that do), or
         fewer than 2 replicate fits succeeded.
 
@@ -264,6 +266,8 @@ def jackknife(
     Arkhangelsky et al. (2021), Algorithm 3; R synthdid's ``jackknife_se`` (``refit``:
     its version 2408a924).
     """
+    if refit is not True and refit is not False:
+        raise ValueError(f"refit must be True or False, got {refit!r}")
     require("jackknife", est, allow=allow, refit=refit)
     panel, _treated, _controls = _design(est)
     rep = est.replicator
@@ -296,6 +300,7 @@ def jackknife(
         n_valid=n,
         n_requested=n,
         draws=u if return_draws else None,
+        info={"weights": "re-estimated" if refit else "fixed"},
     )
 
 

@@ -133,6 +133,9 @@ def test_refit_jackknife_is_a_loop_of_warm_started_fits_on_smaller_panels(
     se = np.sqrt((multi.N - 1) / multi.N * np.sum((u - u.mean()) ** 2))
     np.testing.assert_allclose(res.se, se, rtol=1e-9)
     assert abs(res.se - fixed) > 1e-3 * fixed  # a different estimator of the variance
+    assert res.info["weights"] == "re-estimated"
+    with pytest.raises(ValueError, match="refit must be True or False"):
+        est.variance("jackknife", refit="no")
 
 
 def test_refit_jackknife_applies_where_the_fixed_weight_one_refuses(estimates):
