@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from ..fit import Fit, Replicator
-from . import did, mc, trop
+from . import did, mc, sdid, trop
 from ._synth import OPTIONS as SYNTH_OPTIONS
 from ._synth import replicator as synth_replicator
 from ._synth import synth_fit
@@ -52,7 +52,7 @@ ALLOWED: dict[str, dict[str, Any]] = {
     "did": {},
     "sc": {"solver": "fw"},
     "difp": {"solver": "fw"},
-    "sdid": {"solver": "fw"},
+    "sdid": {"solver": "fw", "form": "synthdid"},
     "mc": {
         "lam": None,
         "solver": "mcpanel",
@@ -93,6 +93,24 @@ def _synth(name: str, o: dict) -> Batched:
     if o["solver"] not in ("fw", "exact"):
         raise ValueError(f"{name}: solver must be 'fw' or 'exact', got {o['solver']!r}")
     opts = SYNTH_OPTIONS[name].replace(solver=o["solver"])
+    form = o.get("form", "synthdid")
+    if form not in ("synthdid", "trop_authors"):
+        raise ValueError(
+            f"{name}: form must be 'synthdid' or 'trop_authors', got {form!r}"
+        )
+    if form == "trop_authors":
+        # the TROP authors' SDID (sdid.fit_trop_authors), for their tables' point estimates
+
+        def fit(params, Y, W, mask, key):
+            return sdid.fit_trop_authors(Y, W, mask)
+
+        def replicator(params, Y, W, mask, f):
+            raise ValueError(
+                "sdid form='trop_authors' reproduces the TROP authors' point estimates; "
+                "its variance is not defined here (use form='synthdid')"
+            )
+
+        return Batched(name, o, {}, fit, replicator, (name, form))
 
     def fit(params, Y, W, mask, key):
         return synth_fit(Y, W, mask, None, None, None, None, None, None, options=opts)

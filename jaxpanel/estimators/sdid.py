@@ -10,14 +10,17 @@ times the noise level, then the weighted two-way fit (Algorithm 1): R synthdid's
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
+import jax.numpy as jnp
 
 from .. import weights as wts
 from .._make import with_variance
 from .._options import check_choice
 from ..fit import Fit
+from ..kernels import combine, lowrank
 from ..panel import Panel
 from ..results import Estimate
 from ._core import att_or_nan
@@ -139,3 +142,59 @@ __all__ = [
     "estimate",
     "fit",
 ]
+
+
+@jax.jit
+def fit_trop_authors(Y: jax.Array, W: jax.Array, mask: jax.Array | None = None) -> Fit:
+    """SDID as the TROP authors computed it for their tables (``SDID_TWFE``); not R's.
+
+    Used only to reproduce the TROP paper's simulation tables: R synthdid's SDID
+    (:func:`fit`) is jaxpanel's SDID. Their form (``methods.py`` of the authors' notebooks)
+    differs from R's in three ways:
+
+    - unit weights: the exact simplex minimiser with an intercept of ``||y - X w - mu||^2
+      + zeta^2 T_pre ||w||^2``, ``zeta^2 = sqrt(N_tr T_post)`` times the *population*
+      variance of the controls' first differences over the pre-periods (R: the sample
+      variance; and Frank-Wolfe with sparsification);
+    - time weights: the exact simplex minimiser with an intercept, unregularised;
+    - the two-way fit with one shared effect ``tau W`` over every cell, the cell weight
+      ``(u_j v_s)^2`` (weights inside the square; ``u`` omega on controls and ``1/N_tr``
+      on treated units, ``v`` lambda on pre-periods and ``1/T_post`` after); ATT = tau.
+
+    Parameters
+    ----------
+    Y, W, mask : as :func:`fit` (a balanced block design).
+
+    Returns
+    -------
+    Fit: ``att`` = tau (a weighted mean of the treated cells' ``tau``, not their plain
+    mean); ``y0`` the two-way fit without ``tau W``; ``unit_weights``, ``time_weights``
+    omega and lambda as in :func:`fit`; ``info`` the weight fits' diagnostics.
+
+    References
+    ----------
+    The TROP authors' replication notebooks (xyang23/TROP-Estimator, ``methods.py``:
+    ``SDID_weights``, ``SDID_TWFE``); Athey, Imbens, Qu and Viviano (2025), Table 1's SDID.
+    """
+    first = fit(Y, W, mask, solver="exact")  # the blocks and R's noise level
+    info = first.info
+    dtype = first.att.dtype
+    W = jnp.asarray(W, dtype)
+    treated = (W.max(axis=1) > 0).astype(dtype)
+    post = (W.max(axis=0) > 0).astype(dtype)
+    n_tr, t_post = treated.sum(), post.sum()
+    n_co, t_pre = (1 - treated).sum(), (1 - post).sum()
+    n_diff = n_co * (t_pre - 1)
+    var = info["noise_level"] ** 2 * (n_diff - 1) / n_diff
+    zeta = (n_tr * t_post) ** 0.25 * jnp.sqrt(var)
+    f = fit(Y, W, mask, zeta_omega=zeta, zeta_lambda=0.0, solver="exact")
+    u = f.unit_weights + treated / n_tr
+    v = f.time_weights + post / t_post
+    m = jnp.ones_like(Y) if mask is None else jnp.asarray(mask, dtype)
+    w = (u[:, None] * v[None, :]) ** 2 * m
+    res = lowrank.solve(jnp.where(m > 0, Y, 0.0), w, math.inf, X=(W * m)[None])
+    att = res.coef[0]
+    y0 = res.fitted - att * W
+    tau = jnp.where(W * m > 0, Y - y0, 0.0)
+    status = combine(f.status, res.status)
+    return f._replace(att=att, tau=tau, y0=y0, status=status)
