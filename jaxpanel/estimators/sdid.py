@@ -176,16 +176,16 @@ def fit_trop_authors(Y: jax.Array, W: jax.Array, mask: jax.Array | None = None) 
     The TROP authors' replication notebooks (xyang23/TROP-Estimator, ``methods.py``:
     ``SDID_weights``, ``SDID_TWFE``); Athey, Imbens, Qu and Viviano (2025), Table 1's SDID.
     """
-    first = fit(Y, W, mask, solver="exact")  # the blocks and R's noise level
-    info = first.info
-    dtype = first.att.dtype
+    Y = jnp.asarray(Y)
+    dtype = Y.dtype
     W = jnp.asarray(W, dtype)
-    treated = (W.max(axis=1) > 0).astype(dtype)
-    post = (W.max(axis=0) > 0).astype(dtype)
+    blk = wts.block_masks(W)
+    treated, post = blk.treated, blk.post
     n_tr, t_post = treated.sum(), post.sum()
-    n_co, t_pre = (1 - treated).sum(), (1 - post).sum()
-    n_diff = n_co * (t_pre - 1)
-    var = info["noise_level"] ** 2 * (n_diff - 1) / n_diff
+    # R's noise level is the sample sd of the controls' pre-period first differences;
+    # the authors' ridge uses their population variance
+    n_diff = blk.control.sum() * (blk.pre.sum() - 1)
+    var = wts.noise_level(Y, blk) ** 2 * (n_diff - 1) / n_diff
     zeta = (n_tr * t_post) ** 0.25 * jnp.sqrt(var)
     f = fit(Y, W, mask, zeta_omega=zeta, zeta_lambda=0.0, solver="exact")
     u = f.unit_weights + treated / n_tr

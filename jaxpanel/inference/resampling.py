@@ -76,17 +76,6 @@ def _jackknife_lane(fixed):
 
 
 @functools.cache
-def _jackknife_refit_lane(refit):
-    def lane(shared, i):
-        data = shared["data"]
-        Y = data["Y"]
-        keep = jnp.ones(Y.shape[0], Y.dtype).at[i].set(0.0)
-        return refit(data, data["W"], keep, data["mask"])
-
-    return lane
-
-
-@functools.cache
 def _placebo_lane(refit):
     def lane(shared, units):
         data = shared["data"]
@@ -272,11 +261,12 @@ def jackknife(
     panel, _treated, _controls = _design(est)
     rep = est.replicator
     n = panel.N
-    lane = _jackknife_refit_lane(rep.refit) if refit else _jackknife_lane(rep.fixed)
+    if refit:  # the bootstrap's refit with unit i's count 0
+        lane, draws = _bootstrap_lane(rep.refit), 1.0 - np.eye(n)
+    else:
+        lane, draws = _jackknife_lane(rep.fixed), np.arange(n)
     u = np.asarray(
-        _run(
-            est, lane, {"data": rep.data}, (np.arange(n),), chunk, progress, "jackknife"
-        ),
+        _run(est, lane, {"data": rep.data}, (draws,), chunk, progress, "jackknife"),
         float,
     )
     if not np.isfinite(u).all():

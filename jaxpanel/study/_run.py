@@ -10,6 +10,7 @@ killed run leaves no partial chunk, and the same command resumes where it stoppe
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -78,31 +79,24 @@ def _placebo(rep, Y, W, mask, key, reps: int):
     return jnp.where(feasible & (n > 1), jnp.sqrt(var), jnp.nan)
 
 
-def _jackknife(rep, Y, W, mask, key, reps: int):
-    """Jackknife (Alg. 3): each unit left out, weights held fixed; NaN with one treated."""
+def _jackknife(rep, Y, W, mask, key, reps: int, refit: bool = False):
+    """Jackknife (Alg. 3) in-jit; NaN with one treated unit.
+
+    Each unit left out, the weights held fixed (``refit``: re-estimated, as
+    ``jaxpanel.inference.jackknife(refit=True)``).
+    """
     N = Y.shape[0]
     treated = W.max(axis=1) > 0
-    fixed = rep.fixed or (lambda data, freq: rep.refit(data, data["W"], freq, mask))
+
+    def refitted(data, freq):
+        return rep.refit(data, W, freq, mask)
+
+    fixed = refitted if refit or rep.fixed is None else rep.fixed
 
     def one(i):
         return fixed(rep.data, jnp.ones(N, Y.dtype).at[i].set(0.0))
 
-    return _jackknife_se(jax.vmap(one)(jnp.arange(N)), treated)
-
-
-def _jackknife_refit(rep, Y, W, mask, key, reps: int):
-    """Jackknife with the weights re-estimated (``jackknife(refit=True)``)."""
-    N = Y.shape[0]
-    treated = W.max(axis=1) > 0
-
-    def one(i):
-        return rep.refit(rep.data, W, jnp.ones(N, Y.dtype).at[i].set(0.0), mask)
-
-    return _jackknife_se(jax.vmap(one)(jnp.arange(N)), treated)
-
-
-def _jackknife_se(draws, treated):
-    """``sqrt((n-1)/n sum (u - mean)^2)`` over the finite leave-one-out draws."""
+    draws = jax.vmap(one)(jnp.arange(N))
     ok = jnp.isfinite(draws)
     n = ok.sum().astype(draws.dtype)
     mean = jnp.where(ok, draws, 0).sum() / n
@@ -131,7 +125,7 @@ METHODS = {
     "placebo": _placebo,
     "bootstrap": _bootstrap,
     "jackknife": _jackknife,
-    "jackknife_refit": _jackknife_refit,
+    "jackknife_refit": functools.partial(_jackknife, refit=True),
 }
 
 
