@@ -122,6 +122,34 @@ def test_pwt_and_prop99_match_trop_table_2():
     assert _stats(smoking) == (0.935, 0.337, 0.166, 0.506, -0.058)
 
 
+def test_germany_and_basque_match_trop_table_2():
+    # Table 2 prints Germany F 0.994, M 0.108, noise 0.032, AR(2) (0.840, -0.200) (log
+    # GDP, as the authors' load_Germany_data) and Basque 0.986 / 0.167 / 0.037 /
+    # (1.228, -0.577) (Spain's aggregate kept as the 18th unit, as R Synth's data)
+    g = simulate.germany(
+        "random", path=shared_path("data", "germany.csv"), n_treated=10
+    )
+    F, M, noise, ar1, ar2 = _stats(g)
+    assert (F, M, noise, ar2) == (0.994, 0.108, 0.032, -0.200)
+    assert abs(ar1 - 0.840) <= 0.0011  # 0.8395 here, 0.840 printed
+    assert g.shape == (17, 44) and g.assignment == "uniform" and g.n_treated_max == 10
+    b = simulate.basque("treated_unit", path=shared_path("data", "basque.csv"))
+    assert _stats(b) == (0.986, 0.167, 0.037, 1.228, -0.577)
+    assert b.shape == (18, 43) and b.assignment == "fixed"
+    assert np.flatnonzero(b.treated).tolist() == [16]  # regionno 17, the Basque Country
+    s = simulate.basque("simulated", path=shared_path("data", "basque.csv"))
+    assert s.pi[16] == 0 and np.isclose(s.pi.sum(), 1.0)
+
+
+def test_germany_without_a_path_says_where_to_get_the_file(tmp_path):
+    with pytest.raises(ValueError, match="pysyncon"):
+        simulate.germany()
+    bad = tmp_path / "germany.csv"
+    bad.write_text("code,year,gdp\n1,1960,1\n")
+    with pytest.raises(ValueError, match="no column 'country'"):
+        simulate.germany(path=bad)
+
+
 def test_sc_probabilities_are_penalised_sc_weights():
     d = simulate.prop99("simulated")
     ca = 2  # California's row (states sorted)

@@ -3,8 +3,9 @@
 - :mod:`~jaxpanel.simulate._design`: :class:`Design`, :func:`calibrate`, :func:`draw` (one
   replication per key, vmappable), assignments ('bernoulli', 'uniform', 'fixed'), the TROP
   paper's switches (:func:`switch`) and heteroskedastic noise.
-- presets: :func:`cps`, :func:`pwt` (from R synthdid's files, given by path) and
-  :func:`prop99` (bundled), :func:`single_unit` for any one-treated-unit panel.
+- presets: :func:`cps`, :func:`pwt` (from R synthdid's files, given by path),
+  :func:`germany`, :func:`basque` (from pysyncon's files, given by path) and
+  :func:`prop99` (bundled); :func:`single_unit` for any one-treated-unit panel.
 
 References
 ----------
@@ -32,8 +33,10 @@ from ._presets import (
     PROP99_ASSIGNMENTS,
     PWT_ASSIGNMENTS,
     PWT_OUTCOMES,
+    basque,
     cps,
     cps_design,
+    germany,
     prop99,
     pwt,
     single_unit,
@@ -50,11 +53,13 @@ __all__ = [
     "Design",
     "ar2_autocorrelation",
     "arrays",
+    "basque",
     "calibrate",
     "cps",
     "cps_design",
     "draw",
     "draw_arrays",
+    "germany",
     "prop99",
     "pwt",
     "rules",

@@ -140,11 +140,16 @@ def ar2_autocorrelation(phi1: float, phi2: float, n: int) -> np.ndarray:
     return rho
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)) without overflow (a separable fit drives |z| past 700)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
 def _logistic(X: np.ndarray, d: np.ndarray, iters: int = 100) -> np.ndarray:
     """Logistic regression coefficients by Newton's method."""
     beta = np.zeros(X.shape[1])
     for _ in range(iters):
-        p = 1 / (1 + np.exp(-X @ beta))
+        p = _sigmoid(X @ beta)
         H = X.T @ (X * (p * (1 - p))[:, None]) + 1e-10 * np.eye(X.shape[1])
         step = np.linalg.solve(H, X.T @ (d - p))
         beta += step
@@ -216,7 +221,7 @@ def calibrate(
     if D.min() == D.max():  # no variation: equal probabilities
         pi = np.full(N, D.mean())
     else:
-        pi = 1 / (1 + np.exp(-Xa @ _logistic(Xa, D)))
+        pi = _sigmoid(Xa @ _logistic(Xa, D))
     return Design(
         F, M, sigma, (float(phi[0]), float(phi[1])), pi, n_treated_max, n_post
     )

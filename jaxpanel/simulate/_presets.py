@@ -206,6 +206,116 @@ def prop99(assignment: str = "simulated", **kwargs) -> Design:
     return single_unit(wide.to_numpy(float), unit, assignment, **kwargs)
 
 
+def _single_unit_file(
+    path, fn, file, unit, outcome, name, treated, assignment, kw, log
+):
+    """A :func:`single_unit` design from pysyncon's CSV ``file`` (long, comma-separated)."""
+    if path is None:
+        raise ValueError(
+            f"{fn} needs path= to {file} (data/{file} in github.com/sdfordham/pysyncon, "
+            f"from R Synth / the authors' replication files; jaxpanel does not bundle "
+            f"it). Fix: download it and pass {fn}(path='{file}')"
+        )
+    if not Path(path).is_file():
+        raise ValueError(f"{fn}: no such file {str(path)!r}")
+    df = pd.read_csv(path)
+    for c in (unit, "year", outcome, name):
+        if c not in df.columns:
+            raise ValueError(f"{path}: no column {c!r}; is it pysyncon's {file}?")
+    wide = df.pivot(index=unit, columns="year", values=outcome)
+    if wide.isna().any().any():
+        raise ValueError(f"{path}: {outcome} has missing cells")
+    names = df.groupby(unit)[name].first().reindex(wide.index).to_numpy()
+    rows = np.flatnonzero(names == treated)
+    if rows.size != 1:
+        raise ValueError(f"{path}: no unit named {treated!r}")
+    Y = wide.to_numpy(float)
+    if log:
+        Y = np.log(Y)
+    return single_unit(Y, int(rows[0]), assignment, **kw)
+
+
+def germany(assignment: str = "simulated", path=None, **kwargs) -> Design:
+    """German reunification (17 OECD countries x 44 years), West Germany treated.
+
+    The outcome is log GDP per capita, as the TROP authors' ``load_Germany_data``.
+
+    Parameters
+    ----------
+    assignment : as :func:`single_unit`. path : pysyncon's ``germany.csv``
+        (github.com/sdfordham/pysyncon, data/; from Abadie, Diamond and Hainmueller's
+        replication files). **kwargs : :func:`single_unit`'s options.
+
+    Returns
+    -------
+    Design.
+
+    Raises
+    ------
+    ValueError
+        No ``path``, a missing file or column, an unknown assignment.
+
+    References
+    ----------
+    Abadie, Diamond and Hainmueller (2015); Athey, Imbens, Qu and Viviano (2025),
+    Tables 1 and 2 ("Germany": F 0.994, M 0.108, noise 0.032, AR(2) (0.840, -0.200)).
+    """
+    check_choice("assignment", assignment, PROP99_ASSIGNMENTS)
+    return _single_unit_file(
+        path,
+        "germany",
+        "germany.csv",
+        "code",
+        "gdp",
+        "country",
+        "West Germany",
+        assignment,
+        kwargs,
+        log=True,
+    )
+
+
+def basque(assignment: str = "simulated", path=None, **kwargs) -> Design:
+    """The Basque Country (17 Spanish regions and Spain, 43 years), GDP per capita.
+
+    Spain's national aggregate stays a unit, as in R Synth's ``basque`` data the TROP
+    authors' ``load_basque_data`` reads (18 rows).
+
+    Parameters
+    ----------
+    assignment : as :func:`single_unit`. path : pysyncon's ``basque.csv``
+        (github.com/sdfordham/pysyncon, data/; R Synth's ``basque``).
+        **kwargs : :func:`single_unit`'s options.
+
+    Returns
+    -------
+    Design.
+
+    Raises
+    ------
+    ValueError
+        No ``path``, a missing file or column, an unknown assignment.
+
+    References
+    ----------
+    Abadie and Gardeazabal (2003); Athey, Imbens, Qu and Viviano (2025), Tables 1 and 2
+    ("Basque": F 0.986, M 0.167, noise 0.037, AR(2) (1.228, -0.577)).
+    """
+    check_choice("assignment", assignment, PROP99_ASSIGNMENTS)
+    return _single_unit_file(
+        path,
+        "basque",
+        "basque.csv",
+        "regionno",
+        "gdpcap",
+        "regionname",
+        "Basque Country (Pais Vasco)",
+        assignment,
+        kwargs,
+        log=False,
+    )
+
+
 def cps_design(
     outcome: str = "log_wage", assignment: str = "min_wage", path=None
 ) -> Design:
@@ -231,7 +341,13 @@ def cps_design(
     return _cps(outcome, assignment, path, "cps_design", True, 10, 10)
 
 
-PRESETS = {"cps": cps, "pwt": pwt, "prop99": prop99}
+PRESETS = {
+    "cps": cps,
+    "pwt": pwt,
+    "prop99": prop99,
+    "germany": germany,
+    "basque": basque,
+}
 
 __all__ = [
     "CPS_ASSIGNMENTS",
@@ -240,8 +356,10 @@ __all__ = [
     "PROP99_ASSIGNMENTS",
     "PWT_ASSIGNMENTS",
     "PWT_OUTCOMES",
+    "basque",
     "cps",
     "cps_design",
+    "germany",
     "prop99",
     "pwt",
     "single_unit",

@@ -45,8 +45,8 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
 
     Parameters
     ----------
-    d : the table: ``preset`` ('cps', 'pwt', 'prop99') with its ``outcome``,
-        ``assignment`` and ``path``, or ``data`` (a CSV, long) with ``unit``, ``time``,
+    d : the table: ``preset`` ('cps', 'pwt', 'prop99', 'germany', 'basque') with its
+        ``outcome`` (cps and pwt), ``assignment`` and ``path`` (not prop99), or ``data`` (a CSV, long) with ``unit``, ``time``,
         ``outcome`` and ``assignment`` columns; then ``n_treated``, ``n_post``,
         ``round_ar``, the switches ``M``, ``F``, ``noise``, ``autocorrelation``,
         ``heteroskedastic`` ('unit', 'time' or 'both', with ``heteroskedastic_ratio``,
@@ -72,6 +72,11 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
                 f"unknown preset {preset!r}; choose one of {', '.join(simulate.PRESETS)}"
             )
         kw = {k: d[k] for k in ("outcome", "assignment") if k in d}
+        if preset in ("prop99", "germany", "basque") and "outcome" in d:
+            raise ValueError(
+                f"preset {preset!r} has one outcome (its docstring says which); "
+                "remove outcome= from the design"
+            )
         if preset != "prop99":
             kw["path"] = _path(base, d.get("path"))
         kw.update(rules)
