@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 
 import jaxpanel
@@ -112,6 +113,24 @@ def test_cps_log_wage_unrounded_matches_trop_table_2():
     assert (F, M, noise, ar2) == (0.992, 0.100, 0.098, -0.057)
     assert abs(d.ar[0] - 0.00966) < 3e-4
     assert d.statistics()["N"] == 50 and d.statistics()["T"] == 40
+
+
+def test_cps_urate_from_r_synthdid_is_not_the_trop_authors_data():
+    # Table 2 prints urate F 0.770, M 0.40, noise 0.604, AR(2) (0.039, 0.011): the
+    # authors' copy of CPS.csv (urate rounded to 3 decimals, other values for 1989-1993)
+    # gives exactly that (bench/results/trop_tables.md); R synthdid's file gives another
+    # design, which is why jaxpanel's urate RMSEs agree with R synthdid's (SDID paper
+    # Table 2) and not with the TROP authors' (studies/cps_urate_authors_data.toml)
+    d = simulate.cps("urate", "min_wage", path=shared_path("data", "CPS.csv"))
+    np.testing.assert_allclose(
+        _stats(d), (0.752, 0.441, 0.593, -0.016, -0.009), atol=1e-12
+    )
+    # rounding urate to 3 decimals alone does not make it the authors' design
+    df = pd.read_csv(shared_path("data", "CPS.csv"), sep=";")
+    Y = df.pivot(index="state", columns="year", values="urate").to_numpy().round(3)
+    D = df.groupby("state")["min_wage"].any().to_numpy(float)
+    F, M, noise, ar1, ar2 = _stats(simulate.calibrate(Y, D, round_ar=False))
+    assert abs(F - 0.770) > 0.01 and abs(ar1 - 0.039) > 0.02
 
 
 def test_pwt_and_prop99_match_trop_table_2():
