@@ -66,6 +66,13 @@ TABLE1 = {
     "Smoking packs pc / simulated": (1.00, 1.28, 1.93, 2.88, 1.44, 1.41),
     "Smoking packs pc / treated unit": (1.00, 1.04, 1.72, 2.18, 1.27, 1.30),
 }
+# The authors' notebooks' absolute RMSEs behind two of Table 1's rows (the arrays their
+# "TROP_basque (Table 2)" and "TROP_smoking (Table 2)" notebooks divide by the best to get
+# the printed rows; the lambdas of those runs are not in the notebooks).
+NOTEBOOK_ABS = {
+    "Basque GDP / simulated": (0.0505, 0.0792, 0.1078, 0.1559, 0.0661, 0.0847),
+    "Smoking packs pc / simulated": (0.2069, 0.2648, 0.3994, 0.5955, 0.2978, 0.2921),
+}
 # Table 2: design statistics (RMS of F, of M, noise sd, AR(2)), lambdas, RMSE (same order).
 TABLE2 = {
     "upper: CPS log_wage / min_wage": (
@@ -243,6 +250,44 @@ def table1(runs: Path) -> list[dict]:
     return rows
 
 
+def table1_diagnostics(runs: Path) -> list[dict]:
+    """Rows 10-18: which disagreements are the design's, which the lambdas' or forms'.
+
+    ``did/sc``: DID's RMSE over SC's, neither of which depends on lambdas or on the
+    normaliser, ours against the printed ratio of the two printed ratios (rounding of
+    both taken). ``table2``: for the random rows, Table 1's printed ratios against the
+    same ratios from Table 2's printed RMSEs (the same design and lambdas in the paper).
+    """
+    errors = _errors(runs / "trop_table1")
+    rows = []
+    for design in list(TABLE1)[len(NINE) :]:
+        p = dict(zip(EST, TABLE1[design]))
+        r, se, n = ratio(errors[(design, "did")], errors[(design, "sc")])
+        printed = p["did"] / p["sc"]
+        # rounding of two 2-decimal ratios, propagated to their quotient
+        rnd = printed * math.hypot(_rounding(2) / p["did"], _rounding(2) / p["sc"])
+        se_p = se * math.sqrt(n / PAPER_REPS)
+        row = {"design": design, "did_over_sc": r, "se": se, "printed": printed,
+               "z": (r - printed) / math.sqrt(se**2 + se_p**2 + rnd**2)}  # fmt: skip
+        t2 = TABLE2.get(f"upper: {design}")
+        if t2 is not None:
+            best = min(t2[2])
+            row["table2_normalised"] = [round(v / best, 2) for v in t2[2]]
+            row["table1_printed"] = list(TABLE1[design])
+        rows.append(row)
+    return rows
+
+
+def table1_notebook(runs: Path) -> list[dict]:
+    """Rows 14 and 17 in absolute RMSE against the notebooks' arrays."""
+    errors = _errors(runs / "trop_table1")
+    return [
+        absolute(errors, design, est, p, 4)
+        for design, printed in NOTEBOOK_ABS.items()
+        for est, p in zip(EST, printed)
+    ]
+
+
 def table2(runs: Path) -> list[dict]:
     errors = _errors(runs / "trop_table2")
     t1 = _errors(runs / "trop_table1")
@@ -360,6 +405,17 @@ def urate_authors_data(runs: Path) -> list[dict]:
     return rows
 
 
+def exact_weights(runs: Path) -> list[dict]:
+    """PWT's Table 2 rows: SC and DIFP with exact weights (the authors' cvxpy fits)."""
+    errors = _errors(runs / "trop_table2_exact_weights")
+    rows = []
+    for design in ("upper: PWT log_gdp / dem", "lower: PWT log_gdp / dem"):
+        printed = dict(zip(EST, TABLE2[design][2]))
+        for est in ("sc", "difp"):
+            rows.append(absolute(errors, design, f"{est}_exact", printed[est]))
+    return rows
+
+
 def figure() -> list[Path]:
     """The keynote's figure from the committed nine-design results."""
     from jaxpanel.study._report import figure as draw
@@ -416,6 +472,9 @@ def main(argv=None):
     sections = [
         ("table1", table1, 3, EST, "TROP Table 1: RMSE over the design's smallest",
          "studies/nine_designs.toml (rows 1-9) and studies/trop_table1.toml"),
+        ("table1_notebook", table1_notebook, 4, EST,
+         "TROP Table 1 rows 14 and 17 in absolute RMSE, against the notebooks' arrays",
+         "studies/trop_table1.toml"),
         ("table2", table2, 3, EST, "TROP Table 2: RMSE",
          ("studies/trop_table2.toml; upper Germany, Basque, Smoking rows from "
          "studies/trop_table1.toml (same designs and lambdas)")),
@@ -429,6 +488,9 @@ def main(argv=None):
         ("urate_authors_data", urate_authors_data, 3, EST,
          "CPS urate on the TROP authors' copy of CPS.csv",
          "studies/cps_urate_authors_data.toml"),
+        ("exact_weights", exact_weights, 3, ("sc_exact", "difp_exact"),
+         "TROP Table 2, PWT rows: SC and DIFP with exact weights (as the authors' cvxpy)",
+         "studies/trop_table2_exact_weights.toml"),
         ("authors_sdid", authors_sdid, 4, ("sdid_authors",),
          "The TROP authors' SDID on the nine designs against their notebook's column",
          "studies/nine_designs_authors_sdid.toml"),
@@ -441,6 +503,29 @@ def main(argv=None):
             continue
         out[key] = rows
         md += _grid(rows, cols, digits, title, f"Source: {source}.")
+        if key == "table1":
+            diag = table1_diagnostics(args.runs)
+            out["table1_diagnostics"] = diag
+            md += [
+                (
+                    "Rows 10-18, lambda-free check: DID's RMSE over SC's (neither depends "
+                    "on TROP's lambdas or on the row's normaliser), jaxpanel (SE) / "
+                    "printed (Table 1's DID over its SC), z; and for the random rows the "
+                    "same row of Table 2 (same design and lambdas in the paper), "
+                    "normalised, against Table 1's."
+                ),
+                "",
+                "| design | DID / SC | Table 1 printed | Table 2 printed, normalised |",
+                "|---|---|---|---|",
+            ]
+            for d in diag:
+                t1 = ", ".join(f"{v:.2f}" for v in d.get("table1_printed", []))
+                t2 = ", ".join(f"{v:.2f}" for v in d.get("table2_normalised", []))
+                md.append(
+                    f"| {d['design']} | {d['did_over_sc']:.2f} ({d['se']:.2f}) / "
+                    f"{d['printed']:.2f}, {_fmt_z(d['z'])} | {t1} | {t2} |"
+                )
+            md.append("")
         if key == "table2":
             stats = table2_statistics(args.data_dir)
             out["table2_statistics"] = stats
