@@ -91,6 +91,10 @@ def test_spec_errors_name_the_problem():
         tiny(estimators=[{"name": "sdid", "solver": "bogus"}])
     with pytest.raises(ValueError, match="refit= is true or false, for the jackknife"):
         tiny(variance=[{"method": "placebo", "refit": True}])
+    with pytest.raises(ValueError, match="preset 'germany' has one outcome"):
+        study.build_design({"preset": "germany", "outcome": "gdp", "path": "x.csv"})
+    with pytest.raises(ValueError, match="germany needs path= to germany.csv"):
+        study.build_design({"preset": "germany", "assignment": "random"})
 
 
 def test_a_folder_of_other_files_or_a_failed_start_is_handled(tmp_path):
