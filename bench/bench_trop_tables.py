@@ -1,8 +1,15 @@
 """The TROP paper's Tables 1, 2, 3 and 5A and the SDID paper's Table 2, cell by cell (issue 13).
 
-    for s in trop_table1 trop_table2 trop_table3 trop_table5 sdid_table2 sdid_table2_mc \\
-             nine_designs_authors_sdid; do
+    for s in trop_table1 trop_table2 trop_table3 trop_table5 sdid_table2 sdid_table2_mc \
+             trop_table2_exact_weights; do
         jaxpanel study run studies/$s.toml --data-dir DIR --out runs/$s
+    done
+    for s in cps_urate_authors_data trop_table5_urate_authors_data; do  # authors' CPS.csv
+        jaxpanel study run studies/$s.toml --data-dir AUTHORS_DIR --out runs/$s
+    done
+    for s in nine_designs trop_table1 trop_table2 trop_table3; do
+        python bench/bench_authors_sdid.py studies/$s.toml --data-dir DIR \
+            --out runs/${s}_authors_sdid
     done
     python bench/bench_trop_tables.py --runs runs --data-dir DIR
 
@@ -360,6 +367,12 @@ def table5a(runs: Path) -> list[dict]:
     rows = []
     for design, printed in TABLE5A.items():
         rows += normalised(errors, design, VARIANTS, printed, base="trop")
+    urate = runs / "trop_table5_urate_authors_data"
+    if urate.is_dir():
+        design = "CPS urate / min_wage"
+        for r in normalised(_errors(urate), design, VARIANTS, TABLE5A[design], "trop"):
+            r["design"] = "CPS urate / min_wage (the authors' CPS.csv)"
+            rows.append(r)
     return rows
 
 
@@ -442,6 +455,42 @@ def exact_weights(runs: Path) -> list[dict]:
     return rows
 
 
+def lambda_sets(runs: Path) -> list[dict]:
+    """CPS log_wage and PWT dem: each lambda set against each printed number.
+
+    The nine-design notebook (Table 1's numbers, 4 decimals) ran (0.01, 0.2, 0.2) and
+    (0.3, 0.325, 0.016); Table 2 prints (0, 0.1, 0.9) and (0.3, 0.4, 0.006). TROP and
+    the authors' MC (whose lambda_nn is the set's) under both, on the same panels.
+    """
+    nine = {
+        (c["design"], c["estimator"]): c
+        for c in json.loads((RESULTS / "nine_designs_comparison.json").read_text())
+    }
+    t2 = _errors(runs / "trop_table2")
+    rows = []
+    for design, nine_lam, t2_lam in (
+        ("CPS log_wage / min_wage", (0.01, 0.2, 0.2), (0, 0.1, 0.9)),
+        ("PWT log_gdp / dem", (0.3, 0.325, 0.016), (0.3, 0.4, 0.006)),
+    ):
+        for est in ("trop", "mc"):
+            k = EST.index(est)
+            printed = {"notebook": (AUTHORS[design][k], 4),
+                       "Table 2": (TABLE2[f"upper: {design}"][2][k], 3)}  # fmt: skip
+            c = nine[(design, est)]
+            r2, se2, sd2 = _rmse(t2[(f"upper: {design}", est)])
+            sd2_nine = c["se"] * 2 * c["rmse"] * math.sqrt(c["n"])
+            for lam, value, se, sd in ((nine_lam, c["rmse"], c["se"], sd2_nine),
+                                       (t2_lam, r2, se2, sd2)):  # fmt: skip
+                for where, (p, dec) in printed.items():
+                    se_p = sd / (2 * p * math.sqrt(PAPER_REPS))
+                    rows.append({
+                        "design": f"{design}, lambdas {lam}, vs {where}",
+                        "estimator": est, "value": value, "se": se, "printed": p,
+                        "printed_digits": dec, "z": _z(value, se, p, se_p, dec),
+                    })  # fmt: skip
+    return rows
+
+
 def figure() -> list[Path]:
     """The keynote's figure from the committed nine-design results."""
     from jaxpanel.study._report import figure as draw
@@ -511,6 +560,9 @@ def main(argv=None):
          "studies/trop_table5.toml"),
         ("sdid_table2", sdid_table2, 3, SDID_EST, "SDID paper Table 2: RMSE",
          "studies/sdid_table2.toml (MC: studies/sdid_table2_mc.toml, 100 replications)"),
+        ("lambda_sets", lambda_sets, 4, ("trop", "mc"),
+         "CPS log_wage and PWT dem: the two lambda sets against both printed numbers",
+         "studies/nine_designs.toml and studies/trop_table2.toml (the same panels)"),
         ("urate_authors_data", urate_authors_data, 3, EST,
          "CPS urate on the TROP authors' copy of CPS.csv",
          "studies/cps_urate_authors_data.toml"),

@@ -99,7 +99,10 @@ def _synth(name: str, o: dict) -> Batched:
             f"{name}: form must be 'synthdid' or 'trop_authors', got {form!r}"
         )
     if form == "trop_authors":
-        # the TROP authors' SDID (sdid.fit_trop_authors), for their tables' point estimates
+        # the TROP authors' SDID (sdid.fit_trop_authors), for their tables' point estimates.
+        # Known fault: in the study runner's chunk program on PWT-sized panels (111 x 48)
+        # XLA's CPU runtime was seen to stall (idle, 10 replications unfinished after 6
+        # minutes; CPS panels run); bench/bench_authors_sdid.py fits the same panels.
 
         def fit(params, Y, W, mask, key):
             return sdid.fit_trop_authors(Y, W, mask)
