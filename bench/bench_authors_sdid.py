@@ -43,11 +43,12 @@ def main(argv=None):
     from jaxpanel.study import _designs, _spec
 
     spec = _spec.load(args.study, args.data_dir)
+    dtype = jnp.float32 if spec.dtype == "float32" else jnp.float64
     rows = []
     t0 = time.perf_counter()
     for di, d in enumerate(spec.designs):
         design = _designs.build_design(d, str(args.data_dir))
-        draw = _designs.replication(design, d, jnp.float64)
+        draw = _designs.replication(design, d, dtype)
         name = spec.design_names()[di]
 
         def one(key, draw=draw):

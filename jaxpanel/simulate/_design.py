@@ -142,7 +142,8 @@ def ar2_autocorrelation(phi1: float, phi2: float, n: int) -> np.ndarray:
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-z)) without overflow (a separable fit drives |z| past 700)."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _logistic(X: np.ndarray, d: np.ndarray, iters: int = 100) -> np.ndarray:

@@ -1,8 +1,9 @@
-"""The SDID and TROP papers' designs: CPS, PWT (from the user's files) and Prop 99 (bundled).
+"""The SDID and TROP papers' designs: CPS, PWT, Germany, Basque (files) and Prop 99.
 
 CPS and PWT are R synthdid's ``data/CPS.csv`` and ``data/PENN.csv``
-(github.com/synth-inference/synthdid); jaxpanel does not bundle them (no PyPI package
-ships them), so the presets read them from a path the user gives.
+(github.com/synth-inference/synthdid), Germany and Basque pysyncon's ``data/germany.csv``
+and ``data/basque.csv`` (github.com/sdfordham/pysyncon); jaxpanel does not bundle them, so
+the presets read them from a path the user gives.
 """
 
 from __future__ import annotations
@@ -214,23 +215,46 @@ def _single_unit_file(
         raise ValueError(
             f"{fn} needs path= to {file} (data/{file} in github.com/sdfordham/pysyncon, "
             f"from R Synth / the authors' replication files; jaxpanel does not bundle "
-            f"it). Fix: download it and pass {fn}(path='{file}')"
+            f"it). Fix: download it and pass {fn}(path='{file}') (in a study: path = \"{file}\" and --data-dir)"
         )
     if not Path(path).is_file():
         raise ValueError(f"{fn}: no such file {str(path)!r}")
-    df = pd.read_csv(path)
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise ValueError(
+            f"{path}: not a CSV file like pysyncon's {file} ({exc})"
+        ) from None
     for c in (unit, "year", outcome, name):
         if c not in df.columns:
             raise ValueError(f"{path}: no column {c!r}; is it pysyncon's {file}?")
-    wide = df.pivot(index=unit, columns="year", values=outcome)
+    dup = df.duplicated([unit, "year"])
+    if dup.any():
+        raise ValueError(
+            f"{path}: {int(dup.sum())} repeated ({unit}, year) rows, e.g. "
+            f"{df.loc[dup, [unit, 'year']].iloc[0].tolist()}; keep one row per unit and year"
+        )
+    values = pd.to_numeric(df[outcome], errors="coerce")
+    bad = values.isna() & df[outcome].notna()
+    if bad.any():
+        raise ValueError(f"{path}: {int(bad.sum())} {outcome} cells are not numbers")
+    wide = df.assign(**{outcome: values}).pivot(
+        index=unit, columns="year", values=outcome
+    )
     if wide.isna().any().any():
         raise ValueError(f"{path}: {outcome} has missing cells")
     names = df.groupby(unit)[name].first().reindex(wide.index).to_numpy()
     rows = np.flatnonzero(names == treated)
     if rows.size != 1:
-        raise ValueError(f"{path}: no unit named {treated!r}")
+        raise ValueError(
+            f"{path}: {rows.size} units named {treated!r}, need exactly one"
+        )
     Y = wide.to_numpy(float)
     if log:
+        if (Y <= 0).any():
+            raise ValueError(
+                f"{path}: {outcome} must be positive (its log is the outcome)"
+            )
         Y = np.log(Y)
     return single_unit(Y, int(rows[0]), assignment, **kw)
 
@@ -253,12 +277,14 @@ def germany(assignment: str = "simulated", path=None, **kwargs) -> Design:
     Raises
     ------
     ValueError
-        No ``path``, a missing file or column, an unknown assignment.
+        No ``path``, a missing file or column, missing or non-positive GDP cells, no
+        (or several) units named West Germany, an unknown assignment.
 
     References
     ----------
     Abadie, Diamond and Hainmueller (2015); Athey, Imbens, Qu and Viviano (2025),
-    Tables 1 and 2 ("Germany": F 0.994, M 0.108, noise 0.032, AR(2) (0.840, -0.200)).
+    Tables 1 and 2 ("Germany": F 0.994, M 0.108, noise 0.032, AR(2) (0.840, -0.200);
+    0.839 here).
     """
     check_choice("assignment", assignment, PROP99_ASSIGNMENTS)
     return _single_unit_file(
@@ -294,7 +320,8 @@ def basque(assignment: str = "simulated", path=None, **kwargs) -> Design:
     Raises
     ------
     ValueError
-        No ``path``, a missing file or column, an unknown assignment.
+        No ``path``, a missing file or column, missing cells, no (or several) units
+        named the Basque Country, an unknown assignment.
 
     References
     ----------

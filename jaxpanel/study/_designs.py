@@ -73,8 +73,13 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
             )
         kw = {k: d[k] for k in ("outcome", "assignment") if k in d}
         if preset in ("prop99", "germany", "basque") and "outcome" in d:
+            fixed = {
+                "prop99": "PacksPerCapita",
+                "germany": "log gdp",
+                "basque": "gdpcap",
+            }
             raise ValueError(
-                f"preset {preset!r} has one outcome (its docstring says which); "
+                f"preset {preset!r} has one outcome ({fixed[preset]}); "
                 "remove outcome= from the design"
             )
         if preset != "prop99":
