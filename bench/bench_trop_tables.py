@@ -7,8 +7,8 @@
     for s in cps_urate_authors_data trop_table5_urate_authors_data; do  # authors' CPS.csv
         jaxpanel study run studies/$s.toml --data-dir AUTHORS_DIR --out runs/$s
     done
-    for s in nine_designs trop_table1 trop_table2 trop_table3; do
-        python bench/bench_authors_sdid.py studies/$s.toml --data-dir DIR \
+    for s in nine_designs trop_table1 trop_table2 trop_table3; do  # the authors' SDID
+        jaxpanel study run studies/${s}_authors_sdid.toml --data-dir DIR \
             --out runs/${s}_authors_sdid
     done
     python bench/bench_trop_tables.py --runs runs --data-dir DIR
@@ -173,8 +173,7 @@ def _errors(folder: Path) -> dict:
     """{(design, estimator): errors} of a study folder."""
     from jaxpanel import study
 
-    file = folder / "errors.parquet"  # bench/bench_authors_sdid.py's output
-    df = pd.read_parquet(file) if file.is_file() else study.read(folder)
+    df = study.read(folder)
     return {
         k: g["error"].to_numpy(float)
         for k, g in df.groupby(["design", "estimator"], sort=False)
@@ -390,7 +389,7 @@ def sdid_table2(runs: Path) -> list[dict]:
 
 
 def authors_sdid(runs: Path) -> list[dict]:
-    """The authors' SDID (bench_authors_sdid.py, the studies' own panels) cell by cell."""
+    """The authors' SDID (studies/*_authors_sdid.toml: the same panels) cell by cell."""
     rows = []
     nine = _errors(runs / "nine_designs_authors_sdid")
     for design in NINE:
@@ -571,8 +570,8 @@ def main(argv=None):
          "studies/trop_table2_exact_weights.toml"),
         ("authors_sdid", authors_sdid, 4, ("sdid_authors",),
          "The TROP authors' SDID (squared weights) against their SDID columns",
-         ("bench/bench_authors_sdid.py on the panels of studies/nine_designs.toml and "
-         "trop_table1-3.toml")),
+         ("studies/nine_designs_authors_sdid.toml and trop_table1-3_authors_sdid.toml "
+         "(the same panels as their studies)")),
     ]  # fmt: skip
     for key, fn, digits, cols, title, source in sections:
         try:

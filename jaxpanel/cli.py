@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -326,6 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# XLA's CPU concurrency-optimised scheduler was seen to deadlock a compiled program that
+# runs several while loops side by side: a study of the TROP authors' SDID on the PWT
+# panels (111 x 48) idles forever on the second call of its chunk program (jaxlib 0.10.2,
+# CPU). The CLI owns its process, so for ``jaxpanel study`` it turns that scheduler off
+# unless the user's XLA_FLAGS sets it; library users can set the same flag themselves.
+_XLA_CPU_SCHEDULER = "--xla_cpu_enable_concurrency_optimized_scheduler"
+
+
+def _xla_cpu_workaround() -> None:
+    flags = os.environ.get("XLA_FLAGS", "")
+    if _XLA_CPU_SCHEDULER not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {_XLA_CPU_SCHEDULER}=false".strip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; every error is one line on stderr.
 
@@ -338,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     The exit status: 0, 2 for bad input, 1 for a failed computation.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["study"]:
+        _xla_cpu_workaround()  # before JAX's backend starts (it starts on first use)
     show_traceback = "--traceback" in argv
     try:
         args = build_parser().parse_args(argv)

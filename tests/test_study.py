@@ -318,3 +318,25 @@ def test_cli_report(tiny_run, capsys):
     out, _ = tiny_run
     assert cli.main(["study", "report", str(out)]) == 0
     assert "RMSE (Monte Carlo SE)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_cli_study_of_the_authors_sdid_on_pwt_finishes(tmp_path):
+    # XLA's CPU concurrency-optimised scheduler deadlocked this program on its second
+    # call (two batches of 8): the CLI turns it off for `jaxpanel study` (cli.py)
+    from .conftest import shared_path
+
+    penn = shared_path("data", "PENN.csv")
+    spec = tmp_path / "s.toml"
+    spec.write_text(
+        'name = "q"\nseed = 0\nreps = 20\nchunk = 10\n[[designs]]\npreset = "pwt"\n'
+        f'path = "{penn}"\nassignment = "dem"\n[[estimators]]\nlabel = "a"\n'
+        'name = "sdid"\nform = "trop_authors"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    cmd = [sys.executable, "-m", "jaxpanel", "study", "run", str(spec), "--quiet"]
+    subprocess.run(
+        [*cmd, "--out", str(tmp_path / "out")], env=env, timeout=300, check=True
+    )
+    rows = study.read(tmp_path / "out")
+    assert len(rows) == 20 and np.isfinite(rows["estimate"]).all()

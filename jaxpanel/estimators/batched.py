@@ -99,10 +99,9 @@ def _synth(name: str, o: dict) -> Batched:
             f"{name}: form must be 'synthdid' or 'trop_authors', got {form!r}"
         )
     if form == "trop_authors":
-        # the TROP authors' SDID (sdid.fit_trop_authors), for their tables' point estimates.
-        # Known fault: in the study runner's chunk program on PWT-sized panels (111 x 48)
-        # XLA's CPU runtime was seen to stall (idle, 10 replications unfinished after 6
-        # minutes; CPS panels run); bench/bench_authors_sdid.py fits the same panels.
+        # the TROP authors' SDID (sdid.fit_trop_authors), for their tables' point estimates
+        # (on PWT's panels XLA's CPU concurrency-optimised scheduler deadlocked its chunk
+        # program; `jaxpanel study` turns that scheduler off, see cli.py)
 
         def fit(params, Y, W, mask, key):
             return sdid.fit_trop_authors(Y, W, mask)
