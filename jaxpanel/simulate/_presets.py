@@ -25,17 +25,29 @@ PWT_ASSIGNMENTS = ("dem", "educ", "random")
 PROP99_ASSIGNMENTS = ("simulated", "treated_unit", "random")
 
 
-def _read(path, fn: str, repo_path: str) -> pd.DataFrame:
+# (how a missing-file message names the file's owner, the repository)
+SYNTHDID = ("R synthdid's ", "github.com/synth-inference/synthdid")
+PYSYNCON = ("", "github.com/sdfordham/pysyncon")
+
+
+def _read(path, fn: str, repo_path: str, source: tuple, sep: str) -> pd.DataFrame:
+    """The user's copy of ``repo_path`` in ``source``, or a ValueError saying where to get it."""
+    owner, repo = source
     file = Path(repo_path).name
     if path is None:
         raise ValueError(
-            f"{fn} needs path= to R synthdid's {file} ({repo_path} in "
-            "github.com/synth-inference/synthdid; jaxpanel does not bundle it). Fix: "
-            f"download it and pass {fn}(path='{file}')"
+            f"{fn} needs path= to {owner}{file} ({repo_path} in {repo}; jaxpanel does not "
+            f"bundle it). Fix: download it and pass {fn}(path='{file}') (in a study: "
+            f'path = "{file}" and --data-dir)'
         )
     if not Path(path).is_file():
         raise ValueError(f"{fn}: no such file {str(path)!r}")
-    return pd.read_csv(path, sep=";")
+    try:
+        return pd.read_csv(path, sep=sep)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise ValueError(
+            f"{path}: not a CSV file like {repo}'s {file} ({exc})"
+        ) from None
 
 
 def _policy_design(Y, D, assignment, round_ar, n_treated, n_post) -> Design:
@@ -88,7 +100,7 @@ def _cps(outcome, assignment, path, fn, round_ar, n_treated, n_post) -> Design:
     """:func:`cps`; ``fn`` is the public function named in a missing-file message."""
     check_choice("outcome", outcome, CPS_OUTCOMES)
     check_choice("assignment", assignment, CPS_ASSIGNMENTS)
-    df = _read(path, fn, "data/CPS.csv")
+    df = _read(path, fn, "data/CPS.csv", SYNTHDID, ";")
     Y = df.pivot(index="state", columns="year", values=outcome).to_numpy(float)
     policy = "min_wage" if assignment == "random" else assignment
     D = df.groupby("state")[policy].any().to_numpy(float)
@@ -129,7 +141,7 @@ def pwt(
     """
     check_choice("outcome", outcome, PWT_OUTCOMES)
     check_choice("assignment", assignment, PWT_ASSIGNMENTS)
-    df = _read(path, "pwt", "data/PENN.csv")
+    df = _read(path, "pwt", "data/PENN.csv", SYNTHDID, ";")
     Y = df.pivot(index="country", columns="year", values=outcome).to_numpy(float)
     policy = "dem" if assignment == "random" else assignment
     D = df.groupby("country")[policy].any().to_numpy(float)
@@ -211,20 +223,7 @@ def _single_unit_file(
     path, fn, file, unit, outcome, name, treated, assignment, kw, log
 ):
     """A :func:`single_unit` design from pysyncon's CSV ``file`` (long, comma-separated)."""
-    if path is None:
-        raise ValueError(
-            f"{fn} needs path= to {file} (data/{file} in github.com/sdfordham/pysyncon, "
-            f"from R Synth / the authors' replication files; jaxpanel does not bundle "
-            f"it). Fix: download it and pass {fn}(path='{file}') (in a study: path = \"{file}\" and --data-dir)"
-        )
-    if not Path(path).is_file():
-        raise ValueError(f"{fn}: no such file {str(path)!r}")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-        raise ValueError(
-            f"{path}: not a CSV file like pysyncon's {file} ({exc})"
-        ) from None
+    df = _read(path, fn, f"data/{file}", PYSYNCON, ",")
     for c in (unit, "year", outcome, name):
         if c not in df.columns:
             raise ValueError(f"{path}: no column {c!r}; is it pysyncon's {file}?")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,8 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
     Parameters
     ----------
     d : the table: ``preset`` ('cps', 'pwt', 'prop99', 'germany', 'basque') with its
-        ``outcome`` (cps and pwt), ``assignment`` and ``path`` (not prop99), or ``data`` (a CSV, long) with ``unit``, ``time``,
-        ``outcome`` and ``assignment`` columns; then ``n_treated``, ``n_post``,
+        ``outcome`` (cps and pwt), ``assignment`` and ``path`` (not prop99), or ``data``
+        (a CSV, long) with ``unit``, ``time``, ``outcome`` and ``assignment`` columns; then ``n_treated``, ``n_post``,
         ``round_ar``, the switches ``M``, ``F``, ``noise``, ``autocorrelation``,
         ``heteroskedastic`` ('unit', 'time' or 'both', with ``heteroskedastic_ratio``,
         the largest over the smallest noise sd, default 4).
@@ -71,18 +72,14 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
             raise ValueError(
                 f"unknown preset {preset!r}; choose one of {', '.join(simulate.PRESETS)}"
             )
-        kw = {k: d[k] for k in ("outcome", "assignment") if k in d}
-        if preset in ("prop99", "germany", "basque") and "outcome" in d:
-            fixed = {
-                "prop99": "PacksPerCapita",
-                "germany": "log gdp",
-                "basque": "gdpcap",
-            }
+        takes = inspect.signature(simulate.PRESETS[preset]).parameters
+        if "outcome" in d and "outcome" not in takes:
             raise ValueError(
-                f"preset {preset!r} has one outcome ({fixed[preset]}); "
+                f"preset {preset!r} has one outcome (see jaxpanel.simulate.{preset}); "
                 "remove outcome= from the design"
             )
-        if preset != "prop99":
+        kw = {k: d[k] for k in ("outcome", "assignment") if k in d}
+        if "path" in takes:
             kw["path"] = _path(base, d.get("path"))
         kw.update(rules)
         kw.update({k: v for k, v in n.items() if v is not None})
