@@ -36,6 +36,7 @@ the nine designs) from the committed nine-design results.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 from pathlib import Path
@@ -45,6 +46,7 @@ import pandas as pd
 from bench_nine_designs import AUTHORS, R_SYNTHDID
 
 RESULTS = Path(__file__).resolve().parent / "results"
+STUDIES = Path(__file__).resolve().parent.parent / "studies"
 EST = ("trop", "sdid", "sc", "did", "mc", "difp")
 NINE = (
     "CPS log_wage / min_wage", "CPS urate / min_wage", "CPS hours / min_wage",
@@ -170,7 +172,12 @@ def _rounding(decimals: int) -> float:
 
 
 def _errors(folder: Path) -> dict:
-    """{(design, estimator): errors} of a study folder."""
+    """{(design, estimator): errors} of a study folder (a copy: callers add entries)."""
+    return dict(_read_errors(Path(folder)))
+
+
+@functools.cache
+def _read_errors(folder: Path) -> dict:
     from jaxpanel import study
 
     df = study.read(folder)
@@ -313,30 +320,22 @@ def table2(runs: Path) -> list[dict]:
 
 
 def table2_statistics(data_dir: Path) -> list[dict]:
-    """Table 2's design columns, recomputed from the presets."""
-    from jaxpanel import simulate
+    """Table 2's design columns, from the designs of the study files that ran them."""
+    from jaxpanel.study import _designs, _spec
 
-    def preset(design):
-        body = design.split(": ", 1)[1]
-        if body.startswith("CPS"):
-            outcome = body.split()[1]
-            return simulate.cps(outcome, "min_wage", path=data_dir / "CPS.csv")
-        if body.startswith("PWT"):
-            return simulate.pwt("log_gdp", "dem", path=data_dir / "PENN.csv")
-        if body.startswith("Germany"):
-            return simulate.germany("random", path=data_dir / "germany.csv")
-        if body.startswith("Basque"):
-            return simulate.basque("random", path=data_dir / "basque.csv")
-        return simulate.prop99("random")
-
+    tables = {}
+    for stem in ("trop_table2", "trop_table1"):  # Table 1's run has the random rows
+        spec = _spec.load(STUDIES / f"{stem}.toml")
+        tables.update(zip(spec.design_names(), spec.designs))
     rows = []
     for design, (stats, lam, _rmse_) in TABLE2.items():
         if not design.startswith("upper"):
             continue
-        s = preset(design).statistics()
+        name = design.split(": ", 1)[1]
+        d = tables.get(design, tables.get(name))
+        s = _designs.build_design(d, str(data_dir)).statistics()
         ours = (s["F"], s["M"], s["noise"], s["ar1"], s["ar2"])
-        rows.append({"design": design.split(": ", 1)[1], "ours": ours, "printed": stats,
-                     "lambdas": lam})  # fmt: skip
+        rows.append({"design": name, "ours": ours, "printed": stats, "lambdas": lam})
     return rows
 
 

@@ -147,8 +147,11 @@ def figure(summary: pd.DataFrame, path_stem: str | Path) -> list[Path]:
     fig.tight_layout()
     stem = Path(path_stem)
     files = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    for f in files:
-        fig.savefig(f, dpi=150)
+    # the same results give the same bytes: no date, fixed SVG ids
+    with matplotlib.rc_context({"svg.hashsalt": "jaxpanel"}):
+        for f in files:
+            date = {"Date": None} if f.suffix == ".svg" else {}
+            fig.savefig(f, dpi=150, metadata=date)
     plt.close(fig)
     return files
 
