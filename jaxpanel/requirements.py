@@ -56,11 +56,11 @@ class Requirements:
     identified: bool = True
 
 
-# R synthdid's SC, DIFP and SDID: one block of treated units against never-treated ones.
+# R synthdid's SC, DIFP and SDID: one block of treated units against never-treated ones,
+# or (staggered adoption) one such block per adoption cohort, as Stata sdid.
 SYNTH = Requirements(
     balanced=True,
     absorbing=True,
-    block=True,
     min_controls=1,
     min_pre=2,
     min_post=1,

@@ -97,6 +97,10 @@ class Estimate:
     requirements : the estimator's design requirements with these options.
     counterfactual : the trajectory's counterfactual line: None (the fit's Y(0)), a
         (T,) array, or a function computing it on first use.
+    cohorts : staggered designs of the SC family: one row per adoption cohort (indexed
+        by its first treated period): ``n_treated``, ``n_post``, ``weight`` (its share
+        of the treated cells, the cohort's weight in ``att``), ``att``, and its weights
+        ``omega`` and ``lambda``; None otherwise.
     """
 
     method: str
@@ -116,6 +120,7 @@ class Estimate:
     replicator: Replicator | None = field(default=None, repr=False)
     requirements: Requirements = field(default_factory=Requirements, repr=False)
     counterfactual: Any = field(default=None, repr=False)
+    cohorts: pd.DataFrame | None = field(default=None, repr=False)
 
     @functools.cached_property
     def trajectory(self) -> pd.DataFrame:

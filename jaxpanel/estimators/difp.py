@@ -20,7 +20,8 @@ from ..fit import Fit
 from ..panel import Panel
 from ..results import Estimate
 from ._core import att_or_nan
-from ._synth import DIFP, estimate_synth, synth_fit
+from ._staggered import estimate_family
+from ._synth import DIFP, synth_fit
 
 
 @partial(jax.jit, static_argnames=("solver",))
@@ -127,7 +128,7 @@ def estimate(
     """
     check_choice("solver", solver, wts.SOLVERS)
     options = DIFP.replace(solver=solver)
-    est = estimate_synth(panel, "difp", options, estimate, {"solver": solver})
+    est = estimate_family(panel, "difp", options, estimate, {"solver": solver})
     return with_variance(est, variance, reps, seed)
 
 

@@ -21,7 +21,8 @@ from ..fit import Fit
 from ..panel import Panel
 from ..results import Estimate
 from ._core import att_or_nan
-from ._synth import SC, estimate_synth, synth_fit
+from ._staggered import estimate_family
+from ._synth import SC, synth_fit
 
 
 @partial(jax.jit, static_argnames=("solver",))
@@ -130,7 +131,7 @@ def estimate(
     """
     check_choice("solver", solver, wts.SOLVERS)
     options = SC.replace(solver=solver)
-    est = estimate_synth(panel, "sc", options, estimate, {"solver": solver})
+    est = estimate_family(panel, "sc", options, estimate, {"solver": solver})
     return with_variance(est, variance, reps, seed)
 
 

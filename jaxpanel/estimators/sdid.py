@@ -24,7 +24,8 @@ from ..kernels import combine, lowrank
 from ..panel import Panel
 from ..results import Estimate
 from ._core import att_or_nan
-from ._synth import SDID, estimate_synth, synth_fit
+from ._staggered import estimate_family
+from ._synth import SDID, synth_fit
 
 
 @partial(jax.jit, static_argnames=("solver",))
@@ -133,7 +134,7 @@ def estimate(
     """
     check_choice("solver", solver, wts.SOLVERS)
     options = SDID.replace(solver=solver)
-    est = estimate_synth(panel, "sdid", options, estimate, {"solver": solver})
+    est = estimate_family(panel, "sdid", options, estimate, {"solver": solver})
     return with_variance(est, variance, reps, seed)
 
 

@@ -67,6 +67,17 @@ def _jackknife(est, allow: bool = False, refit: bool = False, **_) -> list[Unmet
                 "",
             )
         ]
+    cohorts = getattr(est, "cohorts", None)
+    if cohorts is not None and (cohorts["n_treated"] < 2).any():
+        single = [str(a) for a in cohorts.index[cohorts["n_treated"] < 2]]
+        return [
+            Unmet(
+                "the jackknife needs at least two treated units in every adoption cohort "
+                "(leaving out a cohort's only unit removes the cohort; Stata sdid "
+                f"refuses too); the cohorts adopting in {', '.join(single[:5])} have one",
+                "",
+            )
+        ]
     untreated = (p.mask & ~p.W).sum(axis=0)
     thin = np.flatnonzero((p.W & p.mask).any(axis=0) & (untreated < 2))
     if len(thin):
@@ -195,7 +206,24 @@ def _failing_window(est, lead: int) -> Unmet | None:
     return None
 
 
+def _staggered(est, who: str) -> list[Unmet]:
+    """Methods defined for block designs only, asked of a staggered SC-family fit."""
+    if getattr(est, "cohorts", None) is None:
+        return []
+    return [
+        Unmet(
+            f"{who} is defined for block designs; this estimate aggregates "
+            f"{len(est.cohorts)} adoption cohorts (run it on one cohort's block panel, "
+            "or use a method below for the aggregate)",
+            "",
+        )
+    ]
+
+
 def _regression(est, **_) -> list[Unmet]:
+    staggered = _staggered(est, "the regression-based variance")
+    if staggered:
+        return staggered
     if est.replicator.linear is None:
         return [
             Unmet(
@@ -257,6 +285,9 @@ def _conditional(est, **_) -> list[Unmet]:
 
 def _conformal(est, **_) -> list[Unmet]:
     p = est.panel
+    staggered = _staggered(est, "conformal inference")
+    if staggered:
+        return staggered
     if est.replicator.residuals is None:
         return [
             Unmet(

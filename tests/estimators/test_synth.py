@@ -270,14 +270,14 @@ def test_invariances(multi, rng, method):
 
 def test_bad_input(prop99_panel):
     df = datasets.prop99()
-    stag = df.copy()
-    stag.loc[(stag.State == "Utah") & (stag.Year >= 1995), "treated"] = 1
+    onoff = df.copy()
+    onoff.loc[(onoff.State == "Utah") & (onoff.Year.between(1995, 1997)), "treated"] = 1
     p = Panel.from_long(
-        stag, unit="State", time="Year", outcome="PacksPerCapita", treatment="treated"
+        onoff, unit="State", time="Year", outcome="PacksPerCapita", treatment="treated"
     )
     with pytest.raises(
         ValueError,
-        match="sdid needs a block design.*apply to this panel: did, mc, trop",
+        match="sdid needs an absorbing treatment.*apply to this panel: did, mc, trop",
     ):
         jaxpanel.sdid(p)
     unbal = df.drop(index=df.index[(df.State == "Ohio") & (df.Year == 1980)])
