@@ -63,19 +63,21 @@ class Replicator:
     """How variance methods refit an estimator: data plus pure functions of it.
 
     Every function takes ``data`` (a dict of arrays: the outcomes ``Y``, treatment ``W``,
-    observed ``mask``, fitted weights and tuning constants) as its first argument and
-    returns the replicate's ATT, NaN where its fit failed. The functions have stable
+    observed ``mask``, fitted weights and tuning constants) as its first argument;
+    ``refit``, ``refit_cold`` and ``fixed`` return ``{"att": (), "event": (2T - 1,)}``,
+    the replicate's ATT and its effects by event time
+    (:func:`jaxpanel.estimators._core.event_effects`), NaN where its fit failed. The functions have stable
     identities (one per estimator configuration), so a batch of replicates compiles once
     however many estimates it serves.
 
     Attributes
     ----------
     data : dict of arrays shared by all replicates.
-    refit : ``(data, W, freq, mask) -> att``, the estimator re-run on treatment ``W``
+    refit : ``(data, W, freq, mask) -> outputs``, the estimator re-run on treatment ``W``
         (N, T), unit frequencies ``freq`` (N,) (bootstrap counts; 0 drops a unit) and
         observed cells ``mask``, warm-started from the estimate where it has a solver.
     refit_cold : as ``refit`` without the warm start (R's ``synthdid_placebo``).
-    fixed : ``(data, freq) -> att`` with the estimate's weights (or penalties) held
+    fixed : ``(data, freq) -> outputs`` with the estimate's weights (or penalties) held
         fixed: the jackknife; None if the estimator has none to hold.
     linear : ``(data, Y) -> att`` with everything but the outcomes held fixed, linear in
         ``Y`` (its gradient is the regression-based variance's coefficients); None where

@@ -6,6 +6,8 @@
 - :func:`unit_weights_plot`: R synthdid's ``synthdid_units_plot``: per control unit, the
   difference-in-differences estimate that uses that unit alone as the control, drawn with an
   area proportional to its weight, and the estimate as a horizontal line.
+- :func:`event_study_plot`: effects by event time with their confidence band (Stata
+  ``sdid_event``'s graph).
 """
 
 from __future__ import annotations
@@ -162,3 +164,47 @@ __all__ = [
     "trajectory_plot",
     "unit_weights_plot",
 ]
+
+
+def event_study_plot(
+    est,
+    window: tuple[int, int] | None = None,
+    ax=None,
+    title: str | None = None,
+):
+    """Effects by event time with their confidence band (``Estimate.event_study``).
+
+    Parameters
+    ----------
+    est : an Estimate; with a bootstrap, placebo or jackknife result the band is the
+        normal interval at its level (no band before a variance method has run).
+    window : (first, last) event times to draw; None draws every one.
+    ax : matplotlib Axes to draw on (a new figure if None).
+
+    Returns
+    -------
+    The matplotlib Figure.
+    """
+    fig, ax = _axes(ax)
+    table = est.event_study(window=window)
+    x = table.index.to_numpy()
+    y = table["effect"].to_numpy()
+    if np.isfinite(table["se"]).any():
+        level = round(100 * (est.level or 0.95))
+        ax.fill_between(
+            x,
+            table["ci_low"].to_numpy(),
+            table["ci_high"].to_numpy(),
+            color="tab:blue",
+            alpha=0.2,
+            linewidth=0,
+            label=f"{level}% CI ({est.variance_method})",
+        )
+    ax.plot(x, y, "o-", color="tab:blue", markersize=4, label="effect")
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.axvline(-0.5, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("periods since adoption")
+    ax.set_ylabel(f"effect on {est.panel.outcome_name}")
+    ax.set_title(title or f"{est.method.upper()} event study")
+    ax.legend(frameon=False)
+    return fig

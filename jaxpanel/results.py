@@ -101,6 +101,8 @@ class Estimate:
         by its first treated period): ``n_treated``, ``n_post``, ``weight`` (its share
         of the treated cells, the cohort's weight in ``att``), ``att``, and its weights
         ``omega`` and ``lambda``; None otherwise.
+    event_leads : whether :meth:`event_study` has leads (False for per-cell TROP, which
+        fits no surface off the treated cells).
     """
 
     method: str
@@ -121,6 +123,7 @@ class Estimate:
     requirements: Requirements = field(default_factory=Requirements, repr=False)
     counterfactual: Any = field(default=None, repr=False)
     cohorts: pd.DataFrame | None = field(default=None, repr=False)
+    event_leads: bool = field(default=True, repr=False)
 
     @functools.cached_property
     def trajectory(self) -> pd.DataFrame:
@@ -131,6 +134,108 @@ class Estimate:
             else self.counterfactual
         )
         return _trajectory(self.panel, np.asarray(self.fit.y0), cf)
+
+    def event_study(self, window: tuple[int, int] | None = None) -> pd.DataFrame:
+        """Effects by event time (period minus each unit's first treated period).
+
+        Event time ``e >= 0``: the mean cell effect ``tau`` over the treated units
+        observed ``e`` periods after their adoption; ``e < 0`` (leads): the mean gap
+        ``Y - Y(0)-hat`` of the treated units ``-e`` periods before it (the estimator's
+        in-sample fit on the pre-periods: Stata ``sdid_event``'s placebo effects for the
+        SC family; none for per-cell TROP). Units count equally, so a staggered design's
+        cohorts are weighted by their size at each event time, as ``sdid_event``. In a
+        block design event time ``e`` is period ``T_pre + e``.
+
+        With a bootstrap, placebo or jackknife result (``variance``), each effect gets
+        its SE from the same replicates and formula as the ATT's, and a normal interval
+        at the result's level; ``event_covariance`` has their covariance.
+
+        Parameters
+        ----------
+        window : (first, last) event times to keep (inclusive); None keeps every event
+            time with a treated unit.
+
+        Returns
+        -------
+        DataFrame indexed by ``event_time`` (int): ``effect``, ``n_units`` (treated
+        units observed then), and ``se``, ``ci_low``, ``ci_high`` (NaN until a
+        variance method has run).
+
+        Raises
+        ------
+        ValueError
+            The treatment is not absorbing (no single adoption period per unit).
+        """
+        table = _event_table(self.panel, np.asarray(self.fit.y0), self.event_leads)
+        cov = getattr(self.inference, "event_cov", None)
+        T = self.panel.T
+        if cov is not None:
+            k = table.index.to_numpy() + T - 1
+            se = np.sqrt(np.diag(cov)[k])
+            z = _z(self.level or 0.95)
+            table["se"] = se
+            table["ci_low"] = table["effect"] - z * se
+            table["ci_high"] = table["effect"] + z * se
+        else:
+            table["se"] = table["ci_low"] = table["ci_high"] = np.nan
+        if window is not None:
+            lo, hi = window
+            table = table.loc[(table.index >= lo) & (table.index <= hi)]
+        return table
+
+    def event_covariance(self) -> pd.DataFrame | None:
+        """Covariance of the effects by event time (rows and columns: event times).
+
+        From the last bootstrap, placebo or jackknife result; None before one has run.
+        """
+        cov = getattr(self.inference, "event_cov", None)
+        if cov is None:
+            return None
+        idx = self.event_study().index
+        k = idx.to_numpy() + self.panel.T - 1
+        return pd.DataFrame(cov[np.ix_(k, k)], index=idx, columns=idx)
+
+    def event_average(self, first: int, last: int) -> dict[str, float]:
+        """The mean of the effects at event times ``first..last`` (each counted once).
+
+        As Stata ``sdid_event``'s averages over post-treatment periods: its SE is
+        ``sqrt(a' V a)`` with ``V`` the event-time covariance of the last bootstrap,
+        placebo or jackknife result and ``a`` uniform over the window.
+
+        Returns
+        -------
+        dict: ``effect``, ``se``, ``ci_low``, ``ci_high`` (NaN without a variance
+        result), ``n_event_times``.
+
+        Raises
+        ------
+        ValueError
+            An event time in the window has no effect (no treated unit observed then,
+            or a lead of an estimator without leads).
+        """
+        full = self.event_study()
+        table = full.loc[(full.index >= first) & (full.index <= last)]
+        want = np.arange(first, last + 1)
+        have = {int(e) for e in table.index[np.isfinite(table["effect"])]}
+        missing = sorted({int(e) for e in want} - have)
+        if missing:
+            raise ValueError(
+                f"event times {missing[:5]} have no effect (event times with one: "
+                f"{int(full.index.min())}..{int(full.index.max())}). Fix: a window "
+                "inside the event times listed by event_study()"
+            )
+        a = np.full(len(want), 1.0 / len(want))
+        effect = float(a @ table.loc[want, "effect"].to_numpy())
+        cov = self.event_covariance()
+        se = np.nan if cov is None else float(np.sqrt(a @ cov.loc[want, want] @ a))
+        z = _z(self.level or 0.95)
+        return {
+            "effect": effect,
+            "se": se,
+            "ci_low": effect - z * se,
+            "ci_high": effect + z * se,
+            "n_event_times": len(want),
+        }
 
     def variance(self, method: str = "placebo", **kwargs: Any) -> Estimate:
         """Standard error, CI and p-value by a variance method.
@@ -306,6 +411,40 @@ class Estimate:
     def __repr__(self) -> str:
         """The summary."""
         return self.summary()
+
+
+def _z(level: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def _event_table(panel: Panel, y0: np.ndarray, leads: bool = True) -> pd.DataFrame:
+    """Mean ``Y - y0`` by event time over the treated units, and their number.
+
+    NumPy; the replicates use the same definition in
+    ``jaxpanel.estimators._core.event_effects``.
+    """
+    if not panel.is_absorbing:
+        raise ValueError(
+            "an event study needs an absorbing treatment (one adoption period per "
+            f"unit); it switches off for units {list(panel.switching_units[:5])}. "
+            "Fix: recode the treatment so it stays on once started"
+        )
+    T = panel.T
+    adopt = panel.adoption_index
+    rows = np.flatnonzero(panel.ever_treated)
+    e = np.arange(T)[None, :] - adopt[rows, None]
+    use = panel.mask[rows] & (panel.W[rows] | ((e < 0) & leads))
+    gap = np.where(use, panel.Y[rows] - y0[rows], 0.0)
+    k = (e + T - 1)[use]
+    num = np.bincount(k, gap[use], minlength=2 * T - 1)
+    den = np.bincount(k, minlength=2 * T - 1)
+    keep = np.flatnonzero(den > 0)
+    return pd.DataFrame(
+        {"effect": num[keep] / den[keep], "n_units": den[keep]},
+        index=pd.Index(keep - (T - 1), name="event_time"),
+    )
 
 
 def _trajectory(

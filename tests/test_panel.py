@@ -74,8 +74,8 @@ def test_staggered_and_nonabsorbing_designs():
     assert q.design == "nonabsorbing" and list(q.switching_units) == ["u0"]
     with pytest.raises(ValueError, match="sdid needs an absorbing treatment.*'u0'"):
         jaxpanel.sdid(q)
-    with pytest.raises(ValueError, match="sdid needs a block design.*2003, 2004"):
-        jaxpanel.sdid(p)
+    # staggered: one block fit per adoption cohort (2003 and 2004)
+    assert list(jaxpanel.sdid(p).cohorts.index) == [2003, 2004]
 
 
 def test_from_wide_and_arrays_agree():
@@ -180,7 +180,7 @@ def test_every_unit_treated_is_a_panel():
     ):
         jaxpanel.did(p)
     with pytest.raises(
-        ValueError, match="sdid needs a block design.*No estimator applies"
+        ValueError, match="sdid needs at least 1 never-treated.*No estimator applies"
     ):
         jaxpanel.sdid(p)
     q = p.select(times=p.times[:5])

@@ -96,3 +96,21 @@ def test_trop_trajectory_pre_period_is_not_the_observed_outcome(prop99_panel):
     np.testing.assert_allclose(
         traj["counterfactual"][1980], prop99_panel.Y[i, s] - tau, rtol=1e-9
     )
+
+
+def test_event_study_plot_renders_band(prop99_panel, tmp_path):
+    est = jaxpanel.sdid(prop99_panel)
+    fig = plot.event_study_plot(est)
+    assert not fig.axes[0].collections  # no variance yet: no band
+    plt.close(fig)
+    est = est.variance("placebo", reps=20, seed=0)
+    fig = plot.event_study_plot(est, window=(-5, 11))
+    ax = fig.axes[0]
+    (band,) = [c for c in ax.collections if "CI" in c.get_label()]
+    assert "95% CI (placebo)" == band.get_label()
+    x, _ = ax.get_lines()[0].get_data()
+    assert list(x) == list(range(-5, 12))
+    out = tmp_path / "event.png"
+    fig.savefig(out, dpi=60)
+    plt.close(fig)
+    assert out.stat().st_size > 5_000

@@ -32,7 +32,7 @@ from .._make import make_estimate
 from ..fit import Fit, Replicator
 from ..requirements import SYNTH, require
 from ..results import Estimate
-from ._core import att_or_nan, default_mask, require_panel
+from ._core import default_mask, first_treated, outputs, require_panel
 from ._synth import SDID, SynthOptions, estimate_synth, synth_fit
 
 
@@ -50,13 +50,6 @@ def adoption_periods(W: Any) -> np.ndarray:
     W = np.asarray(W) > 0
     ever = W.any(axis=1)
     return np.unique(np.argmax(W[ever], axis=1)).astype(np.int32)
-
-
-def first_treated(W: jax.Array) -> jax.Array:
-    """(N,) int32 first treated column per unit; T for never-treated units."""
-    T = W.shape[1]
-    on = W > 0
-    return jnp.where(on.any(axis=1), jnp.argmax(on, axis=1), T).astype(jnp.int32)
 
 
 def staggered_fit(
@@ -191,18 +184,18 @@ def _replicate_fns(opts: SynthOptions):
             data["Y"], W, data["adoptions"], mask, freq, data["omega"],
             data["lambda"], options=opts,
         )  # fmt: skip
-        return att_or_nan(f)
+        return outputs(f, data["Y"], W, mask, freq)
 
     def refit_cold(data, W, freq, mask):
         f = staggered_fit(data["Y"], W, data["adoptions"], mask, freq, options=opts)
-        return att_or_nan(f)
+        return outputs(f, data["Y"], W, mask, freq)
 
     def fixed(data, freq):
         f = staggered_fit(
             data["Y"], data["W"], data["adoptions"], data["mask"], freq,
             data["omega"], data["lambda"], options=fixed_opts,
         )  # fmt: skip
-        return att_or_nan(f)
+        return outputs(f, data["Y"], data["W"], data["mask"], freq)
 
     return refit, refit_cold, fixed
 

@@ -30,7 +30,7 @@ from .._make import make_estimate
 from ..fit import Fit, Replicator
 from ..requirements import SYNTH, require
 from ..results import Estimate
-from ._core import att_or_nan, default_mask, impute, require_panel
+from ._core import default_mask, impute, outputs, require_panel
 
 OmegaMode = Literal["fit", "uniform", "given"]
 LambdaMode = Literal["fit", "uniform", "zero", "given"]
@@ -211,7 +211,17 @@ def synth_fit(
         identified=balanced & (n_tr > 0) & (blk.control.sum() > 0),
     )
     status = combine(om.status, lam.status, fit.status)
-    return fit._replace(unit_weights=omega, time_weights=lam_w, status=status)
+    # On the treated units' pre-periods the weighted two-way fit is pinned down only
+    # where lambda > 0; their Y(0) there is the synthetic control's,
+    # omega'Y_co,t + lambda'(Y_i,pre - omega'Y_co,pre) (equal to the fit on the
+    # post-periods): Stata sdid_event's placebo effects are Y - Y(0) on these cells.
+    Yz = jnp.where(mask > 0, Y, 0.0)
+    synthetic = omega @ Yz
+    shift = (Yz - synthetic[None, :]) @ lam_w
+    y0_pre = synthetic[None, :] + shift[:, None]
+    pre_cells = (blk.treated[:, None] > 0) & (W == 0)
+    y0 = jnp.where(pre_cells, y0_pre, fit.y0)
+    return fit._replace(y0=y0, unit_weights=omega, time_weights=lam_w, status=status)
 
 
 synth_fit_jit = jax.jit(synth_fit, static_argnames=("options",))
@@ -253,11 +263,11 @@ def _replicate_fns(opts: SynthOptions):
         f = synth_fit(
             data["Y"], W, mask, freq, *warm(data), *consts(data), options=opts
         )
-        return att_or_nan(f)
+        return outputs(f, data["Y"], W, mask, freq)
 
     def refit_cold(data, W, freq, mask):
         f = synth_fit(data["Y"], W, mask, freq, None, None, *consts(data), options=opts)
-        return att_or_nan(f)
+        return outputs(f, data["Y"], W, mask, freq)
 
     def fixed(data, freq):
         f = synth_fit(
@@ -269,7 +279,7 @@ def _replicate_fns(opts: SynthOptions):
             *consts(data),
             options=fixed_opts,
         )
-        return att_or_nan(f)
+        return outputs(f, data["Y"], data["W"], data["mask"], freq)
 
     def linear(data, Y):
         f = synth_fit(

@@ -17,7 +17,7 @@ from ..fit import Fit, Replicator
 from ..panel import Panel
 from ..requirements import ESTIMATORS, require
 from ..results import Estimate
-from ._core import att_or_nan, default_mask, impute, require_panel
+from ._core import att_or_nan, default_mask, impute, outputs, require_panel
 
 
 @jax.jit
@@ -77,11 +77,11 @@ def att(
 
 # ---------------------------------------------------------------- replicates
 def _refit(data, W, freq, mask):
-    return att_or_nan(fit(data["Y"], W, mask, freq))
+    return outputs(fit(data["Y"], W, mask, freq), data["Y"], W, mask, freq)
 
 
 def _fixed(data, freq):
-    return att_or_nan(fit(data["Y"], data["W"], data["mask"], freq))
+    return _refit(data, data["W"], freq, data["mask"])
 
 
 def _linear(data, Y):

@@ -71,6 +71,10 @@ class VarianceResult:
     level : confidence level.
     draws : the replicate estimates (on request), else None.
     info : method-specific extras (e.g. ``exact``: every placebo assignment enumerated).
+    event_cov : (2T - 1, 2T - 1) covariance of the effects by event time (event time
+        ``k - (T - 1)`` at index ``k``) from the same replicates and by the same formula
+        as ``se`` (bootstrap, placebo, jackknife), NaN where an event time has no
+        effect; None for the other methods. ``Estimate.event_study`` reads it.
     """
 
     method: str
@@ -85,6 +89,7 @@ class VarianceResult:
     level: float = 0.95
     draws: np.ndarray | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    event_cov: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def ci_percentile(self) -> tuple[float, float] | None:
@@ -203,6 +208,7 @@ def result(
     n_requested: int = 0,
     draws: np.ndarray | None = None,
     info: Mapping[str, Any] | None = None,
+    event_cov: np.ndarray | None = None,
 ) -> VarianceResult:
     """A VarianceResult whose ``ci`` and ``p_value`` come from ``reference``.
 
@@ -229,7 +235,31 @@ def result(
         level,
         draws,
         dict(info or {}),
+        event_cov,
     )
+
+
+def event_covariance(
+    event: np.ndarray, ok: np.ndarray, centred: bool = True, jackknife: bool = False
+) -> np.ndarray:
+    """Covariance of event-time effects over replicates, as the ATT's variance.
+
+    ``event`` (B, K) replicate effects, ``ok`` (B,) the replicates whose ATT counts.
+    Each pair of event times uses the replicates where both are finite: ``(1/n) sum
+    (x - mean)(y - mean)`` (bootstrap, placebo; ``centred=False``: around zero), or
+    ``((n - 1)/n) sum (...)`` (jackknife). NaN where fewer than 2 replicates have both.
+    """
+    x = np.asarray(event, float)[np.asarray(ok, bool)]
+    fin = np.isfinite(x)
+    n_e = fin.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(fin, x, 0.0).sum(axis=0) / n_e if centred else 0.0
+    d = np.where(fin, x - mean, 0.0)
+    n = fin.T.astype(float) @ fin.astype(float)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        s = d.T @ d  # extreme outcomes overflow: the ATT's SE check raises
+        cov = s * (n - 1) / n if jackknife else s / n
+    return np.where(n >= 2, cov, np.nan)
 
 
 def from_draws(
@@ -242,13 +272,17 @@ def from_draws(
     info: Mapping[str, Any] | None = None,
     centred: bool = True,
     reference: str | None = None,
+    event: np.ndarray | None = None,
 ) -> VarianceResult:
     """Summaries of replicate estimates.
 
     centred : variance around the draws' mean (R synthdid) or around zero (draws that are
         estimation errors under the null, as the overlapping time-placebo windows).
     reference : one of ``METHOD_REFERENCES[method]``; None for its default (the first).
+    event : (B, 2T - 1) the replicates' effects by event time, or None; their covariance
+        (over the replicates whose ATT is finite) becomes ``event_cov``.
     """
+    raw = np.asarray(draws, float)
     allowed = METHOD_REFERENCES[method]
     reference = allowed[0] if reference is None else reference
     if reference not in allowed:
@@ -284,4 +318,7 @@ def from_draws(
         n_requested=n_requested,
         draws=draws if keep_draws else None,
         info=info,
+        event_cov=None
+        if event is None
+        else event_covariance(event, np.isfinite(raw), centred),
     )

@@ -30,7 +30,7 @@ import numpy as np
 from .. import batch
 from .._options import check_choice
 from ._requirements import methods_for, require, time_placebo_lead
-from ._result import from_draws, result
+from ._result import event_covariance, from_draws, result
 
 
 def _design(est):
@@ -56,7 +56,7 @@ def _run(est, fn, shared, args, chunk, progress, desc):
 
 
 # Lane functions, one per replicator function (cached, so compiled once per estimator
-# configuration): ``lane(shared, per_replicate_args) -> att``.
+# configuration): ``lane(shared, per_replicate_args) -> {"att", "event"}``.
 @functools.cache
 def _bootstrap_lane(refit):
     def lane(shared, count):
@@ -95,7 +95,7 @@ def _time_placebo_lane(refit_cold, length: int):
         keep = (cols < s + length).astype(dtype)
         W = shared["treated"][:, None] * window[None, :]
         ones = jnp.ones(data["Y"].shape[0], dtype)
-        return refit_cold(data, W, ones, data["mask"] * keep[None, :])
+        return refit_cold(data, W, ones, data["mask"] * keep[None, :])["att"]
 
     return lane
 
@@ -190,15 +190,16 @@ def bootstrap(
         seed, panel.N, treated, reps, stratified=scheme == "stratified"
     )
     lane = _bootstrap_lane(rep.refit)
-    draws = _run(est, lane, {"data": rep.data}, (counts,), chunk, progress, "bootstrap")
+    out = _run(est, lane, {"data": rep.data}, (counts,), chunk, progress, "bootstrap")
     return from_draws(
         "bootstrap",
         est.att,
-        draws,
+        out["att"],
         reps,
         level,
         return_draws,
         reference=reference,
+        event=out["event"],
     )
 
 
@@ -265,10 +266,8 @@ def jackknife(
         lane, draws = _bootstrap_lane(rep.refit), 1.0 - np.eye(n)
     else:
         lane, draws = _jackknife_lane(rep.fixed), np.arange(n)
-    u = np.asarray(
-        _run(est, lane, {"data": rep.data}, (draws,), chunk, progress, "jackknife"),
-        float,
-    )
+    out = _run(est, lane, {"data": rep.data}, (draws,), chunk, progress, "jackknife")
+    u = np.asarray(out["att"], float)
     if not np.isfinite(u).all():
         bad = [panel.units[i] for i in np.flatnonzero(~np.isfinite(u))]
         others = [m for m in methods_for(est) if m != "jackknife"]
@@ -291,6 +290,7 @@ def jackknife(
         n_requested=n,
         draws=u if return_draws else None,
         info={"weights": "re-estimated" if refit else "fixed"},
+        event_cov=event_covariance(out["event"], np.ones(n, bool), jackknife=True),
     )
 
 
@@ -406,7 +406,7 @@ def placebo(
     Arkhangelsky et al. (2021), Algorithm 4; R synthdid's ``placebo_se``.
     """
     require("placebo", est)
-    idx, draws, exact = placebo_run(est, reps, seed, chunk, progress)
+    idx, draws, exact, event = placebo_run(est, reps, seed, chunk, progress)
     return from_draws(
         "placebo",
         est.att,
@@ -416,13 +416,16 @@ def placebo(
         return_draws,
         info={"exact": exact, "n_assignments": len(idx)},
         reference=reference,
+        event=event,
     )
 
 
 def placebo_run(est, reps, seed, chunk=None, progress=None):
-    """The unit placebo's assignments (B, N_tr) control indices, estimates (B,), exact.
+    """The unit placebo's assignments (B, N_tr), estimates (B,), exact, event effects.
 
-    A failed refit is NaN in the estimates (``placebo`` leaves it out and counts it).
+    The assignments are control indices; the event effects (B, 2T - 1) are each
+    replicate's effects by event time. A failed refit is NaN in the estimates
+    (``placebo`` leaves it out and counts it).
     """
     panel, treated, controls = _design(est)
     rep = est.replicator
@@ -437,10 +440,10 @@ def placebo_run(est, reps, seed, chunk=None, progress=None):
     rows = np.asarray(panel.W & panel.mask)[treated]
     ordered = bool((rows != rows[:1]).any())
     idx, exact = placebo_draws(seed, controls, len(treated), reps, ordered)
-    draws = _run(
+    out = _run(
         est, _placebo_lane(rep.refit), shared, (idx,), chunk, progress, "placebo"
     )
-    return idx, np.asarray(draws, float), exact
+    return idx, np.asarray(out["att"], float), exact, np.asarray(out["event"], float)
 
 
 # ------------------------------------------------------------------------------ time placebo

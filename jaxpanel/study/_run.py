@@ -72,7 +72,7 @@ def _placebo(rep, Y, W, mask, key, reps: int):
         u = jnp.where(treated, jnp.inf, jax.random.uniform(k, (N,), Y.dtype))
         units = jnp.argsort(jnp.argsort(u)) < n_tr
         Wb = (units[:, None] & post[None, :]).astype(Y.dtype)
-        return rep.refit(rep.data, Wb, freq, mask)
+        return rep.refit(rep.data, Wb, freq, mask)["att"]
 
     n, var = _spread(_draws(one, key, reps))
     feasible = (N - n_tr) > n_tr  # more controls than treated units (Alg. 4)
@@ -94,7 +94,7 @@ def _jackknife(rep, Y, W, mask, key, reps: int, refit: bool = False):
     fixed = refitted if refit or rep.fixed is None else rep.fixed
 
     def one(i):
-        return fixed(rep.data, jnp.ones(N, Y.dtype).at[i].set(0.0))
+        return fixed(rep.data, jnp.ones(N, Y.dtype).at[i].set(0.0))["att"]
 
     draws = jax.vmap(one)(jnp.arange(N))
     ok = jnp.isfinite(draws)
@@ -115,7 +115,8 @@ def _bootstrap(rep, Y, W, mask, key, reps: int):
     def one(k):
         counts = jnp.zeros(N, Y.dtype).at[jax.random.randint(k, (N,), 0, N)].add(1.0)
         valid = ((counts * treated).sum() > 0) & ((counts * ~treated).sum() > 0)
-        return jnp.where(valid, rep.refit(rep.data, W, counts, mask), jnp.nan)
+        out = rep.refit(rep.data, W, counts, mask)["att"]
+        return jnp.where(valid, out, jnp.nan)
 
     n, var = _spread(_draws(one, key, reps))
     return jnp.where((treated.sum() > 1) & (n > 1), jnp.sqrt(var), jnp.nan)

@@ -16,7 +16,7 @@ from ...fit import Replicator
 from ...panel import Panel
 from ...requirements import ESTIMATORS, require
 from ...results import Estimate
-from .._core import att_or_nan, require_panel, resample_rows
+from .._core import outputs, require_panel, resample_rows
 from ._cv import fit_cv, panel_fold_draws
 from ._fit import MCOptions, Solver, fit
 
@@ -30,10 +30,8 @@ def _replicate_fns(options: MCOptions):
 
     def refit(data, W, freq, mask):
         idx, valid = resample_rows(freq)
-        f = fit(
-            data["Y"][idx], W[idx], mask[idx] * valid[:, None], data["lam"], options
-        )
-        return att_or_nan(f)
+        Y, W, mask = data["Y"][idx], W[idx], mask[idx] * valid[:, None]
+        return outputs(fit(Y, W, mask, data["lam"], options), Y, W, mask)
 
     def fixed(data, freq):
         return refit(data, data["W"], freq, data["mask"])

@@ -15,7 +15,7 @@ from ...fit import Replicator
 from ...panel import Panel
 from ...requirements import Requirements, require
 from ...results import Estimate
-from .._core import att_or_nan, require_panel, resample_rows
+from .._core import outputs, require_panel, resample_rows
 from ._criteria import loocv_table
 from ._fitting import (
     VARIANTS,
@@ -84,13 +84,14 @@ def _replicate_fns(options: TROPOptions, variant: str, n_cells: int):
         def refit(data, W, freq, mask):
             idx, valid = resample_rows(freq)
             Y, W, mask = data["Y"][idx], W[idx], mask[idx] * valid[:, None]
-            return att_or_nan(one(Y, W, mask, *lams(data), options))
+            return outputs(one(Y, W, mask, *lams(data), options), Y, W, mask)
 
     else:
 
         def refit(data, W, freq, mask):
             f = _fit(data["Y"], W, mask, *lams(data), n_cells, options, freq)
-            return att_or_nan(f)
+            # per-cell fits have no fitted surface off the treated cells: no leads
+            return outputs(f, data["Y"], W, mask, freq, leads=False)
 
     def fixed(data, freq):
         return refit(data, data["W"], freq, data["mask"])
@@ -311,6 +312,8 @@ def estimate(
         ),
         **common,
     )
+    # per-cell fits have no fitted surface off the treated cells: no event-study leads
+    est = est.replace(event_leads=False)
     return with_variance(est, variance, reps, seed)
 
 
