@@ -80,11 +80,14 @@ def long_frame(
     outcome: str,
     treatment: str,
     time_order: Sequence[Any] | None = None,
+    covariates: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The fields of a Panel from a long frame (see ``Panel.from_long``)."""
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    covariates = _covariate_names(covariates, (unit, time, outcome, treatment))
     names = {"unit": unit, "time": time, "outcome": outcome, "treatment": treatment}
+    names.update({f"covariates[{k}]": c for k, c in enumerate(covariates)})
     missing = [
         f"{role}={col!r}" for role, col in names.items() if col not in df.columns
     ]
@@ -132,6 +135,7 @@ def long_frame(
         )
     d_raw = df[treatment].to_numpy()
     d = _check_binary(d_raw, f"column {treatment!r}", locate_rows)
+    xs = [_covariate_column(df, c, unit, time, locate_rows) for c in covariates]
 
     units = _sorted_labels(df[unit])
     i = units.get_indexer(df[unit])
@@ -142,6 +146,9 @@ def long_frame(
     Y[i, t] = y
     W[i, t] = d
     mask[i, t] = True
+    X = np.full((len(covariates), len(units), len(times)), np.nan)
+    for k, x in enumerate(xs):
+        X[k, i, t] = x
     return {
         "Y": Y,
         "W": W,
@@ -153,7 +160,61 @@ def long_frame(
         "outcome_name": outcome,
         "treatment_name": treatment,
         "time_note": note,
+        "X": X if covariates else None,
+        "covariate_names": tuple(covariates),
     }
+
+
+def _covariate_names(covariates, taken) -> list[str]:
+    """The covariate column names as a list, refusing repeats and the panel's columns."""
+    if covariates is None:
+        return []
+    if isinstance(covariates, str):
+        covariates = [covariates]
+    covariates = list(covariates)
+    repeated = sorted({c for c in covariates if covariates.count(c) > 1})
+    if repeated:
+        raise _fail(
+            "repeated covariates",
+            _listing(repeated),
+            "name each covariate column once",
+        )
+    clash = [c for c in covariates if c in taken]
+    if clash:
+        raise _fail(
+            "a covariate is also the unit, time, outcome or treatment column",
+            _listing(clash),
+            "pass other columns as covariates",
+        )
+    return covariates
+
+
+def _covariate_column(df, column: str, unit: str, time: str, locate) -> np.ndarray:
+    """One covariate column as float64, or raise naming text, NaN or inf entries.
+
+    A missing covariate value is refused as a missing outcome is: the row is dropped
+    (the cell becomes unobserved) or the value filled in; the message names the units
+    whose value is missing in every row (dropping them keeps the panel balanced).
+    """
+    x = _numeric_outcome(df[column], column, locate).copy()
+    bad = ~np.isfinite(x)
+    if bad.any():
+        rows = df.loc[bad, [unit, time]].itertuples(index=False, name=None)
+        per_unit = pd.Series(bad).groupby(df[unit].to_numpy()).all()
+        whole = list(per_unit.index[per_unit.to_numpy()])
+        hint = (
+            f"; units {_listing(whole)} have it missing in every row: drop those units "
+            f"(df[~df[{unit!r}].isin([...])]) to keep the panel balanced"
+            if whole
+            else ""
+        )
+        raise _fail(
+            f"NaN or infinite covariate in column {column!r}",
+            f"{int(bad.sum())} rows, e.g. ({unit}, {time}) = {_listing(list(rows))}"
+            + hint,
+            "drop those rows (a missing row becomes a masked cell) or fill them in",
+        )
+    return x
 
 
 def arrays(
@@ -166,6 +227,8 @@ def arrays(
     time_name: str = "time",
     outcome_name: str = "outcome",
     treatment_name: str = "treatment",
+    X: Any = None,
+    covariate_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The fields of a Panel from (N, T) arrays (see ``Panel.from_arrays``)."""
     try:
@@ -204,6 +267,28 @@ def arrays(
             "pass mask shaped like Y",
         )
     mask = mask.astype(bool)
+    if X is not None:
+        X = np.array(X, dtype=float)
+        if X.ndim == 2:
+            X = X[None]
+        if X.ndim != 3 or X.shape[1:] != Y.shape:
+            raise _fail(
+                "shape mismatch",
+                f"X has shape {X.shape}, Y has shape {Y.shape}",
+                "pass X as (K covariates, N units, T periods) or (N, T) for one",
+            )
+        names = (
+            [f"x{k}" for k in range(X.shape[0])]
+            if covariate_names is None
+            else _covariate_names(covariate_names, ())
+        )
+        if len(names) != X.shape[0]:
+            raise _fail(
+                "label mismatch",
+                f"{len(names)} covariate names for {X.shape[0]} covariates",
+                "pass one name per covariate",
+            )
+        covariate_names = names
     units = pd.Index(range(Y.shape[0]) if units is None else list(units))
     times = pd.Index(range(Y.shape[1]) if times is None else list(times))
     time_note = None
@@ -236,6 +321,8 @@ def arrays(
             W_raw[:, order],
             mask[:, order],
         )
+        if X is not None:
+            X = X[:, :, order]
 
     def locate_cells(b):
         ii, tt = np.nonzero(b)
@@ -253,6 +340,15 @@ def arrays(
     W_obs = np.where(mask, W_raw, 0)
     W = _check_binary(np.asarray(W_obs), "matrix W", locate_cells) & mask
     Y = np.where(mask, Y, np.nan)
+    if X is not None:
+        for k, name in enumerate(covariate_names):
+            bad = mask & ~np.isfinite(X[k])
+            if bad.any():
+                raise _fail(
+                    f"NaN or infinite covariate {name!r} in observed cells",
+                    f"{int(bad.sum())} cells, e.g. {locate_cells(bad)}",
+                    "mark them unobserved (mask=False) or fill them in",
+                )
     return {
         "Y": Y,
         "W": W,
@@ -264,4 +360,6 @@ def arrays(
         "outcome_name": outcome_name,
         "treatment_name": treatment_name,
         "time_note": time_note,
+        "X": X,
+        "covariate_names": tuple(covariate_names or ()),
     }

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -35,6 +36,8 @@ class Panel:
     unit_name, time_name, outcome_name, treatment_name : column names, for display.
     time_note : how the time labels were read when they were not typed already
         (e.g. "dates, format %m/%d/%Y", "numbers", "given order"), else None.
+    X : (K, N, T) float64 time-varying covariates (NaN on unobserved cells), or None.
+    covariate_names : their K names (empty without covariates).
 
     Build with :meth:`from_long`, :meth:`from_wide` or :meth:`from_arrays`.
     """
@@ -49,6 +52,8 @@ class Panel:
     outcome_name: str = "outcome"
     treatment_name: str = "treatment"
     time_note: str | None = None
+    X: np.ndarray | None = None
+    covariate_names: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -61,6 +66,7 @@ class Panel:
         treatment: str,
         *,
         time_order: Sequence[Any] | None = None,
+        covariates: Sequence[str] | None = None,
     ) -> Panel:
         """Build a panel from a long frame with one row per observed unit-period.
 
@@ -76,6 +82,9 @@ class Panel:
         unit, time, outcome, treatment : its column names (treatment 0/1 or bool).
         time_order : every period of the time column, in time order (for text labels
             that are neither numbers nor dates).
+        covariates : names of numeric time-varying covariate columns (``Panel.X``).
+            Estimators use them by default (SC, DIFP, SDID: ``covariates=
+            'optimized'`` or ``'projected'``; DID, MC, TROP: in the two-way fit).
 
         Returns
         -------
@@ -85,10 +94,14 @@ class Panel:
         ------
         ValueError
             Missing columns, missing unit or time labels, duplicate (unit, time) rows, a
-            non-numeric or NaN/inf outcome, a non-binary treatment, a time column whose
-            order is unknown, and the design problems listed in :meth:`from_arrays`.
+            non-numeric or NaN/inf outcome or covariate (naming the rows, and the
+            units missing a covariate in every row), a non-binary treatment, a time
+            column whose order is unknown, and the design problems listed in
+            :meth:`from_arrays`.
         """
-        fields = _parse.long_frame(df, unit, time, outcome, treatment, time_order)
+        fields = _parse.long_frame(
+            df, unit, time, outcome, treatment, time_order, covariates
+        )
         return cls._build(**fields)
 
     @classmethod
@@ -151,6 +164,8 @@ class Panel:
         time_name: str = "time",
         outcome_name: str = "outcome",
         treatment_name: str = "treatment",
+        X: Any = None,
+        covariate_names: Sequence[str] | None = None,
     ) -> Panel:
         """Build a panel from (N, T) arrays.
 
@@ -168,6 +183,8 @@ class Panel:
         Y : (N, T) outcomes. W : (N, T) 0/1 treatment. mask : (N, T) observed cells.
         units, times : row and column labels (default 0..N-1, 0..T-1).
         unit_name, time_name, outcome_name, treatment_name : names, for display.
+        X : (K, N, T) covariates, or (N, T) for one; finite on observed cells.
+        covariate_names : their K names (default x0, x1, ...).
 
         Returns
         -------
@@ -183,6 +200,8 @@ class Panel:
             time_name,
             outcome_name,
             treatment_name,
+            X,
+            covariate_names,
         )
         return cls._build(**fields)
 
@@ -199,8 +218,12 @@ class Panel:
         outcome_name,
         treatment_name,
         time_note=None,
+        X=None,
+        covariate_names=(),
     ) -> Panel:
         """The panel of checked fields (refuses a panel with no treated cell)."""
+        if X is not None:
+            X = np.where(mask[None], np.asarray(X, float), np.nan)
         panel = cls(
             Y,
             W,
@@ -212,6 +235,8 @@ class Panel:
             outcome_name,
             treatment_name,
             time_note,
+            X,
+            tuple(covariate_names),
         )
         panel._validate()
         return panel
@@ -364,7 +389,25 @@ class Panel:
             self.outcome_name,
             self.treatment_name,
             time_note=self.time_note,
+            X=None if self.X is None else self.X[:, r][:, :, c],
+            covariate_names=self.covariate_names,
         )
+
+    def covariate_arrays(self, dtype: Any = None) -> jax.Array | None:
+        """The covariates as one JAX array (K, N, T), 0 on unobserved cells; or None.
+
+        Parameters
+        ----------
+        dtype : float dtype (default JAX's default float).
+
+        Returns
+        -------
+        (K, N, T) array, or None when the panel has no covariates.
+        """
+        if self.X is None:
+            return None
+        dtype = jnp.zeros(()).dtype if dtype is None else dtype
+        return jnp.asarray(np.where(self.mask[None], self.X, 0.0), dtype)
 
     def arrays(self, dtype: Any = None):
         """``(Y, W, mask)`` as JAX arrays for the array-level estimators.
@@ -398,6 +441,10 @@ class Panel:
                 self.time_name: self.times[tt],
                 self.outcome_name: self.Y[ii, tt],
                 self.treatment_name: self.W[ii, tt].astype(int),
+                **{
+                    name: self.X[k, ii, tt]
+                    for k, name in enumerate(self.covariate_names)
+                },
             }
         )
 
@@ -419,6 +466,8 @@ class Panel:
             + controls,
             f"  design: {self.design}; pre-periods: {self.n_pre}, post-periods: {self.n_post}",
         ]
+        if self.covariate_names:
+            lines.append(f"  covariates: {', '.join(self.covariate_names)}")
         if self.time_note is not None:
             lines.append(f"  {self.time_name}: read as {self.time_note}")
         return "\n".join(lines)

@@ -219,6 +219,163 @@ def solve(
     return r._replace(status=status, capped=capped, gap=simplex.fw_gap(p, r.x))
 
 
+class CovariateSolution(NamedTuple):
+    """Weights and covariate coefficients fitted jointly (:func:`solve_with_covariates`).
+
+    Attributes
+    ----------
+    omega : (N,) unit weights. lam : (T,) time weights. beta : (K,) coefficients.
+    steps : () int32 iterations. capped : () bool, stopped at ``max_iter``.
+    """
+
+    omega: jax.Array
+    lam: jax.Array
+    beta: jax.Array
+    steps: jax.Array
+    capped: jax.Array
+
+
+def _fw_step_dense(A, b, x, rows, ridge, allowed):
+    """One Frank-Wolfe step with exact line search (R synthdid's ``fw.step``).
+
+    ``min sum_r rows_r (A x - b)_r^2 + sum_i ridge_i x_i^2`` on the simplex over the
+    ``allowed`` variables, on the matrix itself (its Gram form changes every step here).
+    """
+    Ax = A @ x
+    half_grad = ((Ax - b) * rows) @ A + ridge * x
+    big = jnp.finfo(A.dtype).max / 8
+    i = jnp.argmin(jnp.where(allowed, half_grad, big))
+    d = (-x).at[i].add(1.0)
+    d_err = A[:, i] - Ax
+    den = (rows * d_err**2).sum() + (ridge * d * d).sum()
+    ok = (x[i] < 1) & (den > 0)
+    step = jnp.clip(-(half_grad @ d) / jnp.where(ok, den, 1.0), 0.0, 1.0)
+    return x + jnp.where(ok, step, 0.0) * d
+
+
+def solve_with_covariates(
+    Y: jax.Array,
+    X: jax.Array,
+    b: BlockMasks,
+    zeta_omega: jax.Array,
+    zeta_lambda: jax.Array,
+    min_decrease: jax.Array,
+    omega_init: jax.Array,
+    lambda_init: jax.Array,
+    *,
+    update_omega: bool = True,
+    update_lambda: bool = True,
+    omega_intercept: bool = True,
+    lambda_intercept: bool = True,
+    max_iter: int = 10_000,
+) -> CovariateSolution:
+    """Unit weights, time weights and covariate coefficients fitted jointly.
+
+    R synthdid's ``sc.weight.fw.covariates`` (its only covariate form; Stata ``sdid``'s
+    ``covariates(..., optimized)``): on ``Y - X beta``, each iteration takes a gradient
+    step of size ``1/t`` on ``beta`` for the sum of both weight problems' objectives,
+    then one Frank-Wolfe step on lambda and one on omega; it stops when the objective
+    decreased by at most ``min_decrease**2`` (after 2 iterations) or at ``max_iter``.
+    Weights not updated (SC's zero lambda, DIFP's uniform lambda) stay at their start but
+    their problem still enters the objective and the gradient, as in R.
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes. X : (K, N, T) covariates. b : BlockMasks.
+    zeta_omega, zeta_lambda : ridge scales (outcome units). min_decrease : stopping
+        scale. omega_init : (N,), lambda_init : (T,) starts on the simplex (or the fixed
+        weights).
+    update_omega, update_lambda, omega_intercept, lambda_intercept, max_iter : static.
+
+    Returns
+    -------
+    CovariateSolution.
+
+    References
+    ----------
+    Arkhangelsky et al. (2021), Sec. 4 (covariates); R synthdid's
+    ``sc.weight.fw.covariates``; Clarke, Pailañir, Athey and Imbens (2023), Sec. 2.4.
+    """
+    dtype = Y.dtype
+    rows_l = b.control * b.freq  # lambda problem: control units, by frequency
+    rows_o = b.pre  # omega problem: pre-periods
+    n0, t0 = rows_l.sum(), rows_o.sum()
+    allowed_o = b.control > 0
+    allowed_l = b.pre > 0
+    f = jnp.where(allowed_o, b.freq, 1.0)
+    ridge_o = jnp.where(allowed_o, t0 * zeta_omega**2 / f, 0.0)
+    ridge_l = jnp.where(allowed_l, n0 * zeta_lambda**2, 0.0)
+    wt = b.treated * b.freq
+
+    def treated_mean(Z):  # (T,)
+        return (wt @ Z) / wt.sum()
+
+    def post_mean(Z):  # (N,)
+        return (Z @ b.post) / b.post.sum()
+
+    def centre(A, v, rows):
+        m = (rows @ A) / rows.sum()
+        return A - m[None, :], v - (rows @ v) / rows.sum()
+
+    def problems(Yb):
+        A_l, b_l = Yb, post_mean(Yb)  # rows units, variables periods
+        if lambda_intercept:
+            A_l, b_l = centre(A_l, b_l, rows_l)
+        A_o, b_o = Yb.T, treated_mean(Yb)  # rows periods, variables units
+        if omega_intercept:
+            A_o, b_o = centre(A_o, b_o, rows_o)
+        return A_l, b_l, A_o, b_o
+
+    def update(Yb, lam, om):
+        A_l, b_l, A_o, b_o = problems(Yb)
+        if update_lambda:
+            lam = _fw_step_dense(A_l, b_l, lam, rows_l, ridge_l, allowed_l)
+        err_l = A_l @ lam - b_l
+        if update_omega:
+            om = _fw_step_dense(A_o, b_o, om, rows_o, ridge_o, allowed_o)
+        err_o = A_o @ om - b_o
+        val = (
+            (ridge_o * om) @ om / t0
+            + (ridge_l * lam) @ lam / n0
+            + (rows_o * err_o) @ err_o / t0
+            + (rows_l * err_l) @ err_l / n0
+        )
+        return lam, om, err_l, err_o, val
+
+    def contract(beta):
+        return jnp.tensordot(beta, X, axes=1)
+
+    def gradient(lam, om, err_l, err_o):
+        # d/d beta_k of the objective: the collapsed X_k against each problem's residuals
+        xl = X @ lam - (X @ b.post) / b.post.sum()  # (K, N): X_k lambda - post mean
+        xo = jnp.einsum("knt,n->kt", X, om) - jnp.einsum("knt,n->kt", X, wt) / wt.sum()
+        return -(
+            (xl * (rows_l * err_l)[None, :]).sum(axis=1) / n0
+            + (xo * (rows_o * err_o)[None, :]).sum(axis=1) / t0
+        )
+
+    tol = jnp.asarray(min_decrease, dtype) ** 2
+    beta0 = jnp.zeros(X.shape[0], dtype)
+    lam, om, err_l, err_o, val = update(Y, lambda_init, omega_init)
+    inf = jnp.asarray(jnp.inf, dtype)
+
+    def cond(state):
+        t, prev, val = state[0], state[1], state[2]
+        return (t < max_iter) & ((t < 2) | (prev - val > tol))
+
+    def body(state):
+        t, _prev, val, beta, lam, om, err_l, err_o = state
+        t = t + 1
+        beta = beta - gradient(lam, om, err_l, err_o) / t.astype(dtype)
+        lam, om, err_l, err_o, new = update(Y - contract(beta), lam, om)
+        return t, val, new, beta, lam, om, err_l, err_o
+
+    state = (jnp.zeros((), jnp.int32), inf, val, beta0, lam, om, err_l, err_o)
+    t, prev, val, beta, lam, om, _, _ = jax.lax.while_loop(cond, body, state)
+    capped = (t >= max_iter) & (prev - val > tol)
+    return CovariateSolution(om, lam, beta, t, capped)
+
+
 def fixed(values: jax.Array, allowed: jax.Array) -> simplex.Solution:
     """Weights given, not fitted: restricted to ``allowed`` and renormalised.
 
@@ -258,6 +415,7 @@ def _given(w: jax.Array) -> simplex.Solution:
 __all__ = [
     "SOLVERS",
     "BlockMasks",
+    "CovariateSolution",
     "Solver",
     "block_masks",
     "fixed",
@@ -265,5 +423,6 @@ __all__ = [
     "noise_level",
     "omega_problem",
     "solve",
+    "solve_with_covariates",
     "zero",
 ]

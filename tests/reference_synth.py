@@ -98,3 +98,85 @@ def simplex_qp(A, b, zeta, intercept=True):
         options={"ftol": 1e-15, "maxiter": 2000},
     )
     return res.x, f(res.x)
+
+
+def synthdid_covariates(Y, X, N0, T0, kind="sdid", max_iter=10_000):
+    """R's synthdid_estimate with covariates X (K, N, T), already standardised.
+
+    ``sc.weight.fw.covariates`` written out: collapsed forms, one ``fw.step`` per weight
+    vector and a gradient step of size 1/t on beta per iteration, R's stopping rule.
+    """
+    N, T = Y.shape
+    N1, T1 = N - N0, T - T0
+    noise = np.std(np.diff(Y[:N0, :T0], axis=1), ddof=1)
+    eta_omega = (N1 * T1) ** 0.25 if kind == "sdid" else 1e-6
+    zo, zl = eta_omega * noise, 1e-6 * noise
+    min_dec = 1e-5 * noise
+
+    def collapse(Z):
+        return np.vstack(
+            [
+                np.hstack([Z[:N0, :T0], Z[:N0, T0:].mean(axis=1, keepdims=True)]),
+                np.hstack([Z[N0:, :T0].mean(axis=0), [Z[N0:, T0:].mean()]])[None, :],
+            ]
+        )
+
+    Yc = collapse(Y)
+    Xc = np.stack([collapse(x) for x in X])
+
+    def step(A, x, b, eta):
+        Ax = A @ x
+        hg = (Ax - b) @ A + eta * x
+        i = int(np.argmin(hg))
+        d = -x.copy()
+        d[i] = 1 - x[i]
+        if np.all(d == 0):
+            return x
+        derr = A[:, i] - Ax
+        s = -(hg @ d) / (derr @ derr + eta * d @ d)
+        return x + min(1.0, max(0.0, s)) * d
+
+    update_lambda = kind == "sdid"
+    lam = np.full(T0, 1.0 / T0) if kind != "sc" else np.zeros(T0)
+    omega = np.full(N0, 1.0 / N0)
+    beta = np.zeros(len(X))
+
+    def update(Yb, lam, omega):
+        Yl = Yb[:N0] - Yb[:N0].mean(axis=0)
+        if update_lambda:
+            lam = step(Yl[:, :T0], lam, Yl[:, T0], N0 * zl**2)
+        err_l = Yl @ np.append(lam, -1)
+        Yo = Yb[:, :T0].T
+        if kind != "sc":
+            Yo = Yo - Yo.mean(axis=0)
+        omega = step(Yo[:, :N0], omega, Yo[:, N0], T0 * zo**2)
+        err_o = Yo @ np.append(omega, -1)
+        val = (
+            zo**2 * omega @ omega
+            + zl**2 * lam @ lam
+            + err_o @ err_o / T0
+            + err_l @ err_l / N0
+        )
+        return lam, omega, err_l, err_o, val
+
+    lam, omega, err_l, err_o, _ = update(Yc, lam, omega)
+    vals = []
+    t = 0
+    while t < max_iter and (t < 2 or vals[-2] - vals[-1] > min_dec**2):
+        t += 1
+        grad = -np.array(
+            [
+                err_l @ x[:N0] @ np.append(lam, -1) / N0
+                + err_o @ x[:, :T0].T @ np.append(omega, -1) / T0
+                for x in Xc
+            ]
+        )
+        beta = beta - grad / t
+        lam, omega, err_l, err_o, val = update(
+            Yc - np.tensordot(beta, Xc, 1), lam, omega
+        )
+        vals.append(val)
+    Yadj = Y - np.tensordot(beta, X, 1)
+    w_unit = np.concatenate([-omega, np.full(N1, 1.0 / N1)])
+    w_time = np.concatenate([-lam, np.full(T1, 1.0 / T1)])
+    return float(w_unit @ Yadj @ w_time), beta, t

@@ -18,6 +18,7 @@ per treated cell with weights centred on that cell.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -175,6 +176,30 @@ def att_or_nan(fit: Fit) -> jax.Array:
     A bare ATT carries no status, and a number from a failed fit would be silent.
     """
     return jnp.where(failed(fit.status), jnp.nan, fit.att)
+
+
+def standardise(
+    X: jax.Array, mask: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Covariates as z-scores over the observed cells: ``(Xs, mean, sd)``, each (K, ...).
+
+    Stata ``sdid``'s ``egen std()`` (sd with n - 1); a covariate constant over the
+    observed cells keeps sd 1 (its coefficient is then not identified, and the fit's
+    status says so where it matters).
+    """
+    m = mask[None]
+    n = mask.sum()
+    mean = (X * m).sum(axis=(1, 2)) / n
+    var = (((X - mean[:, None, None]) * m) ** 2).sum(axis=(1, 2)) / (n - 1)
+    sd = jnp.where(var > 0, jnp.sqrt(var), 1.0)
+    Xs = jnp.where(m > 0, (X - mean[:, None, None]) / sd[:, None, None], 0.0)
+    return Xs, mean, sd
+
+
+def project(Y, Xs, w) -> jax.Array:
+    """Coefficients of ``Xs`` in the two-way fit with covariates on cells weighted ``w``."""
+    res = lowrank.solve(jnp.where(w > 0, Y, 0.0), w, math.inf, X=Xs)
+    return res.coef
 
 
 def first_treated(W: jax.Array) -> jax.Array:

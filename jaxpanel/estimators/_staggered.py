@@ -32,7 +32,14 @@ from .._make import make_estimate
 from ..fit import Fit, Replicator
 from ..requirements import SYNTH, require
 from ..results import Estimate
-from ._core import default_mask, first_treated, outputs, require_panel
+from ._core import (
+    default_mask,
+    first_treated,
+    outputs,
+    project,
+    require_panel,
+    standardise,
+)
 from ._synth import SDID, SynthOptions, estimate_synth, synth_fit
 
 
@@ -60,6 +67,7 @@ def staggered_fit(
     freq: jax.Array | None = None,
     omega_init: jax.Array | None = None,
     lambda_init: jax.Array | None = None,
+    X: jax.Array | None = None,
     *,
     options: SynthOptions = SDID,
 ) -> Fit:
@@ -77,6 +85,11 @@ def staggered_fit(
     freq : (N,) unit frequencies (bootstrap counts; 0 leaves a unit out). Default 1.
     omega_init : (C, N) warm starts of each cohort's unit weights (or the weights, for
         ``options.omega_mode == 'given'``); lambda_init : (C, T) likewise.
+    X : (K, N, T) covariates, or None. As Stata ``sdid``: standardised once over the
+        whole panel; 'optimized' (``options.covariates``) fits each cohort's
+        coefficients with its weights, 'projected' removes ``X beta`` fitted once on the
+        untreated cells of every unit before the cohorts are fitted. ``info['beta']``
+        is (C, K) or (K,) accordingly.
     options : static :class:`SynthOptions` of the family member (SC, DIFP, SDID, DID).
 
     Returns
@@ -107,23 +120,35 @@ def staggered_fit(
     adopt = first_treated(W)
     never = adopt == T
     cols = jnp.arange(T, dtype=jnp.int32)
+    xb = jnp.zeros_like(Y)
+    beta = sd = None
+    if X is not None:
+        X, _mean, sd = standardise(jnp.asarray(X, dtype), mask)
+        if options.covariates == "projected":
+            untreated = mask * (1 - W) * freq[:, None]
+            beta = project(Y, X, untreated)
+            xb = jnp.tensordot(beta, X, axes=1)
+            X = None
+    Yfit = Y - xb
 
     def one(a, om0, lam0):
         in_c = ((adopt == a) & (freq > 0)).astype(dtype)
         rows = jnp.maximum(in_c, never.astype(dtype))
         Wc = in_c[:, None] * (cols >= a)[None, :].astype(dtype)
         f = synth_fit(
-            Y,
+            Yfit,
             Wc,
             mask * rows[:, None],
             freq,
             om0,
             lam0,
+            X=X,
             options=options,
+            x_scale=sd,
         )
         n_tr = (freq * in_c).sum()
         w = n_tr * (Wc * mask).max(axis=0).sum()
-        eff_num = ((Y - f.y0) * mask * (freq * in_c)[:, None]).sum(axis=0)
+        eff_num = ((Yfit - f.y0) * mask * (freq * in_c)[:, None]).sum(axis=0)
         eff_den = (mask * (freq * in_c)[:, None]).sum(axis=0)
         effects = eff_num / jnp.where(eff_den > 0, eff_den, 1.0)
         effects = jnp.where(eff_den > 0, effects, jnp.nan)
@@ -141,7 +166,7 @@ def staggered_fit(
     tau = jnp.einsum("cn,cnt->nt", member, jnp.where(live[:, None, None], fits.tau, 0))
     y0_tr = jnp.einsum("cn,cnt->nt", member, jnp.where(live[:, None, None], fits.y0, 0))
     treated_row = member.sum(axis=0) > 0
-    y0 = jnp.where(treated_row[:, None], y0_tr, Y)
+    y0 = jnp.where(treated_row[:, None], y0_tr + xb, Y)
     status = combine_all(fits.status, where=live)
     status = jnp.where(live.any(), status, jnp.int32(UNIDENTIFIED))
     info = {
@@ -158,6 +183,10 @@ def staggered_fit(
             for k in ("noise_level", "zeta_omega", "zeta_lambda", "min_decrease")
         },
     }
+    if beta is not None:
+        info["beta"] = beta / sd
+    elif X is not None:
+        info["beta"] = fits.info["beta"]
     return Fit(att=att, tau=tau, y0=y0, status=status, info=info)
 
 
@@ -182,25 +211,29 @@ def _replicate_fns(opts: SynthOptions):
     def refit(data, W, freq, mask):
         f = staggered_fit(
             data["Y"], W, data["adoptions"], mask, freq, data["omega"],
-            data["lambda"], options=opts,
+            data["lambda"], data.get("X"), options=opts,
         )  # fmt: skip
         return outputs(f, data["Y"], W, mask, freq)
 
     def refit_cold(data, W, freq, mask):
-        f = staggered_fit(data["Y"], W, data["adoptions"], mask, freq, options=opts)
+        f = staggered_fit(
+            data["Y"], W, data["adoptions"], mask, freq, X=data.get("X"), options=opts
+        )
         return outputs(f, data["Y"], W, mask, freq)
 
     def fixed(data, freq):
         f = staggered_fit(
             data["Y"], data["W"], data["adoptions"], data["mask"], freq,
-            data["omega"], data["lambda"], options=fixed_opts,
+            data["omega"], data["lambda"], data.get("X"), options=fixed_opts,
         )  # fmt: skip
         return outputs(f, data["Y"], data["W"], data["mask"], freq)
 
     return refit, refit_cold, fixed
 
 
-def replicator(Y, W, mask, fit: Fit, opts: SynthOptions, method: str) -> Replicator:
+def replicator(
+    Y, W, mask, fit: Fit, opts: SynthOptions, method: str, X=None
+) -> Replicator:
     """The staggered procedure's refits for variance methods.
 
     The bootstrap, placebo and jackknife; the regression-based variance and conformal
@@ -215,6 +248,8 @@ def replicator(Y, W, mask, fit: Fit, opts: SynthOptions, method: str) -> Replica
         "omega": jnp.asarray(fit.info["omega"], dtype),
         "lambda": jnp.asarray(fit.info["lambda"], dtype),
     }
+    if X is not None:
+        data["X"] = X
     refuses = {}
     if method == "sc":
         refuses["jackknife"] = (
@@ -242,11 +277,13 @@ def estimate_family(
         return estimate_synth(panel, method, options, entry, recipe)
     require(panel, method, SYNTH)
     Y, W, mask = panel.arrays()
+    X = panel.covariate_arrays(Y.dtype) if options.covariates else None
     adoptions = adoption_periods(panel.W & panel.mask)
-    fit = staggered_fit_jit(Y, W, adoptions, mask, options=options)
+    fit = staggered_fit_jit(Y, W, adoptions, mask, X=X, options=options)
     info = {
         k: np.asarray(fit.info[k]).tolist()
-        for k in ("noise_level", "zeta_omega", "zeta_lambda")
+        for k in ("noise_level", "zeta_omega", "zeta_lambda", "beta")
+        if k in fit.info
     }
     est = make_estimate(
         panel,
@@ -254,7 +291,7 @@ def estimate_family(
         fit,
         entry=entry,
         options=recipe,
-        replicator=replicator(Y, W, mask, fit, options, method),
+        replicator=replicator(Y, W, mask, fit, options, method, X),
         requirements=SYNTH,
         info=info,
     )

@@ -30,7 +30,7 @@ from .._make import make_estimate
 from ..fit import Fit, Replicator
 from ..requirements import SYNTH, require
 from ..results import Estimate
-from ._core import default_mask, impute, outputs, require_panel
+from ._core import default_mask, impute, outputs, project, require_panel, standardise
 
 OmegaMode = Literal["fit", "uniform", "given"]
 LambdaMode = Literal["fit", "uniform", "zero", "given"]
@@ -54,6 +54,14 @@ class SynthOptions:
     solver : 'fw' (R's Frank-Wolfe, the default) or 'exact' (active-set QP).
     max_iter, max_iter_pre, sparsify : R's Frank-Wolfe schedule.
     min_decrease_factor : min_decrease = factor * noise level.
+    covariates : how covariates ``X`` enter, when given: None ignores a panel's
+        covariates at the user level; 'optimized' (R synthdid's
+        joint fit of the weights and the coefficients, :func:`jaxpanel.weights.
+        solve_with_covariates`; Stata ``sdid``'s default) or 'projected' (Kranz 2022:
+        coefficients from the two-way fit with covariates on the untreated cells, then
+        the estimator on ``Y - X beta``). Covariates are standardised first (mean 0, sd
+        1 over the observed cells, as Stata ``sdid``), so results do not depend on
+        their units.
     """
 
     omega_mode: OmegaMode = "fit"
@@ -68,6 +76,7 @@ class SynthOptions:
     max_iter_pre: int = 100
     sparsify: bool = True
     min_decrease_factor: float = 1e-5
+    covariates: str | None = "optimized"
 
     def replace(self, **changes) -> SynthOptions:
         """A copy with some options changed."""
@@ -81,6 +90,7 @@ SC = SynthOptions(
 DIFP = SynthOptions(lambda_mode="uniform", eta_omega=1e-6)
 DID = SynthOptions(omega_mode="uniform", lambda_mode="uniform")
 OPTIONS = {"sdid": SDID, "sc": SC, "difp": DIFP}
+COVARIATE_FORMS = ("optimized", "projected", None)
 
 
 def synth_fit(
@@ -93,8 +103,10 @@ def synth_fit(
     zeta_omega: jax.Array | None = None,
     zeta_lambda: jax.Array | None = None,
     min_decrease: jax.Array | None = None,
+    X: jax.Array | None = None,
     *,
     options: SynthOptions = SDID,
+    x_scale: jax.Array | None = None,
 ) -> Fit:
     """One synthetic-control-family fit on a block design (array level).
 
@@ -110,7 +122,14 @@ def synth_fit(
     zeta_omega, zeta_lambda, min_decrease : tuning constants; None computes them from the
         data as R does (noise level of the control pre-period first differences). Variance
         methods pass the original estimate's values, as R's ``opts``.
+    X : (K, N, T) time-varying covariates (any values on unobserved cells), or None;
+        they enter as ``options.covariates`` says. The coefficients are in ``info``
+        (``beta``, in the covariates' own units) and ``y0`` includes ``X beta``.
     options : static :class:`SynthOptions`.
+    x_scale : (K,) when ``X`` is already standardised (by the caller, over a larger
+        sample: the staggered procedure standardises once over the whole panel, as
+        Stata ``sdid``), the covariates' sds, for reporting ``beta``; None standardises
+        ``X`` over ``mask`` here.
 
     Returns
     -------
@@ -121,6 +140,11 @@ def synth_fit(
     dtype = Y.dtype
     W = jnp.asarray(W, dtype)
     mask = default_mask(Y, mask)
+    if X is not None:
+        return _fit_with_covariates(
+            Y, W, mask, freq, omega_init, lambda_init, zeta_omega, zeta_lambda,
+            min_decrease, jnp.asarray(X, dtype), options, x_scale,
+        )  # fmt: skip
     # Whole rows or columns of the mask may be absent (a unit or period left out of the
     # sample); the cells that remain must form a balanced panel.
     row_in = (mask.max(axis=1) > 0).astype(dtype)
@@ -224,6 +248,90 @@ def synth_fit(
     return fit._replace(y0=y0, unit_weights=omega, time_weights=lam_w, status=status)
 
 
+def _fit_with_covariates(
+    Y, W, mask, freq, omega_init, lambda_init, zeta_omega, zeta_lambda, min_decrease,
+    X, options, x_scale,
+) -> Fit:  # fmt: skip
+    """:func:`synth_fit` with covariates (``options.covariates``; module docstring)."""
+    dtype = Y.dtype
+    row_in = (mask.max(axis=1) > 0).astype(dtype)
+    f = row_in if freq is None else jnp.asarray(freq, dtype) * row_in
+    if x_scale is None:
+        Xs, _mean, sd = standardise(X, mask)
+    else:
+        Xs, sd = X, jnp.asarray(x_scale, dtype)
+    if options.covariates == "projected":
+        untreated = mask * (1 - W) * f[:, None]
+        beta = project(Y, Xs, untreated)
+        xb = jnp.tensordot(beta, Xs, axes=1)
+        fit = synth_fit(
+            Y - xb, W, mask, freq, omega_init, lambda_init, zeta_omega, zeta_lambda,
+            min_decrease, options=options,
+        )  # fmt: skip
+        info = {**fit.info, "beta": beta / sd, "covariate_steps": jnp.int32(0)}
+        return fit._replace(y0=fit.y0 + xb, info=info)
+    if options.solver != "fw":
+        raise ValueError(
+            "covariates='optimized' is R synthdid's Frank-Wolfe fit of the weights and "
+            "the coefficients together; solver='exact' has no such form. Fix: "
+            "solver='fw', or covariates='projected'"
+        )
+    col_in = (mask.max(axis=0) > 0).astype(dtype)
+    blk = wts.block_masks(W, f, col_in)
+    sigma = wts.noise_level(Y, blk)
+    n_tr = (blk.treated * blk.freq).sum()
+    eta_omega = (
+        (n_tr * blk.post.sum()) ** 0.25
+        if options.eta_omega is None
+        else options.eta_omega
+    )
+    zeta_omega = eta_omega * sigma if zeta_omega is None else zeta_omega
+    zeta_lambda = options.eta_lambda * sigma if zeta_lambda is None else zeta_lambda
+    min_decrease = (
+        options.min_decrease_factor * sigma if min_decrease is None else min_decrease
+    )
+
+    def start(init, allowed, mode, counts):
+        uniform = allowed / allowed.sum()
+        if mode == "zero":
+            return jnp.zeros_like(allowed)
+        if mode == "uniform" or init is None:
+            return uniform
+        w = jnp.where(allowed > 0, init * counts, 0.0)  # R: sum_normalize(w[drawn])
+        total = w.sum()
+        return jnp.where(total > 0, w / jnp.where(total > 0, total, 1.0), uniform)
+
+    om0 = start(omega_init, blk.control, options.omega_mode, blk.freq)
+    lam0 = start(lambda_init, blk.pre, options.lambda_mode, 1.0)
+    sol = wts.solve_with_covariates(
+        Y, Xs, blk, zeta_omega, zeta_lambda, min_decrease, om0, lam0,
+        update_omega=options.omega_mode == "fit",
+        update_lambda=options.lambda_mode == "fit",
+        omega_intercept=options.omega_intercept,
+        lambda_intercept=options.lambda_intercept,
+        max_iter=options.max_iter,
+    )  # fmt: skip
+    xb = jnp.tensordot(sol.beta, Xs, axes=1)
+    fixed = options.replace(omega_mode="given", lambda_mode="given")
+    if options.lambda_mode == "zero":
+        fixed = fixed.replace(lambda_mode="zero")
+    # synth_fit's given weights are per copy of a unit (it multiplies them by the
+    # unit's count); the solver's are per unit
+    per_copy = jnp.where(f > 0, sol.omega / jnp.where(f > 0, f, 1.0), 0.0)
+    fit = synth_fit(
+        Y - xb, W, mask, freq, per_copy, sol.lam, zeta_omega, zeta_lambda,
+        min_decrease, options=fixed,
+    )  # fmt: skip
+    info = {
+        **fit.info,
+        "noise_level": sigma,
+        "beta": sol.beta / sd,
+        "covariate_steps": sol.steps,
+        "covariate_capped": sol.capped,
+    }
+    return fit._replace(y0=fit.y0 + xb, info=info)
+
+
 synth_fit_jit = jax.jit(synth_fit, static_argnames=("options",))
 
 
@@ -261,24 +369,23 @@ def _replicate_fns(opts: SynthOptions):
 
     def refit(data, W, freq, mask):
         f = synth_fit(
-            data["Y"], W, mask, freq, *warm(data), *consts(data), options=opts
-        )
+            data["Y"], W, mask, freq, *warm(data), *consts(data), data.get("X"),
+            options=opts,
+        )  # fmt: skip
         return outputs(f, data["Y"], W, mask, freq)
 
     def refit_cold(data, W, freq, mask):
-        f = synth_fit(data["Y"], W, mask, freq, None, None, *consts(data), options=opts)
+        f = synth_fit(
+            data["Y"], W, mask, freq, None, None, *consts(data), data.get("X"),
+            options=opts,
+        )  # fmt: skip
         return outputs(f, data["Y"], W, mask, freq)
 
     def fixed(data, freq):
         f = synth_fit(
-            data["Y"],
-            data["W"],
-            data["mask"],
-            freq,
-            *warm(data),
-            *consts(data),
-            options=fixed_opts,
-        )
+            data["Y"], data["W"], data["mask"], freq, *warm(data), *consts(data),
+            data.get("X"), options=fixed_opts,
+        )  # fmt: skip
         return outputs(f, data["Y"], data["W"], data["mask"], freq)
 
     def linear(data, Y):
@@ -309,10 +416,15 @@ def _replicate_fns(opts: SynthOptions):
     return refit, refit_cold, fixed, linear, residuals
 
 
-def replicator(Y, W, mask, fit: Fit, opts: SynthOptions, method: str) -> Replicator:
+def replicator(
+    Y, W, mask, fit: Fit, opts: SynthOptions, method: str, X=None
+) -> Replicator:
     """The family member's refits for variance methods.
 
-    Warm-started from ``fit`` with its tuning constants (R synthdid's ``opts``).
+    Warm-started from ``fit`` with its tuning constants (R synthdid's ``opts``); with
+    covariates ``X`` the coefficients are refitted in every replicate (R synthdid's
+    ``vcov`` and Stata ``sdid``), and the regression-based variance and conformal
+    inference are not offered (the estimate is not linear in Y given its weights).
     """
     data = {
         "Y": Y,
@@ -331,7 +443,13 @@ def replicator(Y, W, mask, fit: Fit, opts: SynthOptions, method: str) -> Replica
             "the jackknife is not recommended for SC (Arkhangelsky et al. 2021, Sec. 5: "
             "its weights are not stable enough for the fixed-weight jackknife)"
         )
-    return Replicator(data, *_replicate_fns(opts), refuses=refuses)
+    refit, refit_cold, fixed, linear, residuals = _replicate_fns(opts)
+    if X is not None:
+        data["X"] = X
+        linear = residuals = None
+    return Replicator(
+        data, refit, refit_cold, fixed, linear, residuals, refuses=refuses
+    )
 
 
 def estimate_synth(
@@ -345,21 +463,22 @@ def estimate_synth(
     require_panel(panel)
     require(panel, method, SYNTH)
     Y, W, mask = panel.arrays()
-    fit = synth_fit_jit(Y, W, mask, options=options)
-    info = {k: np.asarray(v).item() for k, v in fit.info.items()}
+    X = panel.covariate_arrays(Y.dtype) if options.covariates else None
+    fit = synth_fit_jit(Y, W, mask, X=X, options=options)
+    info = {k: np.asarray(v).tolist() for k, v in fit.info.items()}
     est = make_estimate(
         panel,
         method,
         fit,
         entry=entry,
         options=recipe,
-        replicator=replicator(Y, W, mask, fit, options, method),
+        replicator=replicator(Y, W, mask, fit, options, method, X),
         requirements=SYNTH,
         unit_weights=np.asarray(fit.unit_weights),
         time_weights=np.asarray(fit.time_weights),
         weight_names=("omega", "lambda"),
         info=info,
-        counterfactual=counterfactual_trajectory(Y, fit, W),
+        counterfactual=None if X is not None else counterfactual_trajectory(Y, fit, W),
     )
     controls = ~panel.ever_treated
     pre = np.arange(panel.T) < panel.n_pre

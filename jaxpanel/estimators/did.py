@@ -9,15 +9,28 @@ of the negative-weight problem of the dummy regression. Treatment may switch off
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from jaxpanel.kernels import lowrank
 
 from .._make import make_estimate, with_variance
 from ..fit import Fit, Replicator
 from ..panel import Panel
 from ..requirements import ESTIMATORS, require
 from ..results import Estimate
-from ._core import att_or_nan, default_mask, impute, outputs, require_panel
+from ._core import (
+    att_or_nan,
+    default_mask,
+    finish,
+    impute,
+    outputs,
+    require_panel,
+    standardise,
+)
 
 
 @jax.jit
@@ -26,6 +39,7 @@ def fit(
     W: jax.Array,
     mask: jax.Array | None = None,
     freq: jax.Array | None = None,
+    X: jax.Array | None = None,
 ) -> Fit:
     """DID at the array level: pure, jitted, vmappable over any argument.
 
@@ -36,6 +50,11 @@ def fit(
     mask : (N, T) 0/1 observed cells; default all observed.
     freq : (N,) unit frequencies (bootstrap counts; 0 leaves a unit out): a unit drawn k
         times weighs k in the fit and in the ATT, exactly as k copies of it would.
+    X : (K, N, T) time-varying covariates, or None: then the two-way fit on the
+        untreated cells is ``mu + alpha_i + beta_t + X_it'b`` (the imputation
+        estimator with covariates; standardised over the observed cells first, so the
+        estimate does not depend on their units). ``info['beta']`` has ``b`` in the
+        covariates' units.
 
     Returns
     -------
@@ -50,8 +69,17 @@ def fit(
     mask = default_mask(Y, mask)
     f = jnp.ones(Y.shape[0], Y.dtype) if freq is None else jnp.asarray(freq, Y.dtype)
     ones_t = jnp.ones(Y.shape[1], Y.dtype)
+    if X is not None:  # over every observed cell: the same for every replicate
+        Xs, _mean, sd = standardise(jnp.asarray(X, Y.dtype), mask)
     mask = jnp.where((f > 0)[:, None], mask, 0.0)
-    return impute(Y, W, mask, f, ones_t, att_unit_weights=f)
+    if X is None:
+        return impute(Y, W, mask, f, ones_t, att_unit_weights=f)
+    W = jnp.asarray(W, Y.dtype)
+    w = f[:, None] * (1 - W) * mask
+    res = lowrank.solve(jnp.where(mask > 0, Y, 0.0), w, math.inf, X=Xs)
+    return finish(
+        Y, W, mask, res, f, ones_t, att_unit_weights=f, info={"beta": res.coef / sd}
+    )
 
 
 @jax.jit
@@ -77,7 +105,8 @@ def att(
 
 # ---------------------------------------------------------------- replicates
 def _refit(data, W, freq, mask):
-    return outputs(fit(data["Y"], W, mask, freq), data["Y"], W, mask, freq)
+    f = fit(data["Y"], W, mask, freq, data.get("X"))
+    return outputs(f, data["Y"], W, mask, freq)
 
 
 def _fixed(data, freq):
@@ -98,7 +127,9 @@ def _residuals(data, Yco, y, rows):
     return gap - (rows * gap).sum() / rows.sum()
 
 
-def replicator(Y: jax.Array, W: jax.Array, mask: jax.Array) -> Replicator:
+def replicator(
+    Y: jax.Array, W: jax.Array, mask: jax.Array, X: jax.Array | None = None
+) -> Replicator:
     """DID's refits for variance methods (every weight is uniform: nothing is held).
 
     Parameters
@@ -110,11 +141,15 @@ def replicator(Y: jax.Array, W: jax.Array, mask: jax.Array) -> Replicator:
     Replicator with ``refit``, ``fixed``, ``linear`` and ``residuals``.
     """
     data = {"Y": Y, "W": W, "mask": mask}
+    if X is not None:  # the coefficients refitted in every replicate
+        data["X"] = X
+        return Replicator(data, _refit, _refit, _fixed)
     return Replicator(data, _refit, _refit, _fixed, _linear, _residuals)
 
 
 def estimate(
     panel: Panel,
+    covariates: bool = True,
     variance: str | None = None,
     reps: int | None = None,
     seed: int | jax.Array | None = None,
@@ -124,6 +159,8 @@ def estimate(
     Parameters
     ----------
     panel : the data.
+    covariates : use the panel's covariates (``Panel.X``) in the two-way fit, if it has
+        any (default); False ignores them.
     variance : also run a variance method (:func:`jaxpanel.inference.variance`), e.g.
         'placebo', with ``reps`` replicates drawn from ``seed`` (default 0).
 
@@ -143,14 +180,20 @@ def estimate(
     """
     require_panel(panel)
     require(panel, "did", ESTIMATORS["did"])
+    if covariates is not True and covariates is not False:
+        raise ValueError(f"covariates must be True or False, got {covariates!r}")
     Y, W, mask = panel.arrays()
+    X = panel.covariate_arrays(Y.dtype) if covariates else None
+    out = fit(Y, W, mask, None, X)
     est = make_estimate(
         panel,
         "did",
-        fit(Y, W, mask),
+        out,
         entry=estimate,
-        replicator=replicator(Y, W, mask),
+        options={"covariates": covariates},
+        replicator=replicator(Y, W, mask, X),
         requirements=ESTIMATORS["did"],
+        info={k: np.asarray(v).tolist() for k, v in out.info.items()},
     )
     return with_variance(est, variance, reps, seed)
 

@@ -21,7 +21,7 @@ from ..panel import Panel
 from ..results import Estimate
 from ._core import att_or_nan
 from ._staggered import estimate_family
-from ._synth import DIFP, synth_fit
+from ._synth import COVARIATE_FORMS, DIFP, synth_fit
 
 
 @partial(jax.jit, static_argnames=("solver",))
@@ -96,6 +96,7 @@ def att(*args, **kwargs) -> jax.Array:
 def estimate(
     panel: Panel,
     solver: wts.Solver = "fw",
+    covariates: str | None = "optimized",
     variance: str | None = None,
     reps: int | None = None,
     seed: int | jax.Array | None = None,
@@ -107,6 +108,11 @@ def estimate(
     panel : the data.
     solver : 'fw' (R synthdid's Frank-Wolfe; reproduces R's numbers) or 'exact' (the
         exact minimisers of the weight problems).
+    covariates : how the panel's covariates (``Panel.X``) enter, if it has any:
+        'optimized' (default; R synthdid's joint fit of the weights and coefficients,
+        Stata ``sdid``'s default), 'projected' (Kranz 2022: the outcome net of the
+        covariates' two-way-fit coefficients on the untreated cells), or None (ignore
+        them). Standardised internally: results do not depend on their units.
     variance : also run a variance method (:func:`jaxpanel.inference.variance`), e.g.
         'placebo', with ``reps`` replicates drawn from ``seed`` (default 0).
 
@@ -127,8 +133,10 @@ def estimate(
     Doudchenko and Imbens (2016); Arkhangelsky et al. (2021), Table 1 (DIFP).
     """
     check_choice("solver", solver, wts.SOLVERS)
-    options = DIFP.replace(solver=solver)
-    est = estimate_family(panel, "difp", options, estimate, {"solver": solver})
+    check_choice("covariates", covariates, COVARIATE_FORMS)
+    options = DIFP.replace(solver=solver, covariates=covariates)
+    recipe = {"solver": solver, "covariates": covariates}
+    est = estimate_family(panel, "difp", options, estimate, recipe)
     return with_variance(est, variance, reps, seed)
 
 

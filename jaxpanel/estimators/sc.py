@@ -22,7 +22,7 @@ from ..panel import Panel
 from ..results import Estimate
 from ._core import att_or_nan
 from ._staggered import estimate_family
-from ._synth import SC, synth_fit
+from ._synth import COVARIATE_FORMS, SC, synth_fit
 
 
 @partial(jax.jit, static_argnames=("solver",))
@@ -98,6 +98,7 @@ def att(*args, **kwargs) -> jax.Array:
 def estimate(
     panel: Panel,
     solver: wts.Solver = "fw",
+    covariates: str | None = "optimized",
     variance: str | None = None,
     reps: int | None = None,
     seed: int | jax.Array | None = None,
@@ -109,6 +110,11 @@ def estimate(
     panel : the data.
     solver : 'fw' (R synthdid's Frank-Wolfe; reproduces R's numbers) or 'exact' (the
         exact minimisers of the weight problems).
+    covariates : how the panel's covariates (``Panel.X``) enter, if it has any:
+        'optimized' (default; R synthdid's joint fit of the weights and coefficients,
+        Stata ``sdid``'s default), 'projected' (Kranz 2022: the outcome net of the
+        covariates' two-way-fit coefficients on the untreated cells), or None (ignore
+        them). Standardised internally: results do not depend on their units.
     variance : also run a variance method (:func:`jaxpanel.inference.variance`), e.g.
         'placebo', with ``reps`` replicates drawn from ``seed`` (default 0).
 
@@ -130,8 +136,10 @@ def estimate(
     R synthdid's ``sc_estimate``.
     """
     check_choice("solver", solver, wts.SOLVERS)
-    options = SC.replace(solver=solver)
-    est = estimate_family(panel, "sc", options, estimate, {"solver": solver})
+    check_choice("covariates", covariates, COVARIATE_FORMS)
+    options = SC.replace(solver=solver, covariates=covariates)
+    recipe = {"solver": solver, "covariates": covariates}
+    est = estimate_family(panel, "sc", options, estimate, recipe)
     return with_variance(est, variance, reps, seed)
 
 

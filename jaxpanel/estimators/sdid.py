@@ -25,7 +25,7 @@ from ..panel import Panel
 from ..results import Estimate
 from ._core import att_or_nan
 from ._staggered import estimate_family
-from ._synth import SDID, synth_fit
+from ._synth import COVARIATE_FORMS, SDID, synth_fit
 
 
 @partial(jax.jit, static_argnames=("solver",))
@@ -101,6 +101,7 @@ def att(*args, **kwargs) -> jax.Array:
 def estimate(
     panel: Panel,
     solver: wts.Solver = "fw",
+    covariates: str | None = "optimized",
     variance: str | None = None,
     reps: int | None = None,
     seed: int | jax.Array | None = None,
@@ -112,6 +113,11 @@ def estimate(
     panel : the data.
     solver : 'fw' (R synthdid's Frank-Wolfe; reproduces R's numbers) or 'exact' (the
         exact minimisers of the weight problems).
+    covariates : how the panel's covariates (``Panel.X``) enter, if it has any:
+        'optimized' (default; R synthdid's joint fit of the weights and coefficients,
+        Stata ``sdid``'s default), 'projected' (Kranz 2022: the outcome net of the
+        covariates' two-way-fit coefficients on the untreated cells), or None (ignore
+        them). Standardised internally: results do not depend on their units.
     variance : also run a variance method (:func:`jaxpanel.inference.variance`), e.g.
         'placebo', with ``reps`` replicates drawn from ``seed`` (default 0).
 
@@ -133,8 +139,10 @@ def estimate(
     ``synthdid_estimate``.
     """
     check_choice("solver", solver, wts.SOLVERS)
-    options = SDID.replace(solver=solver)
-    est = estimate_family(panel, "sdid", options, estimate, {"solver": solver})
+    check_choice("covariates", covariates, COVARIATE_FORMS)
+    options = SDID.replace(solver=solver, covariates=covariates)
+    recipe = {"solver": solver, "covariates": covariates}
+    est = estimate_family(panel, "sdid", options, estimate, recipe)
     return with_variance(est, variance, reps, seed)
 
 
