@@ -179,12 +179,51 @@ def estimator_options(args) -> dict:
             "--seed draws variance replicates and needs --variance; the draws of "
             "tuning (mc's folds, trop's placebo sets) take --cv-seed"
         )
+    if args.covariate_form is not None:
+        if args.method not in ("sc", "difp", "sdid"):
+            raise CLIError("--covariate-form applies to sc, difp and sdid")
+        if args.covariates is None:
+            raise CLIError("--covariate-form needs --covariates")
+        options["covariates"] = args.covariate_form
+    if args.covariates is not None and args.method in ("mc", "trop"):
+        raise CLIError(
+            f"--covariates: {args.method} does not take covariates yet; use did, sc, "
+            "difp or sdid"
+        )
     lambdas = {k: getattr(args, k) for k in LAMBDAS if getattr(args, k) is not None}
     if lambdas:
         if args.method != "trop":
             raise CLIError("--lambda-unit/--lambda-time/--lambda-nn apply to trop only")
         options.update(lambdas)
     return options
+
+
+def covariate_columns(args) -> list[str] | None:
+    """The --covariates columns as a list (None without the option)."""
+    if args.covariates is None:
+        return None
+    cols = [c.strip() for c in args.covariates.split(",") if c.strip()]
+    if not cols:
+        raise CLIError("--covariates needs column names, e.g. --covariates lngdp")
+    return cols
+
+
+def cluster_labels(df, args) -> dict | None:
+    """Unit -> cluster from the --cluster column (constant within each unit)."""
+    if args.cluster is None:
+        return None
+    if args.variance not in ("bootstrap", "jackknife", "placebo"):
+        raise CLIError("--cluster needs --variance bootstrap, jackknife or placebo")
+    if args.cluster not in df.columns:
+        raise CLIError(f"--cluster {args.cluster!r} is not a column of the file")
+    per_unit = df.groupby(args.unit)[args.cluster].nunique(dropna=False)
+    mixed = list(per_unit.index[per_unit > 1])
+    if mixed:
+        raise CLIError(
+            f"--cluster {args.cluster!r} changes within units {mixed[:5]}: a unit "
+            "belongs to one cluster"
+        )
+    return df.groupby(args.unit)[args.cluster].first().to_dict()
 
 
 def write_estimate(est, path: str) -> None:

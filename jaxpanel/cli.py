@@ -23,6 +23,8 @@ from ._cli_input import (
     LAMBDAS,
     CLIError,
     check_out,
+    cluster_labels,
+    covariate_columns,
     estimator_options,
     read_csv,
     time_order,
@@ -142,6 +144,8 @@ def cmd_fit(args) -> int:
         raise CLIError("--reps needs --variance (e.g. --variance placebo)")
     df = read_csv(args)
     treatment = treatment_column(df, args)
+    covariates = covariate_columns(args)
+    cluster = cluster_labels(df, args)
     panel = Panel.from_long(
         df,
         unit=args.unit,
@@ -149,6 +153,7 @@ def cmd_fit(args) -> int:
         outcome=args.outcome,
         treatment=treatment,
         time_order=time_order(args),
+        covariates=covariates,
     )
     t0 = time.perf_counter()
     est = _run(panel, args.method, **options)
@@ -159,10 +164,14 @@ def cmd_fit(args) -> int:
             seed=0 if args.seed is None else args.seed,
             level=args.level,
             **({} if args.reference is None else {"reference": args.reference}),
+            **({} if cluster is None else {"cluster": cluster}),
         )
     seconds = time.perf_counter() - t0
     print(est.summary())
     print(f"  seconds  {seconds:.3f}")
+    if args.event_study:
+        print("\nEffects by event time (periods since adoption):")
+        print(est.event_study().to_string(float_format=lambda x: f"{x:.4f}"))
     if args.out is not None:
         write_estimate(est, args.out)
         print(f"  written  {args.out}")
@@ -284,6 +293,31 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help=f"trop: fix {name} (all three fixed: no tuning; 'inf' allowed for nn)",
         )
+    fit.add_argument(
+        "--covariates",
+        default=None,
+        metavar="C1,C2,...",
+        help="time-varying covariate columns, comma-separated (did, sc, difp, sdid)",
+    )
+    fit.add_argument(
+        "--covariate-form",
+        default=None,
+        choices=["optimized", "projected"],
+        help="how sc, difp and sdid use the covariates (default optimized, as Stata "
+        "sdid)",
+    )
+    fit.add_argument(
+        "--cluster",
+        default=None,
+        metavar="COLUMN",
+        help="cluster column (constant within a unit) for the bootstrap, jackknife "
+        "and placebo",
+    )
+    fit.add_argument(
+        "--event-study",
+        action="store_true",
+        help="also print the effects by event time (with SEs after --variance)",
+    )
     fit.add_argument(
         "--sep", default=None, help="field separator (default: detected from the file)"
     )

@@ -341,13 +341,36 @@ class Estimate:
             for t, r in self.trajectory.iterrows()
         ]
         sets = getattr(self.inference, "ci_set", None)
-        return {
+        out = {
             **row,
             "ci_set": None if sets is None else [[plain(a), plain(b)] for a, b in sets],
             "unit_weights": weights(self.unit_weights),
             "time_weights": weights(self.time_weights),
             "trajectory": traj,
         }
+        if "beta" in self.info:
+            out["covariates"] = {
+                "names": list(self.panel.covariate_names),
+                "beta": self.info["beta"],
+            }
+        if self.cohorts is not None:
+            out["cohorts"] = [
+                {
+                    "adoption": _timeaxis.format_label(a),
+                    **{
+                        k: plain(r[k]) for k in ("n_treated", "n_post", "weight", "att")
+                    },
+                    "omega": weights(r["omega"]),
+                    "lambda": weights(r["lambda"]),
+                }
+                for a, r in self.cohorts.iterrows()
+            ]
+        if self.panel.is_absorbing:
+            out["event_study"] = [
+                {"event_time": int(e), **{k: plain(v) for k, v in r.items()}}
+                for e, r in self.event_study().iterrows()
+            ]
+        return out
 
     def to_long(self) -> pd.DataFrame:
         """The estimate, its weights and its trajectory as one tidy frame.
@@ -399,6 +422,26 @@ class Estimate:
         lines.append(f"  status   {self.status}")
         lines.append(f"  dtype    {self.dtype}")
         lines.append("  " + self.panel.summary().replace("\n", "\n  "))
+        if self.cohorts is not None:
+            lines.append(
+                f"  cohorts  {len(self.cohorts)} adoption periods (ATT weighted by "
+                "treated cells):"
+            )
+            for a, r in self.cohorts.iterrows():
+                lines.append(
+                    f"    {_timeaxis.format_label(a)}: {r['n_treated']} "
+                    f"unit{'s' if r['n_treated'] != 1 else ''}, "
+                    f"weight {r['weight']:.3f}, ATT {r['att']:.4f}"
+                )
+        if "beta" in self.info:
+            beta = np.asarray(self.info["beta"], float)
+            names = ", ".join(self.panel.covariate_names)
+            shown = (
+                ", ".join(f"{b:.4g}" for b in beta.ravel())
+                if beta.ndim == 1
+                else f"{beta.shape[0]} cohorts x {beta.shape[1]} (info['beta'])"
+            )
+            lines.append(f"  covariates {names}: coefficients {shown}")
         for name, w in (("unit", self.unit_weights), ("time", self.time_weights)):
             if w is not None:
                 top = w[w.abs() > 0].abs().sort_values(ascending=False).head(5)

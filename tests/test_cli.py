@@ -289,3 +289,63 @@ def test_time_order_and_numeric_unit_ids_on_the_command_line(tmp_path, capsys):
     assert cli.main([*base, *treat, "--time-order", ",".join(names)]) == 0
     text = capsys.readouterr().out
     assert "pre-periods: 3, post-periods: 3" in text and "(Jan..Jun)" in text
+
+
+def staggered_csv(tmp_path):
+    """A small staggered panel with a covariate and clusters of two units."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(16):
+        adopt = {12: 5, 13: 5, 14: 6, 15: 6}.get(i)
+        level = rng.normal()
+        for t in range(2000, 2009):
+            x = rng.normal()
+            d = int(adopt is not None and t - 2000 >= adopt)
+            y = level + 0.3 * (t - 2000) + 0.5 * x + 2.0 * d + 0.1 * rng.normal()
+            rows.append((f"s{i:02d}", t, y, d, x, f"c{i // 2}"))
+    df = pd.DataFrame(rows, columns=["unit", "year", "y", "d", "x", "region"])
+    path = tmp_path / "stag.csv"
+    df.to_csv(path, index=False)
+    return path, df
+
+
+def test_staggered_covariates_cluster_event_study(tmp_path, capsys):
+    path, df = staggered_csv(tmp_path)
+    base = ["fit", str(path), "--unit", "unit", "--time", "year", "--outcome", "y"]
+    base += ["--treatment", "d", "--method", "sdid"]
+    out_json = tmp_path / "e.json"
+    args = [*base, "--covariates", "x", "--variance", "bootstrap", "--reps", "20"]
+    args += ["--cluster", "region", "--event-study", "--out", str(out_json)]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "cohorts  2 adoption periods" in out and "covariates x" in out
+    assert "Effects by event time" in out
+    got = json.loads(out_json.read_text())
+    panel = jaxpanel.Panel.from_long(df, "unit", "year", "y", "d", covariates=["x"])
+    region = df.groupby("unit")["region"].first()
+    est = jaxpanel.sdid(panel).variance("bootstrap", reps=20, cluster=region)
+    assert got["att"] == pytest.approx(est.att, abs=1e-12)
+    assert got["se"] == pytest.approx(est.se, abs=1e-12)
+    assert [c["adoption"] for c in got["cohorts"]] == ["2005", "2006"]
+    table = est.event_study()
+    assert [r["event_time"] for r in got["event_study"]] == list(table.index)
+    assert got["event_study"][-1]["se"] == pytest.approx(table["se"].iloc[-1])
+
+
+def test_covariate_and_cluster_errors_are_one_line(tmp_path, capsys):
+    path, _ = staggered_csv(tmp_path)
+    base = ["fit", str(path), "--unit", "unit", "--time", "year", "--outcome", "y"]
+    base += ["--treatment", "d"]
+    cases = [
+        (["--method", "mc", "--covariates", "x"], "mc does not take covariates"),
+        (["--method", "did", "--covariate-form", "projected", "--covariates", "x"],
+         "--covariate-form applies to sc, difp and sdid"),
+        (["--method", "sdid", "--cluster", "region"], "--cluster needs --variance"),
+        (["--method", "sdid", "--variance", "placebo", "--cluster", "y"],
+         "changes within units"),
+        (["--method", "sdid", "--covariates", "nope"], "missing columns"),
+    ]  # fmt: skip
+    for extra, message in cases:
+        assert cli.main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1

@@ -289,6 +289,16 @@ def resample_rows(freq: jax.Array) -> tuple[jax.Array, jax.Array]:
     return idx, valid
 
 
+def refuse_covariates(panel: Panel, who: str) -> None:
+    """Raise ``ValueError`` for a panel with covariates, for estimators without them."""
+    if panel.covariate_names:
+        raise ValueError(
+            f"{who} does not take covariates yet, and the panel has "
+            f"{', '.join(map(repr, panel.covariate_names))}. Fix: build the panel "
+            "without covariates=, or use did, sc, difp or sdid (which take them)"
+        )
+
+
 def require_panel(panel: Any) -> None:
     """Raise ``TypeError`` unless ``panel`` is a :class:`jaxpanel.Panel`."""
     if not isinstance(panel, Panel):

@@ -35,8 +35,20 @@ def _controls_connected(est, who: str) -> list[Unmet]:
     return []
 
 
-def _bootstrap(est, **_) -> list[Unmet]:
+def _treated_clusters(est, clusters) -> np.ndarray:
+    return np.unique(clusters[est.panel.ever_treated])
+
+
+def _bootstrap(est, clusters=None, **_) -> list[Unmet]:
     p = est.panel
+    if clusters is not None and len(_treated_clusters(est, clusters)) < 2:
+        return [
+            Unmet(
+                "the clustered bootstrap needs treated units in at least two clusters "
+                "(a resample without the only one has no treated unit)",
+                "",
+            )
+        ]
     if p.n_treated < 2:
         return [
             Unmet(
@@ -57,8 +69,24 @@ def _bootstrap(est, **_) -> list[Unmet]:
     return []
 
 
-def _jackknife(est, allow: bool = False, refit: bool = False, **_) -> list[Unmet]:
+def _jackknife(
+    est, allow: bool = False, refit: bool = False, clusters=None, **_
+) -> list[Unmet]:
     p = est.panel
+    if clusters is not None:
+        cohorts = np.unique(p.adoption_index[p.ever_treated])
+        thin = [
+            c for c in cohorts if len(np.unique(clusters[p.adoption_index == c])) < 2
+        ]
+        if thin:
+            return [
+                Unmet(
+                    "the clustered jackknife needs the treated units of every adoption "
+                    "period in at least two clusters (Stata sdid refuses too); those "
+                    f"adopting in {_times(p, thin)} are in one",
+                    "",
+                )
+            ]
     if p.n_treated < 2:
         return [
             Unmet(
@@ -111,8 +139,28 @@ def _jackknife(est, allow: bool = False, refit: bool = False, **_) -> list[Unmet
     return []
 
 
-def _placebo(est, **_) -> list[Unmet]:
+def _placebo(est, clusters=None, **_) -> list[Unmet]:
     p = est.panel
+    if clusters is not None:
+        sizes = np.bincount(clusters)
+        n_tr = len(_treated_clusters(est, clusters))
+        if len(np.unique(sizes)) > 1:
+            return [
+                Unmet(
+                    "the clustered placebo assigns whole clusters, unit by unit, and "
+                    f"needs clusters of one size (sizes here: {sorted(set(sizes))})",
+                    "",
+                )
+            ]
+        if len(sizes) - n_tr <= n_tr:
+            return [
+                Unmet(
+                    "the clustered placebo needs more clusters without treated units "
+                    f"than with ({len(sizes) - n_tr} and {n_tr})",
+                    "",
+                )
+            ]
+        return _controls_connected(est, "the unit placebo")
     if p.n_control <= p.n_treated:
         return [
             Unmet(

@@ -26,9 +26,11 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from .. import batch
 from .._options import check_choice
+from .._parse import _listing
 from ._requirements import methods_for, require, time_placebo_lead
 from ._result import event_covariance, from_draws, result
 
@@ -38,6 +40,41 @@ def _design(est):
     treated = np.flatnonzero(panel.ever_treated)
     controls = np.flatnonzero(~panel.ever_treated)
     return panel, treated, controls
+
+
+def cluster_codes(panel, cluster) -> np.ndarray | None:
+    """(N,) int cluster of each unit (0..G-1, in order of first appearance), or None.
+
+    ``cluster`` maps units to clusters: a Series or dict keyed by unit label, or a
+    sequence aligned with ``panel.units``; None means every unit is its own cluster.
+
+    Raises
+    ------
+    ValueError
+        A unit without a cluster, or a sequence of the wrong length.
+    """
+    if cluster is None:
+        return None
+    if isinstance(cluster, (pd.Series, dict)):
+        series = pd.Series(cluster)
+        missing = [u for u in panel.units if u not in series.index]
+        if missing:
+            raise ValueError(
+                f"cluster: units {_listing(missing)} have no cluster. Fix: map every "
+                "unit of the panel to a cluster"
+            )
+        values = series.loc[list(panel.units)].to_numpy()
+    else:
+        values = np.asarray(cluster, dtype=object)
+        if values.shape != (panel.N,):
+            raise ValueError(
+                f"cluster: {values.shape[0] if values.ndim else 0} labels for "
+                f"{panel.N} units. Fix: one cluster label per unit (aligned with "
+                "panel.units), or a Series indexed by unit"
+            )
+    if pd.isna(pd.Series(values)).any():
+        raise ValueError("cluster: a unit's cluster is missing. Fix: label every unit")
+    return pd.factorize(pd.Series(values))[0].astype(np.int64)
 
 
 def _run(est, fn, shared, args, chunk, progress, desc):
@@ -76,6 +113,14 @@ def _jackknife_lane(fixed):
 
 
 @functools.cache
+def _fixed_lane(fixed):
+    def lane(shared, freq):
+        return fixed(shared["data"], freq.astype(shared["data"]["Y"].dtype))
+
+    return lane
+
+
+@functools.cache
 def _placebo_lane(refit):
     def lane(shared, units):
         data = shared["data"]
@@ -102,24 +147,36 @@ def _time_placebo_lane(refit_cold, length: int):
 
 # ------------------------------------------------------------------------------ bootstrap
 def bootstrap_draws(
-    seed, n_units: int, treated: np.ndarray, reps: int, stratified: bool = False
+    seed,
+    n_units: int,
+    treated: np.ndarray,
+    reps: int,
+    stratified: bool = False,
+    clusters: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """Unit counts of the first ``reps`` valid bootstrap samples, and candidates drawn.
 
     ``stratified``: the TROP paper's Algorithm 3, N_co draws with replacement among the
     controls and N_tr among the treated units (every sample valid; replicate b uses
-    ``fold_in(key(seed), b)``).
+    ``fold_in(key(seed), b)``). ``clusters`` (N,) cluster codes: whole clusters are
+    drawn (Stata ``sdid``'s ``cluster()``; stratified: among clusters with a treated
+    unit and among the others), each unit counted as often as its cluster.
     """
     is_tr = np.zeros(n_units, bool)
     is_tr[treated] = True
+    codes = np.arange(n_units) if clusters is None else np.asarray(clusters)
+    n_clusters = int(codes.max()) + 1
     if stratified:
         keys = batch.replicate_keys(seed, 0, reps)
-        return np.asarray(_stratified_counts(keys, jnp.asarray(is_tr))), reps
+        cl_tr = np.zeros(n_clusters, bool)
+        cl_tr[codes[is_tr]] = True
+        counts = np.asarray(_stratified_counts(keys, jnp.asarray(cl_tr)))
+        return counts[:, codes], reps
     kept, start, block = [], 0, max(64, 2 * reps)
     while sum(len(k) for k in kept) < reps:
         c = np.asarray(
-            _counts(batch.replicate_keys(seed, start, start + block), n_units)
-        )
+            _counts(batch.replicate_keys(seed, start, start + block), n_clusters)
+        )[:, codes]
         ok = (c[:, is_tr].sum(axis=1) > 0) & (c[:, ~is_tr].sum(axis=1) > 0)
         kept.append(c[ok])
         start += block
@@ -138,6 +195,7 @@ def bootstrap(
     return_draws=False,
     reference=None,
     scheme=None,
+    cluster=None,
 ):
     """Bootstrap variance: units resampled with replacement, the estimator refitted.
 
@@ -162,6 +220,10 @@ def bootstrap(
         Algorithm 3, the default for TROP: every sample has both). None: the
         estimator's default. Penalties stay fixed in both; ``V = (1/B) sum (tau_b -
         mean)^2``.
+    cluster : units' clusters (a Series or dict keyed by unit, or labels aligned with
+        ``panel.units``); None: each unit its own cluster. Whole clusters are drawn
+        with replacement (Stata ``sdid``'s ``cluster()``; stratified: among clusters
+        with a treated unit and among the others).
 
     Returns
     -------
@@ -180,14 +242,15 @@ def bootstrap(
     Arkhangelsky et al. (2021), Algorithm 2; R synthdid's ``bootstrap_se``; Athey,
     Imbens, Qu and Viviano (2025), Algorithm 3 (stratified).
     """
-    require("bootstrap", est)
     panel, treated, _controls = _design(est)
+    codes = cluster_codes(panel, cluster)
+    require("bootstrap", est, clusters=codes)
     rep = est.replicator
     if scheme is None:
         scheme = "stratified" if est.method == "trop" else "units"
     check_choice("scheme", scheme, ("units", "stratified"))
     counts, _ = bootstrap_draws(
-        seed, panel.N, treated, reps, stratified=scheme == "stratified"
+        seed, panel.N, treated, reps, stratified=scheme == "stratified", clusters=codes
     )
     lane = _bootstrap_lane(rep.refit)
     out = _run(est, lane, {"data": rep.data}, (counts,), chunk, progress, "bootstrap")
@@ -212,6 +275,7 @@ def jackknife(
     return_draws=False,
     allow=False,
     refit=False,
+    cluster=None,
 ):
     """Jackknife variance: each unit left out in turn, weights fixed or re-estimated.
 
@@ -236,6 +300,10 @@ def jackknife(
     chunk : replicates per batch (default: from the memory model, ``jaxpanel.batch``).
     progress : True / False, or None for a bar only for long runs.
     return_draws : keep the replicate estimates in the result.
+    cluster : units' clusters (a Series or dict keyed by unit, or labels aligned with
+        ``panel.units``); None: each unit its own cluster. Each cluster is left out in
+        turn and ``V = ((G - 1)/G) sum (tau_(-g) - mean)^2`` over the G clusters
+        (Stata ``sdid``'s ``cluster()``).
 
     Returns
     -------
@@ -258,18 +326,27 @@ def jackknife(
     """
     if refit is not True and refit is not False:
         raise ValueError(f"refit must be True or False, got {refit!r}")
-    require("jackknife", est, allow=allow, refit=refit)
     panel, _treated, _controls = _design(est)
+    codes = cluster_codes(panel, cluster)
+    require("jackknife", est, allow=allow, refit=refit, clusters=codes)
     rep = est.replicator
     n = panel.N
-    if refit:  # the bootstrap's refit with unit i's count 0
+    if codes is not None:  # cluster g left out: its units' counts 0
+        n = int(codes.max()) + 1
+        left = 1.0 - (codes[None, :] == np.arange(n)[:, None])
+        lane = _bootstrap_lane(rep.refit) if refit else _fixed_lane(rep.fixed)
+        draws = left
+    elif refit:  # the bootstrap's refit with unit i's count 0
         lane, draws = _bootstrap_lane(rep.refit), 1.0 - np.eye(n)
     else:
         lane, draws = _jackknife_lane(rep.fixed), np.arange(n)
     out = _run(est, lane, {"data": rep.data}, (draws,), chunk, progress, "jackknife")
     u = np.asarray(out["att"], float)
     if not np.isfinite(u).all():
-        bad = [panel.units[i] for i in np.flatnonzero(~np.isfinite(u))]
+        bad = [
+            panel.units[i] if codes is None else f"cluster {i}"
+            for i in np.flatnonzero(~np.isfinite(u))
+        ]
         others = [m for m in methods_for(est) if m != "jackknife"]
         fix = (
             "use method=" + ", ".join(map(repr, others))
@@ -366,6 +443,7 @@ def placebo(
     progress=None,
     return_draws=False,
     reference=None,
+    cluster=None,
 ):
     """Unit placebo variance: controls declared treated in the treated units' pattern.
 
@@ -386,6 +464,10 @@ def placebo(
     progress : True / False, or None for a bar only for long runs.
     return_draws : keep the replicate estimates in the result.
     reference : 'permutation' (default) or 'normal'.
+    cluster : units' clusters (a Series or dict keyed by unit, or labels aligned with
+        ``panel.units``); None: each unit its own cluster. Whole clusters play the
+        clusters with a treated unit (those are dropped), unit by unit in order, as
+        Stata ``sdid``'s ``cluster()``: every cluster must have as many units.
 
     Returns
     -------
@@ -405,8 +487,9 @@ def placebo(
     ----------
     Arkhangelsky et al. (2021), Algorithm 4; R synthdid's ``placebo_se``.
     """
-    require("placebo", est)
-    idx, draws, exact, event = placebo_run(est, reps, seed, chunk, progress)
+    codes = cluster_codes(est.panel, cluster)
+    require("placebo", est, clusters=codes)
+    idx, draws, exact, event = placebo_run(est, reps, seed, chunk, progress, codes)
     return from_draws(
         "placebo",
         est.att,
@@ -420,7 +503,7 @@ def placebo(
     )
 
 
-def placebo_run(est, reps, seed, chunk=None, progress=None):
+def placebo_run(est, reps, seed, chunk=None, progress=None, clusters=None):
     """The unit placebo's assignments (B, N_tr), estimates (B,), exact, event effects.
 
     The assignments are control indices; the event effects (B, 2T - 1) are each
@@ -430,16 +513,27 @@ def placebo_run(est, reps, seed, chunk=None, progress=None):
     panel, treated, controls = _design(est)
     rep = est.replicator
     W0 = rep.data["W"]
+    stays = ~panel.ever_treated
+    if clusters is not None:  # whole clusters, unit by unit in order
+        members = [np.flatnonzero(clusters == g) for g in range(clusters.max() + 1)]
+        tr_cl = np.unique(clusters[treated])
+        co_cl = np.setdiff1d(np.arange(len(members)), tr_cl)
+        treated = np.concatenate([members[g] for g in tr_cl])
+        stays = np.isin(clusters, co_cl)
     shared = {
         "data": rep.data,
-        "freq": jnp.asarray(
-            ~panel.ever_treated, W0.dtype
-        ),  # the real treated units leave
+        "freq": jnp.asarray(stays, W0.dtype),  # the real treated units leave
         "patterns": W0[jnp.asarray(treated)],  # placebo units take over these rows
     }
     rows = np.asarray(panel.W & panel.mask)[treated]
-    ordered = bool((rows != rows[:1]).any())
-    idx, exact = placebo_draws(seed, controls, len(treated), reps, ordered)
+    if clusters is None:
+        ordered = bool((rows != rows[:1]).any())
+        idx, exact = placebo_draws(seed, controls, len(treated), reps, ordered)
+    else:
+        blocks = rows.reshape(len(tr_cl), -1, rows.shape[1])
+        ordered = bool((blocks != blocks[:1]).any())
+        picks, exact = placebo_draws(seed, co_cl, len(tr_cl), reps, ordered)
+        idx = np.stack([np.concatenate([members[g] for g in p]) for p in picks])
     out = _run(
         est, _placebo_lane(rep.refit), shared, (idx,), chunk, progress, "placebo"
     )
@@ -475,6 +569,10 @@ def time_placebo(
     progress : True / False, or None for a bar only for long runs.
     return_draws : keep the replicate estimates in the result.
     reference : 'permutation' (default) or 'normal'.
+    cluster : units' clusters (a Series or dict keyed by unit, or labels aligned with
+        ``panel.units``); None: each unit its own cluster. Whole clusters play the
+        clusters with a treated unit (those are dropped), unit by unit in order, as
+        Stata ``sdid``'s ``cluster()``: every cluster must have as many units.
 
     Returns
     -------

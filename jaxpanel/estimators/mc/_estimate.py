@@ -16,7 +16,7 @@ from ...fit import Replicator
 from ...panel import Panel
 from ...requirements import ESTIMATORS, require
 from ...results import Estimate
-from .._core import outputs, require_panel, resample_rows
+from .._core import outputs, refuse_covariates, require_panel, resample_rows
 from ._cv import fit_cv, panel_fold_draws
 from ._fit import MCOptions, Solver, fit
 
@@ -109,6 +109,7 @@ def estimate(
     penalty by cross-validation); R MCPanel's ``mcnnm_cv``.
     """
     require_panel(panel)
+    refuse_covariates(panel, "mc")
     check_variance_args(variance, reps, seed)  # before tuning, not after
     require(panel, "mc", ESTIMATORS["mc"])
     if num_folds < 2:

@@ -15,7 +15,7 @@ from ...fit import Replicator
 from ...panel import Panel
 from ...requirements import Requirements, require
 from ...results import Estimate
-from .._core import outputs, require_panel, resample_rows
+from .._core import outputs, refuse_covariates, require_panel, resample_rows
 from ._criteria import loocv_table
 from ._fitting import (
     VARIANTS,
@@ -196,6 +196,7 @@ def estimate(
     (``estimate.recipe`` re-tunes; ``Recipe("trop", info["fixed_options"])`` does not).
     """
     require_panel(panel)
+    refuse_covariates(panel, "trop")
     check_variance_args(variance, reps, seed)  # before tuning, not after
     _choice("variant", variant, VARIANTS)
     _choice("search", search, SEARCHES)
