@@ -191,3 +191,32 @@ def test_bad_covariates():
     assert p.select(units=[1]).X.shape == (1, 1, 2)
     with pytest.raises(ValueError, match="X has shape"):
         Panel.from_arrays(np.zeros((2, 2)), np.eye(2), X=np.zeros((1, 3, 2)))
+
+
+@pytest.mark.parametrize("lambda_nn", [np.inf, 3.0])
+def test_trop_with_covariates_matches_reference_cells(rng, lambda_nn):
+    """The paper's Eq. 14: each cell's weighted fit with unpenalised coefficients."""
+    from .reference_lowrank import lowrank_regression_fit, trop_cell_weights
+
+    Y, W, X = covariate_panel(rng, N0=6, N1=2, T0=6, T1=2)
+    est = jaxpanel.trop(
+        panel_of(Y, W, X), lambda_unit=0.4, lambda_time=0.3, lambda_nn=lambda_nn
+    )
+    mask = np.ones_like(Y)
+    taus = []
+    for i, t in zip(*np.nonzero(W)):
+        w = trop_cell_weights(Y, W, mask, i, t, 0.4, 0.3)
+        fitted, _, L = lowrank_regression_fit(Y, w, lambda_nn, X)
+        taus.append(Y[i, t] - fitted[i, t] - L[i, t])
+    assert abs(est.att - np.mean(taus)) < 1e-6
+    without = jaxpanel.trop(
+        panel_of(Y, W, X),
+        lambda_unit=0.4,
+        lambda_time=0.3,
+        lambda_nn=lambda_nn,
+        covariates=False,
+    )
+    assert abs(without.att - est.att) > 1e-3
+    with pytest.raises(ValueError, match="trop\\(variant='global'\\) does not take"):
+        jaxpanel.trop(panel_of(Y, W, X), variant="global", lambda_unit=0.1,
+                      lambda_time=0.1, lambda_nn=np.inf)  # fmt: skip

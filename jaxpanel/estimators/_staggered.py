@@ -213,20 +213,23 @@ def _replicate_fns(opts: SynthOptions):
             data["Y"], W, data["adoptions"], mask, freq, data["omega"],
             data["lambda"], data.get("X"), options=opts,
         )  # fmt: skip
-        return outputs(f, data["Y"], W, mask, freq)
+        return {**outputs(f, data["Y"], W, mask, freq), "cohort": f.info["cohort_att"]}
 
     def refit_cold(data, W, freq, mask):
         f = staggered_fit(
             data["Y"], W, data["adoptions"], mask, freq, X=data.get("X"), options=opts
         )
-        return outputs(f, data["Y"], W, mask, freq)
+        return {**outputs(f, data["Y"], W, mask, freq), "cohort": f.info["cohort_att"]}
 
     def fixed(data, freq):
         f = staggered_fit(
             data["Y"], data["W"], data["adoptions"], data["mask"], freq,
             data["omega"], data["lambda"], data.get("X"), options=fixed_opts,
         )  # fmt: skip
-        return outputs(f, data["Y"], data["W"], data["mask"], freq)
+        return {
+            **outputs(f, data["Y"], data["W"], data["mask"], freq),
+            "cohort": f.info["cohort_att"],
+        }
 
     return refit, refit_cold, fixed
 

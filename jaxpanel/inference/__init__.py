@@ -121,8 +121,16 @@ def variance(
             "another method that applies (jaxpanel.inference.methods_for(est))"
         )
     _calibration.warn(est, method, res)
+    cohorts = est.cohorts
+    if cohorts is not None:
+        cohorts = cohorts.assign(se=res.info.get("cohort_se", np.nan))
     return est.replace(
-        se=res.se, ci=res.ci, p_value=res.p_value, variance_method=method, inference=res
+        se=res.se,
+        ci=res.ci,
+        p_value=res.p_value,
+        variance_method=method,
+        inference=res,
+        cohorts=cohorts,
     )
 
 

@@ -147,7 +147,7 @@ def conditional(
             "undefined). Fix: use another method that applies "
             "(jaxpanel.inference.methods_for(est))"
         )
-    idx, draws, exact, _event = placebo_run(est, reps, seed, chunk, progress)
+    idx, draws, exact, _event, _cohort = placebo_run(est, reps, seed, chunk, progress)
     a_b = np.nanmean(np.where(np.isfinite(a), a, np.nan)[idx], axis=1)
     ok = np.isfinite(draws) & np.isfinite(a_b)
     if ok.sum() < 2:

@@ -262,6 +262,14 @@ def event_covariance(
     return np.where(n >= 2, cov, np.nan)
 
 
+def cohort_se(
+    cohort: np.ndarray, ok: np.ndarray, centred: bool = True, jackknife: bool = False
+) -> list[float]:
+    """SE of each cohort's ATT over the replicates (the diagonal of its covariance)."""
+    cov = event_covariance(cohort, ok, centred, jackknife)
+    return [float(v) for v in np.sqrt(np.diag(cov))]
+
+
 def from_draws(
     method: str,
     att: float,
@@ -273,6 +281,7 @@ def from_draws(
     centred: bool = True,
     reference: str | None = None,
     event: np.ndarray | None = None,
+    cohort: np.ndarray | None = None,
 ) -> VarianceResult:
     """Summaries of replicate estimates.
 
@@ -281,6 +290,9 @@ def from_draws(
     reference : one of ``METHOD_REFERENCES[method]``; None for its default (the first).
     event : (B, 2T - 1) the replicates' effects by event time, or None; their covariance
         (over the replicates whose ATT is finite) becomes ``event_cov``.
+    cohort : (B, C) the replicates' cohort ATTs (staggered designs), or None; their SEs
+        by the same formula become ``info['cohort_se']`` (each over the replicates
+        where the cohort is present, as Stata ``sdid``).
     """
     raw = np.asarray(draws, float)
     allowed = METHOD_REFERENCES[method]
@@ -306,6 +318,9 @@ def from_draws(
         ci, p = permutation(att, draws, level, what)
     elif reference == "percentile":
         ci, p = percentile(draws, level)
+    info = dict(info or {})
+    if cohort is not None:
+        info["cohort_se"] = cohort_se(cohort, np.isfinite(raw), centred)
     return result(
         method,
         att,

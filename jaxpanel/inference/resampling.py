@@ -32,7 +32,7 @@ from .. import batch
 from .._options import check_choice
 from .._parse import _listing
 from ._requirements import methods_for, require, time_placebo_lead
-from ._result import event_covariance, from_draws, result
+from ._result import cohort_se, event_covariance, from_draws, result
 
 
 def _design(est):
@@ -263,6 +263,7 @@ def bootstrap(
         return_draws,
         reference=reference,
         event=out["event"],
+        cohort=out.get("cohort"),
     )
 
 
@@ -342,6 +343,9 @@ def jackknife(
         lane, draws = _jackknife_lane(rep.fixed), np.arange(n)
     out = _run(est, lane, {"data": rep.data}, (draws,), chunk, progress, "jackknife")
     u = np.asarray(out["att"], float)
+    extra = {}
+    if "cohort" in out:
+        extra["cohort_se"] = cohort_se(out["cohort"], np.ones(n, bool), jackknife=True)
     if not np.isfinite(u).all():
         bad = [
             panel.units[i] if codes is None else f"cluster {i}"
@@ -366,7 +370,7 @@ def jackknife(
         n_valid=n,
         n_requested=n,
         draws=u if return_draws else None,
-        info={"weights": "re-estimated" if refit else "fixed"},
+        info={"weights": "re-estimated" if refit else "fixed", **extra},
         event_cov=event_covariance(out["event"], np.ones(n, bool), jackknife=True),
     )
 
@@ -489,7 +493,9 @@ def placebo(
     """
     codes = cluster_codes(est.panel, cluster)
     require("placebo", est, clusters=codes)
-    idx, draws, exact, event = placebo_run(est, reps, seed, chunk, progress, codes)
+    idx, draws, exact, event, cohort = placebo_run(
+        est, reps, seed, chunk, progress, codes
+    )
     return from_draws(
         "placebo",
         est.att,
@@ -500,15 +506,17 @@ def placebo(
         info={"exact": exact, "n_assignments": len(idx)},
         reference=reference,
         event=event,
+        cohort=cohort,
     )
 
 
 def placebo_run(est, reps, seed, chunk=None, progress=None, clusters=None):
-    """The unit placebo's assignments (B, N_tr), estimates (B,), exact, event effects.
+    """The unit placebo's draws: assignments, estimates, exact, event effects, cohorts.
 
-    The assignments are control indices; the event effects (B, 2T - 1) are each
-    replicate's effects by event time. A failed refit is NaN in the estimates
-    (``placebo`` leaves it out and counts it).
+    The assignments (B, N_tr) are control indices; the estimates (B,) the replicates'
+    ATTs, NaN where a refit failed (``placebo`` leaves it out and counts it); the event
+    effects (B, 2T - 1) each replicate's effects by event time; the cohort ATTs (B, C),
+    or None (block designs).
     """
     panel, treated, controls = _design(est)
     rep = est.replicator
@@ -537,7 +545,14 @@ def placebo_run(est, reps, seed, chunk=None, progress=None, clusters=None):
     out = _run(
         est, _placebo_lane(rep.refit), shared, (idx,), chunk, progress, "placebo"
     )
-    return idx, np.asarray(out["att"], float), exact, np.asarray(out["event"], float)
+    cohort = out.get("cohort")
+    return (
+        idx,
+        np.asarray(out["att"], float),
+        exact,
+        np.asarray(out["event"], float),
+        None if cohort is None else np.asarray(cohort, float),
+    )
 
 
 # ------------------------------------------------------------------------------ time placebo

@@ -153,7 +153,7 @@ def test_jackknife_holds_each_cohorts_weights(rng):
     N, T = Y.shape
     adopt = np.where(W.any(axis=1), W.argmax(axis=1), T)
     never = adopt == T
-    draws = []
+    draws, per_cohort = [], []
     for i in range(N):
         atts, cells = [], []
         for a, row in est.cohorts.iterrows():
@@ -166,10 +166,15 @@ def test_jackknife_holds_each_cohorts_weights(rng):
             atts.append(d[a:].mean() - lam @ d[:a])
             cells.append(len(units) * (T - a))
         draws.append(np.dot(atts, cells) / np.sum(cells))
+        per_cohort.append(atts)
     draws = np.asarray(draws)
     np.testing.assert_allclose(res.inference.draws, draws, atol=1e-9)
     se = np.sqrt((N - 1) / N * ((draws - draws.mean()) ** 2).sum())
     assert abs(res.se - se) < 1e-9
+    # per-cohort SEs from the same leave-one-out fits (Stata sdid's se for each adoption)
+    pc = np.asarray(per_cohort)
+    se_c = np.sqrt((N - 1) / N * ((pc - pc.mean(axis=0)) ** 2).sum(axis=0))
+    np.testing.assert_allclose(res.cohorts["se"], se_c, rtol=1e-9)
 
 
 def test_staggered_requirements(rng):

@@ -30,7 +30,7 @@ import numpy as np
 from jaxpanel.kernels import MAX_STEPS, combine_all, failed, lowrank, twfe
 
 from ... import batch
-from .._core import finish
+from .._core import finish, standardise
 from . import _weights as tw
 from ._fitting import TROPOptions, cell_path
 
@@ -89,11 +89,16 @@ def loocv_cells(Y, W, mask) -> tuple[np.ndarray, int]:
 
 
 @partial(jax.jit, static_argnames=("options",))
-def loocv_table(Y, W, mask, cells, pairs, nn, options: TROPOptions):
-    """Held-out prediction errors: ``tau (G, C, K)``, ``steps``, ``status`` (same shape)."""
+def loocv_table(Y, W, mask, cells, pairs, nn, options: TROPOptions, X=None):
+    """Held-out prediction errors: ``tau (G, C, K)``, ``steps``, ``status`` (same shape).
+
+    ``X`` (K, N, T): covariates in every fit (standardised here), or None.
+    """
     Y = jnp.asarray(Y)
     W = jnp.asarray(W, Y.dtype)
     mask = jnp.asarray(mask, Y.dtype)
+    if X is not None:
+        X = standardise(jnp.asarray(X, Y.dtype), mask)[0]
     y = jnp.where(mask > 0, Y, 0.0)
     c = (1 - W) * mask
     cells = jnp.asarray(cells)
@@ -106,7 +111,7 @@ def loocv_table(Y, W, mask, cells, pairs, nn, options: TROPOptions):
     def lane(ix):
         g, k = ix
         i, t = cells[k, 0], cells[k, 1]
-        return cell_path(y, c, i, t, pairs[g, 0], pairs[g, 1], nn[g], options)
+        return cell_path(y, c, i, t, pairs[g, 0], pairs[g, 1], nn[g], options, None, X)
 
     per_lane = batch.lane_bytes(*Y.shape, Y.dtype.itemsize)
     chunk = batch.lanes_per_chunk(n_g * n_c, per_lane, options.memory_bytes)
@@ -123,7 +128,9 @@ def _summary(steps, status, used):
     }
 
 
-def loocv_scores(Y, W, mask, points, cells, options: TROPOptions, k_min: int = 1):
+def loocv_scores(
+    Y, W, mask, points, cells, options: TROPOptions, k_min: int = 1, X=None
+):
     """``Q(lambda)`` (paper Eq. 5) for (P, 3) points.
 
     The sum of squared held-out errors; inf where a held-out fit failed. Returns
@@ -131,7 +138,7 @@ def loocv_scores(Y, W, mask, points, cells, options: TROPOptions, k_min: int = 1
     """
     pairs, nn, where = group_points(points, k_min)
     tau, steps, status = (
-        np.asarray(a) for a in loocv_table(Y, W, mask, cells, pairs, nn, options)
+        np.asarray(a) for a in loocv_table(Y, W, mask, cells, pairs, nn, options, X)
     )
     bad = np.asarray(failed(status)) | ~np.isfinite(tau)
     q = np.where(bad.any(axis=1), np.inf, (np.where(bad, 0.0, tau) ** 2).sum(axis=1))

@@ -81,7 +81,7 @@ def _replicate_fns(options: TROPOptions, variant: str, n_cells: int):
     if variant in ("global", "simulation"):
         one = one_fit(variant)
 
-        def refit(data, W, freq, mask):
+        def refit(data, W, freq, mask):  # no covariates in these variants
             idx, valid = resample_rows(freq)
             Y, W, mask = data["Y"][idx], W[idx], mask[idx] * valid[:, None]
             return outputs(one(Y, W, mask, *lams(data), options), Y, W, mask)
@@ -89,7 +89,9 @@ def _replicate_fns(options: TROPOptions, variant: str, n_cells: int):
     else:
 
         def refit(data, W, freq, mask):
-            f = _fit(data["Y"], W, mask, *lams(data), n_cells, options, freq)
+            f = _fit(
+                data["Y"], W, mask, *lams(data), n_cells, options, freq, data.get("X")
+            )
             # per-cell fits have no fitted surface off the treated cells: no leads
             return outputs(f, data["Y"], W, mask, freq, leads=False)
 
@@ -99,7 +101,7 @@ def _replicate_fns(options: TROPOptions, variant: str, n_cells: int):
     return refit, refit, fixed
 
 
-def replicator(Y, W, mask, lambdas, options, variant, n_cells) -> Replicator:
+def replicator(Y, W, mask, lambdas, options, variant, n_cells, X=None) -> Replicator:
     """TROP's refits for variance methods at the chosen ``lambdas``.
 
     ``n_cells`` is the most treated cells a replicate has (per-cell TROP sizes its batch of cell fits
@@ -110,6 +112,7 @@ def replicator(Y, W, mask, lambdas, options, variant, n_cells) -> Replicator:
     Y, W, mask : (N, T) the estimate's arrays.
     lambdas : the chosen (lambda_unit, lambda_time, lambda_nn).
     options : TROPOptions. variant : 'paper' or 'global'. n_cells : see above.
+    X : (K, N, T) covariates (paper version), or None.
 
     Returns
     -------
@@ -118,9 +121,14 @@ def replicator(Y, W, mask, lambdas, options, variant, n_cells) -> Replicator:
     names = ("lambda_unit", "lambda_time", "lambda_nn")
     data = {"Y": Y, "W": W, "mask": mask}
     data.update({k: jnp.asarray(v, Y.dtype) for k, v in zip(names, lambdas)})
+    if X is not None:
+        data["X"] = X
     resize = None
     if variant == "paper":
-        resize = functools.partial(replicator, Y, W, mask, lambdas, options, variant)
+        resize = functools.partial(
+            lambda k, X: replicator(Y, W, mask, lambdas, options, variant, k, X),
+            X=X,
+        )
     fns = _replicate_fns(options, variant, int(n_cells))
     return Replicator(data, *fns, resize=resize)
 
@@ -145,6 +153,7 @@ def estimate(
     tune_tol: float = 1e-6,
     max_steps: int = 10_000,
     memory_bytes: int | None = None,
+    covariates: bool = True,
     variance: str | None = None,
     reps: int | None = None,
     seed: int | jax.Array | None = None,
@@ -180,6 +189,9 @@ def estimate(
         float64); ``tune_tol``: of the tuning fits, whose criterion needs less.
     max_steps, memory_bytes : iteration cap per fit; working memory per batch chunk.
 
+    covariates : use the panel's covariates (``Panel.X``), if it has any (default), in
+        every cell's weighted fit with unpenalised coefficients (the paper's Eq. 14; the
+        paper version only); False ignores them.
     variance, reps, seed : also run a variance method (:mod:`jaxpanel.inference`),
         e.g. ``variance='placebo', reps=1000``; it refits with the chosen lambdas held
         fixed and draws its replicates from ``seed`` (separate from ``cv_seed``).
@@ -196,9 +208,12 @@ def estimate(
     (``estimate.recipe`` re-tunes; ``Recipe("trop", info["fixed_options"])`` does not).
     """
     require_panel(panel)
-    refuse_covariates(panel, "trop")
     check_variance_args(variance, reps, seed)  # before tuning, not after
     _choice("variant", variant, VARIANTS)
+    if covariates is not True and covariates is not False:
+        raise ValueError(f"covariates must be True or False, got {covariates!r}")
+    if covariates and variant != "paper":
+        refuse_covariates(panel, f"trop(variant={variant!r})")
     _choice("search", search, SEARCHES)
     cv = ("loocv" if variant == "paper" else "placebo") if cv is None else cv
     _choice("cv", cv, CVS)
@@ -227,6 +242,7 @@ def estimate(
     options = TROPOptions(tol, max_steps, memory_bytes, squared_weights)
     tune_options = TROPOptions(tune_tol, max_steps, memory_bytes, squared_weights)
     Y, W, mask = panel.arrays()
+    X = panel.covariate_arrays(Y.dtype) if covariates and variant == "paper" else None
     fixed = (lambda_unit, lambda_time, lambda_nn)
     info: dict = {"variant": variant}
     if all(x is not None for x in fixed):
@@ -247,6 +263,7 @@ def estimate(
             cv_seed=cv_seed,
             options=tune_options,
             max_steps=max_steps,
+            X=X,
         )
         info.update(tuned)
     lu, lt, ln = chosen
@@ -269,6 +286,7 @@ def estimate(
         "tune_tol": tune_tol,
         "max_steps": max_steps,
         "memory_bytes": memory_bytes,
+        "covariates": covariates,
     }
     # The same estimator with the lambdas held at their chosen values (the paper's
     # bootstrap re-fits with fixed lambdas): Recipe("trop", info["fixed_options"]).
@@ -282,7 +300,7 @@ def estimate(
     common = {
         "entry": estimate,
         "options": recipe,
-        "replicator": replicator(Y, W, mask, chosen, options, variant, n_cells),
+        "replicator": replicator(Y, W, mask, chosen, options, variant, n_cells, X),
         "requirements": requirements(variant, cv),
     }
     if variant in ("global", "simulation"):
@@ -298,7 +316,7 @@ def estimate(
             **common,
         )
         return with_variance(est, variance, reps, seed)
-    out = fit(Y, W, mask, lu, lt, ln, n_cells, options)
+    out = fit(Y, W, mask, lu, lt, ln, n_cells, options, X)
     info.update(
         cells=int(np.asarray(out.cell_valid).sum()),
         cell_steps_max=int(np.asarray(out.cell_steps).max()),
@@ -309,7 +327,7 @@ def estimate(
         out,
         info=info,
         counterfactual=functools.partial(
-            _untreated_trajectory, panel, out, (lu, lt, ln), options
+            _untreated_trajectory, panel, out, (lu, lt, ln), options, X
         ),
         **common,
     )
@@ -318,7 +336,9 @@ def estimate(
     return with_variance(est, variance, reps, seed)
 
 
-def _untreated_trajectory(panel, out, lambdas, options: TROPOptions) -> np.ndarray:
+def _untreated_trajectory(
+    panel, out, lambdas, options: TROPOptions, X=None
+) -> np.ndarray:
     """(T,) mean imputed Y(0) of the treated units per period, for the trajectory.
 
     On treated cells it is the estimate's own imputation. The treated units' untreated
@@ -335,7 +355,7 @@ def _untreated_trajectory(panel, out, lambdas, options: TROPOptions) -> np.ndarr
         nn = np.array([[lambdas[2]]], float)
         tau, _, status = (
             np.asarray(a)[0, :, 0]
-            for a in loocv_table(Y, W, mask, cells, pairs, nn, options)
+            for a in loocv_table(Y, W, mask, cells, pairs, nn, options, X)
         )
         ok = ~np.asarray(failed(status)) & np.isfinite(tau)
         y0[cells[:, 0], cells[:, 1]] = np.where(

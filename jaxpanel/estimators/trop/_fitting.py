@@ -22,7 +22,7 @@ from jaxpanel.kernels import (
 
 from ... import batch
 from ...fit import Fit
-from .._core import default_mask, finish, impute_lowrank
+from .._core import default_mask, finish, impute_lowrank, standardise
 from . import _weights as tw
 
 Variant = Literal["paper", "global", "simulation"]
@@ -63,6 +63,7 @@ def cell_path(
     lambda_nn: jax.Array,
     options: TROPOptions,
     freq: jax.Array | None = None,
+    X: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Effect of cell (i, t) for several ``lambda_nn`` (K,) at one weight pair.
 
@@ -80,6 +81,8 @@ def cell_path(
     lambda_unit, lambda_time : decay rates (per outcome unit, per period).
     lambda_nn : (K,) penalties. options : TROPOptions.
     freq : (N,) unit frequencies or None.
+    X : (K_x, N, T) covariates with unpenalised coefficients in the weighted fit (the
+        paper's Eq. 14: the penalty is on the low-rank remainder only), or None.
 
     Returns
     -------
@@ -94,7 +97,7 @@ def cell_path(
 
     def body(L, lam):
         res = lowrank.solve(
-            y, w, lam, L, tol=options.tol, max_steps=options.max_steps, fac=fac
+            y, w, lam, L, tol=options.tol, max_steps=options.max_steps, fac=fac, X=X
         )
         ok = res.unit_identified[i] & res.time_identified[t] & (res.n_components == 1)
         status = combine(res.status, jnp.where(ok, CONVERGED, UNIDENTIFIED))
@@ -129,13 +132,18 @@ def count_cells(W, mask=None) -> int:
 
 
 @partial(jax.jit, static_argnames=("n_cells", "options"))
-def _fit(Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options, freq=None):
+def _fit(
+    Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options, freq=None, X=None
+):
     """``fit`` with a static ``n_cells``.
 
     ``freq`` (N,) are unit frequencies (inference: bootstrap counts multiply each unit's
-    weights and its cells' weight in the ATT; 0 drops a unit).
+    weights and its cells' weight in the ATT; 0 drops a unit). ``X`` (K, N, T)
+    covariates (Eq. 14), standardised over the observed cells here.
     """
     Y, W, mask, y, c = _arrays(Y, W, mask)
+    if X is not None:
+        X = standardise(jnp.asarray(X, Y.dtype), mask)[0]
     treated = W * mask
     if freq is not None:
         freq = jnp.asarray(freq, Y.dtype)
@@ -147,7 +155,7 @@ def _fit(Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options, freq
 
     def lane(cell):
         i, t = cell
-        tau, steps, status = cell_path(y, c, i, t, lu, lt, ln[None], options, freq)
+        tau, steps, status = cell_path(y, c, i, t, lu, lt, ln[None], options, freq, X)
         return tau[0], steps[0], status[0]
 
     per_lane = batch.lane_bytes(Y.shape[0], Y.shape[1], dtype.itemsize)
@@ -181,6 +189,7 @@ def fit(
     lambda_nn: float | jax.Array = math.inf,
     n_cells: int | None = None,
     options: TROPOptions = DEFAULT,
+    X: jax.Array | None = None,
 ) -> Fit:
     """TROP, paper version, at fixed lambdas: one fit per treated cell (Eq. 2-3, 13).
 
@@ -194,6 +203,10 @@ def fit(
         treated cells than ``n_cells`` raises ``ValueError`` (concrete input) or gets
         status UNIDENTIFIED (traced input).
     options : TROPOptions.
+    X : (K, N, T) time-varying covariates, or None: each cell's weighted fit is then
+        ``alpha_j + beta_s + X_js'b + R_js`` with ``b`` unpenalised and the nuclear norm
+        on ``R`` only (Eq. 14). Standardised first: the estimate does not depend on
+        their units.
 
     Returns
     -------
@@ -215,7 +228,9 @@ def fit(
         )
     if n_cells < 1:
         raise ValueError("TROP needs at least one treated observed cell (n_cells >= 1)")
-    return _fit(Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options)
+    return _fit(
+        Y, W, mask, lambda_unit, lambda_time, lambda_nn, n_cells, options, None, X
+    )
 
 
 def _global_weights(y, W, mask, lambda_unit, lambda_time, squared: bool):

@@ -126,6 +126,7 @@ def tune(
     cv_seed: int,
     options: TROPOptions,
     max_steps: int,
+    X=None,
 ) -> tuple[tuple[float, float, float], dict]:
     """Choose the lambdas not given in ``fixed`` by the criterion ``cv``.
 
@@ -175,7 +176,7 @@ def tune(
 
         def score(points):
             q, d = _criteria.loocv_scores(
-                Y, W, mask, points, cells, tune_options, len(grids[2])
+                Y, W, mask, points, cells, tune_options, len(grids[2]), X
             )
             add(d)
             return q
