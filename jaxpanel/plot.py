@@ -128,6 +128,13 @@ def unit_weights_plot(est, ax=None, top: int | None = None, title: str | None = 
     R synthdid's ``synthdid_units_plot``.
     """
     if est.unit_weights is None:
+        if getattr(est, "cohorts", None) is not None:
+            raise ValueError(
+                f"{est.method} on a staggered design has unit weights per adoption "
+                "cohort (est.cohorts['omega']), not one set to plot. Fix: plot one "
+                "cohort's block panel (panel.select(units=...)), or use "
+                "event_study_plot(est)"
+            )
         raise ValueError(f"{est.method} has no unit weights to plot")
     fig, ax = _axes(ax, figsize=(max(8, 0.25 * len(est.unit_weights)), 5))
     panel = est.panel

@@ -189,3 +189,29 @@ def test_staggered_requirements(rng):
     for method in ("regression", "conformal", "time_placebo"):
         with pytest.raises(ValueError, match="block design"):
             est.variance(method)
+
+
+@pytest.mark.slow
+def test_bootstrap_se_agrees_with_duplicated_rows_bootstrap():
+    """The frequency-weighted bootstrap against an explicit one: each draw a new panel.
+
+    Stata sdid's bootstrap resamples units into a panel with duplicated rows; here each
+    draw's panel is built and fitted at the user level (cold starts, its own tuning
+    constants). Different draws, so the SEs agree within Monte Carlo error only
+    (4 combined SEs of an SE over 200 draws, ``se / sqrt(2 B)`` each).
+    """
+    df = pd.read_csv(shared_path("data", "quota.csv"))
+    p = Panel.from_long(df, "country", "year", "womparl", "quota")
+    rng = np.random.default_rng(7)
+    draws = []
+    while len(draws) < 200:
+        idx = rng.integers(0, p.N, p.N)
+        W = p.W[idx]
+        if W.any(axis=1).all() or not W.any():
+            continue  # no control or no treated unit: redrawn, as Stata and R
+        q = Panel.from_arrays(p.Y[idx], W, units=[f"d{k}" for k in range(p.N)])
+        draws.append(jaxpanel.sdid(q).att)
+    explicit = float(np.std(draws))
+    library = jaxpanel.sdid(p).variance("bootstrap", reps=200, seed=3).se
+    tol = 4 * np.sqrt((explicit**2 + library**2) / (2 * 200))
+    assert abs(explicit - library) < tol
