@@ -95,7 +95,8 @@ def long_frame(
         raise _fail(
             "missing columns",
             f"{', '.join(missing)} not in the frame (columns: {_listing(df.columns)})",
-            "pass the names of existing columns as unit=, time=, outcome=, treatment=",
+            "pass the names of existing columns as unit=, time=, outcome=, treatment="
+            + (" and covariates=" if covariates else ""),
         )
     for role in ("unit", "time"):
         col = names[role]
@@ -212,7 +213,8 @@ def _covariate_column(df, column: str, unit: str, time: str, locate) -> np.ndarr
             f"NaN or infinite covariate in column {column!r}",
             f"{int(bad.sum())} rows, e.g. ({unit}, {time}) = {_listing(list(rows))}"
             + hint,
-            "drop those rows (a missing row becomes a masked cell) or fill them in",
+            "drop those rows (a missing row becomes a masked cell, which did, mc and "
+            "trop take; sc, difp and sdid need whole units dropped) or fill them in",
         )
     return x
 

@@ -358,7 +358,9 @@ class Estimate:
                 {
                     "adoption": _timeaxis.format_label(a),
                     **{
-                        k: plain(r[k]) for k in ("n_treated", "n_post", "weight", "att")
+                        k: plain(r[k])
+                        for k in ("n_treated", "n_post", "weight", "att", "se")
+                        if k in r
                     },
                     "omega": weights(r["omega"]),
                     "lambda": weights(r["lambda"]),
@@ -432,6 +434,11 @@ class Estimate:
                     f"    {_timeaxis.format_label(a)}: {r['n_treated']} "
                     f"unit{'s' if r['n_treated'] != 1 else ''}, "
                     f"weight {r['weight']:.3f}, ATT {r['att']:.4f}"
+                    + (
+                        f" (SE {r['se']:.4f})"
+                        if np.isfinite(r.get("se", np.nan))
+                        else ""
+                    )
                 )
         if "beta" in self.info:
             beta = np.asarray(self.info["beta"], float)

@@ -220,3 +220,34 @@ def test_trop_with_covariates_matches_reference_cells(rng, lambda_nn):
     with pytest.raises(ValueError, match="trop\\(variant='global'\\) does not take"):
         jaxpanel.trop(panel_of(Y, W, X), variant="global", lambda_unit=0.1,
                       lambda_time=0.1, lambda_nn=np.inf)  # fmt: skip
+
+
+def test_covariates_absorbed_by_the_fixed_effects_are_refused(rng):
+    Y, W, X = covariate_panel(rng)
+    N, T = Y.shape
+    unit_level = np.repeat(rng.normal(size=(N, 1)), T, axis=1)
+    period_level = np.repeat(rng.normal(size=(1, T)), N, axis=0)
+    for bad in (
+        unit_level,
+        period_level,
+        unit_level + period_level,
+        np.full((N, T), 3.0),
+    ):
+        p = panel_of(Y, W, np.stack([X[0], bad]))
+        for fit in (
+            lambda p: jaxpanel.did(p),
+            lambda p: jaxpanel.sdid(p, covariates="projected"),
+            lambda p: jaxpanel.sdid(p),
+            lambda p: jaxpanel.trop(
+                p, lambda_unit=0.1, lambda_time=0.1, lambda_nn=np.inf
+            ),
+        ):
+            with pytest.raises(
+                ValueError, match=r"covariates \['x1'\] do not vary once"
+            ):
+                fit(p)
+    # one covariate a combination of another and a unit effect
+    p = panel_of(Y, W, np.stack([X[0], 2 * X[0] + unit_level]))
+    with pytest.raises(ValueError, match=r"\['x0', 'x1'\] are collinear"):
+        jaxpanel.did(p)
+    assert np.isfinite(jaxpanel.did(p, covariates=False).att)

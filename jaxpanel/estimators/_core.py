@@ -23,6 +23,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxpanel.kernels import (
     CONVERGED,
@@ -287,6 +288,55 @@ def resample_rows(freq: jax.Array) -> tuple[jax.Array, jax.Array]:
     idx = jnp.repeat(jnp.arange(n), counts, total_repeat_length=n)
     valid = (jnp.arange(n) < counts.sum()).astype(freq.dtype)
     return idx, valid
+
+
+def check_covariates(panel: Panel, who: str) -> None:
+    """Refuse covariates that the two-way fixed effects absorb, or that are collinear.
+
+    Each covariate's residual from a two-way fit on the untreated observed cells (where
+    every estimator fits its coefficients) must be non-zero, and the residuals must be
+    linearly independent; otherwise the coefficients are not identified (a covariate
+    constant within units, within periods or over all cells, or a sum of such, or a
+    combination of the others) and the estimates would hang on round-off.
+
+    Raises
+    ------
+    ValueError
+        Naming the covariates and the fix (drop them).
+    """
+    if not panel.covariate_names:
+        return
+    names = panel.covariate_names
+    cells = panel.mask & ~panel.W
+    w = jnp.asarray(cells, jnp.zeros(()).dtype)  # JAX's default float
+    resid = []
+    for k in range(len(names)):
+        x = jnp.asarray(np.where(cells, panel.X[k], 0.0), w.dtype)
+        fit = twfe.solve(x, w)
+        r = np.where(cells, np.asarray(x - fit.fitted), 0.0)
+        resid.append(r.ravel())
+    R = np.asarray(resid)
+    X = np.where(cells[None], panel.X, 0.0).reshape(len(names), -1)
+    scale = np.sqrt((X**2).sum(axis=1)) + 1e-300
+    rel = np.sqrt((R**2).sum(axis=1)) / scale
+    tol = 1e-7 if w.dtype == jnp.float64 else 1e-3
+    absorbed = [n for n, v in zip(names, rel) if v < tol]
+    if absorbed:
+        raise ValueError(
+            f"{who}: covariates {absorbed} do not vary once unit and period effects are "
+            "removed (constant within units, within periods or overall, or a sum of "
+            "such): the fixed effects absorb them and their coefficients are not "
+            "identified. Fix: drop them"
+        )
+    Rn = R / np.sqrt((R**2).sum(axis=1, keepdims=True))
+    eig, vec = np.linalg.eigh(Rn @ Rn.T)
+    if eig[0] < tol**2 * len(names):
+        involved = [n for n, v in zip(names, vec[:, 0]) if abs(v) > 0.1]
+        raise ValueError(
+            f"{who}: covariates {involved} are collinear once unit and period effects "
+            "are removed (one is a combination of the others): their coefficients are "
+            "not identified. Fix: drop one of them"
+        )
 
 
 def refuse_covariates(panel: Panel, who: str) -> None:

@@ -33,6 +33,7 @@ from ..fit import Fit, Replicator
 from ..requirements import SYNTH, require
 from ..results import Estimate
 from ._core import (
+    check_covariates,
     default_mask,
     first_treated,
     outputs,
@@ -281,6 +282,8 @@ def estimate_family(
     require(panel, method, SYNTH)
     Y, W, mask = panel.arrays()
     X = panel.covariate_arrays(Y.dtype) if options.covariates else None
+    if X is not None:
+        check_covariates(panel, method)
     adoptions = adoption_periods(panel.W & panel.mask)
     fit = staggered_fit_jit(Y, W, adoptions, mask, X=X, options=options)
     info = {

@@ -30,7 +30,15 @@ from .._make import make_estimate
 from ..fit import Fit, Replicator
 from ..requirements import SYNTH, require
 from ..results import Estimate
-from ._core import default_mask, impute, outputs, project, require_panel, standardise
+from ._core import (
+    check_covariates,
+    default_mask,
+    impute,
+    outputs,
+    project,
+    require_panel,
+    standardise,
+)
 
 OmegaMode = Literal["fit", "uniform", "given"]
 LambdaMode = Literal["fit", "uniform", "zero", "given"]
@@ -464,6 +472,8 @@ def estimate_synth(
     require(panel, method, SYNTH)
     Y, W, mask = panel.arrays()
     X = panel.covariate_arrays(Y.dtype) if options.covariates else None
+    if X is not None:
+        check_covariates(panel, method)
     fit = synth_fit_jit(Y, W, mask, X=X, options=options)
     info = {k: np.asarray(v).tolist() for k, v in fit.info.items()}
     est = make_estimate(

@@ -24,6 +24,7 @@ from ..requirements import ESTIMATORS, require
 from ..results import Estimate
 from ._core import (
     att_or_nan,
+    check_covariates,
     default_mask,
     finish,
     impute,
@@ -184,6 +185,8 @@ def estimate(
         raise ValueError(f"covariates must be True or False, got {covariates!r}")
     Y, W, mask = panel.arrays()
     X = panel.covariate_arrays(Y.dtype) if covariates else None
+    if X is not None:
+        check_covariates(panel, "did")
     out = fit(Y, W, mask, None, X)
     est = make_estimate(
         panel,

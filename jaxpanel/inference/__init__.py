@@ -77,6 +77,14 @@ def variance(
     if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise ValueError(f"level must be a number in (0, 1), got {level!r}")
     fn = METHODS[method]
+    if options.get("cluster") is not None and method not in (
+        "bootstrap",
+        "jackknife",
+        "placebo",
+    ):
+        raise ValueError(
+            f"cluster= applies to the bootstrap, jackknife and placebo, not {method!r}"
+        )
     if "allow_sc" in options:
         raise ValueError(
             "allow_sc= is now allow= (e.g. variance('jackknife', allow=True))"

@@ -74,15 +74,24 @@ def _jackknife(
 ) -> list[Unmet]:
     p = est.panel
     if clusters is not None:
+        if len(_treated_clusters(est, clusters)) < 2:
+            return [
+                Unmet(
+                    "the clustered jackknife needs treated units in at least two "
+                    "clusters (leaving out the only one leaves no treated unit)",
+                    "",
+                )
+            ]
         cohorts = np.unique(p.adoption_index[p.ever_treated])
         thin = [
             c for c in cohorts if len(np.unique(clusters[p.adoption_index == c])) < 2
         ]
-        if thin:
+        if thin and getattr(est, "cohorts", None) is not None:
             return [
                 Unmet(
-                    "the clustered jackknife needs the treated units of every adoption "
-                    "period in at least two clusters (Stata sdid refuses too); those "
+                    "the clustered jackknife of a staggered fit needs the treated units "
+                    "of every adoption period in at least two clusters (leaving out "
+                    "the only one removes the cohort; Stata sdid refuses too); those "
                     f"adopting in {_times(p, thin)} are in one",
                     "",
                 )
@@ -148,7 +157,8 @@ def _placebo(est, clusters=None, **_) -> list[Unmet]:
             return [
                 Unmet(
                     "the clustered placebo assigns whole clusters, unit by unit, and "
-                    f"needs clusters of one size (sizes here: {sorted(set(sizes))})",
+                    "needs clusters of one size (sizes here: "
+                    f"{sorted({int(x) for x in sizes})})",
                     "",
                 )
             ]
@@ -363,19 +373,26 @@ CHECKS: dict[str, Callable[..., list[Unmet]]] = {
 }
 
 
-def methods_for(est) -> list[str]:
+CLUSTERED = ("placebo", "bootstrap", "jackknife")
+
+
+def methods_for(est, clusters=None) -> list[str]:
     """The variance methods (default options) whose requirements ``est`` meets.
 
     Parameters
     ----------
     est : an Estimate.
+    clusters : (N,) cluster codes, or None; with clusters only the methods that
+        resample clusters (placebo, bootstrap, jackknife) are considered.
 
     Returns
     -------
     Names in the order alternatives are suggested: 'placebo', 'bootstrap', 'jackknife',
     'time_placebo', 'conditional', 'regression', 'conformal'.
     """
-    return [name for name, check in CHECKS.items() if not check(est)]
+    if clusters is None:
+        return [name for name, check in CHECKS.items() if not check(est)]
+    return [m for m in CLUSTERED if not CHECKS[m](est, clusters=clusters)]
 
 
 def require(method: str, est, **options) -> None:
@@ -384,7 +401,7 @@ def require(method: str, est, **options) -> None:
     if not found:
         return
     problem, hint = found[0]
-    others = [m for m in methods_for(est) if m != method]
+    others = [m for m in methods_for(est, options.get("clusters")) if m != method]
     if others:
         listed = ", ".join(repr(m) for m in others)
         fix = f"use method={listed} (the methods that apply to this estimate)"

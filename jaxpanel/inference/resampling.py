@@ -57,6 +57,15 @@ def cluster_codes(panel, cluster) -> np.ndarray | None:
         return None
     if isinstance(cluster, (pd.Series, dict)):
         series = pd.Series(cluster)
+        if series.index.has_duplicates:  # e.g. a long frame's column by unit
+            per_unit = series.groupby(level=0).nunique(dropna=False)
+            mixed = list(per_unit.index[per_unit > 1])
+            if mixed:
+                raise ValueError(
+                    f"cluster: units {_listing(mixed)} have several clusters. Fix: one "
+                    "cluster per unit"
+                )
+            series = series[~series.index.duplicated()]
         missing = [u for u in panel.units if u not in series.index]
         if missing:
             raise ValueError(
@@ -351,7 +360,7 @@ def jackknife(
             panel.units[i] if codes is None else f"cluster {i}"
             for i in np.flatnonzero(~np.isfinite(u))
         ]
-        others = [m for m in methods_for(est) if m != "jackknife"]
+        others = [m for m in methods_for(est, codes) if m != "jackknife"]
         fix = (
             "use method=" + ", ".join(map(repr, others))
             if others
@@ -584,10 +593,6 @@ def time_placebo(
     progress : True / False, or None for a bar only for long runs.
     return_draws : keep the replicate estimates in the result.
     reference : 'permutation' (default) or 'normal'.
-    cluster : units' clusters (a Series or dict keyed by unit, or labels aligned with
-        ``panel.units``); None: each unit its own cluster. Whole clusters play the
-        clusters with a treated unit (those are dropped), unit by unit in order, as
-        Stata ``sdid``'s ``cluster()``: every cluster must have as many units.
 
     Returns
     -------

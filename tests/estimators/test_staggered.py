@@ -175,6 +175,8 @@ def test_jackknife_holds_each_cohorts_weights(rng):
     pc = np.asarray(per_cohort)
     se_c = np.sqrt((N - 1) / N * ((pc - pc.mean(axis=0)) ** 2).sum(axis=0))
     np.testing.assert_allclose(res.cohorts["se"], se_c, rtol=1e-9)
+    assert f"(SE {se_c[0]:.4f})" in res.summary()
+    assert [c["se"] for c in res.to_dict()["cohorts"]] == pytest.approx(se_c)
 
 
 def test_staggered_requirements(rng):

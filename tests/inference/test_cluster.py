@@ -89,7 +89,9 @@ def test_cluster_refusals(rng):
     one = [0] * 12 + [1] * 4  # every treated unit in one cluster
     with pytest.raises(ValueError, match="clustered bootstrap needs treated units in"):
         est.variance("bootstrap", cluster=one)
-    with pytest.raises(ValueError, match="clustered jackknife needs the treated units"):
+    with pytest.raises(
+        ValueError, match="clustered jackknife needs treated units in at least two"
+    ):
         est.variance("jackknife", cluster=one)
     uneven = [i // 3 for i in range(16)]
     with pytest.raises(ValueError, match="clusters of one size"):
@@ -98,3 +100,27 @@ def test_cluster_refusals(rng):
         est.variance("bootstrap", cluster={"u00": 1})
     with pytest.raises(ValueError, match="3 labels for 16 units"):
         est.variance("bootstrap", cluster=[1, 2, 3])
+
+
+def test_cluster_from_a_long_column_and_other_estimators(rng):
+    p = block_panel(rng)
+    long = pd.Series(np.repeat([f"c{i // 2}" for i in range(p.N)], 3),
+                     index=np.repeat(list(p.units), 3))  # fmt: skip
+    est = jaxpanel.sdid(p)
+    a = est.variance("bootstrap", reps=10, cluster=long).se
+    b = est.variance("bootstrap", reps=10, cluster=long[~long.index.duplicated()]).se
+    assert a == b
+    clash = long.copy()
+    clash.iloc[0] = "other"
+    with pytest.raises(ValueError, match="units 'u00' have several clusters"):
+        est.variance("bootstrap", reps=10, cluster=clash)
+    with pytest.raises(ValueError, match="cluster= applies to the bootstrap"):
+        est.variance("time_placebo", cluster=long)
+    # DID's clustered jackknife needs two treated clusters, not two per cohort
+    units = pd.Series(list(p.units), index=p.units)
+    d = jaxpanel.did(p)
+    with pytest.warns(jaxpanel.inference.InferenceWarning):
+        clustered = d.variance("jackknife", cluster=units).se
+    with pytest.warns(jaxpanel.inference.InferenceWarning):
+        plain = d.variance("jackknife").se
+    assert clustered == plain

@@ -15,7 +15,13 @@ from ...fit import Replicator
 from ...panel import Panel
 from ...requirements import Requirements, require
 from ...results import Estimate
-from .._core import outputs, refuse_covariates, require_panel, resample_rows
+from .._core import (
+    check_covariates,
+    outputs,
+    refuse_covariates,
+    require_panel,
+    resample_rows,
+)
 from ._criteria import loocv_table
 from ._fitting import (
     VARIANTS,
@@ -243,6 +249,8 @@ def estimate(
     tune_options = TROPOptions(tune_tol, max_steps, memory_bytes, squared_weights)
     Y, W, mask = panel.arrays()
     X = panel.covariate_arrays(Y.dtype) if covariates and variant == "paper" else None
+    if X is not None:
+        check_covariates(panel, "trop")
     fixed = (lambda_unit, lambda_time, lambda_nn)
     info: dict = {"variant": variant}
     if all(x is not None for x in fixed):
