@@ -251,3 +251,14 @@ def test_covariates_absorbed_by_the_fixed_effects_are_refused(rng):
     with pytest.raises(ValueError, match=r"\['x0', 'x1'\] are collinear"):
         jaxpanel.did(p)
     assert np.isfinite(jaxpanel.did(p, covariates=False).att)
+
+
+@pytest.mark.parametrize("form", ["optimized", "projected"])
+def test_array_level_takes_covariates(rng, form):
+    from jaxpanel.estimators import sdid
+
+    Y, W, X = covariate_panel(rng)
+    est = jaxpanel.sdid(panel_of(Y, W, X), covariates=form)
+    f = sdid.fit(Y, W, X=X, covariates=form)
+    assert abs(float(f.att) - est.att) < 1e-12
+    np.testing.assert_allclose(np.asarray(f.info["beta"]), est.info["beta"], rtol=1e-12)

@@ -24,7 +24,7 @@ from ._staggered import estimate_family
 from ._synth import COVARIATE_FORMS, DIFP, synth_fit
 
 
-@partial(jax.jit, static_argnames=("solver",))
+@partial(jax.jit, static_argnames=("solver", "covariates"))
 def fit(
     Y: jax.Array,
     W: jax.Array,
@@ -36,6 +36,8 @@ def fit(
     zeta_lambda: jax.Array | None = None,
     min_decrease: jax.Array | None = None,
     solver: wts.Solver = "fw",
+    X: jax.Array | None = None,
+    covariates: str = "optimized",
 ) -> Fit:
     """DIFP at the array level: pure, jitted, vmappable over its array arguments.
 
@@ -53,6 +55,10 @@ def fit(
         computes them from the data as R does (from the noise level).
     solver : static; 'fw' (R synthdid's Frank-Wolfe, its exact semantics) or 'exact'
         (the active-set minimiser of the weight problems).
+    X : (K, N, T) time-varying covariates, or None; ``covariates`` (static) says how
+        they enter: 'optimized' (R synthdid's joint fit) or 'projected' (see
+        :class:`jaxpanel.estimators._synth.SynthOptions`); the coefficients are in
+        ``info['beta']``.
 
     Returns
     -------
@@ -74,7 +80,8 @@ def fit(
         zeta_omega,
         zeta_lambda,
         min_decrease,
-        options=DIFP.replace(solver=solver),
+        X,
+        options=DIFP.replace(solver=solver, covariates=covariates),
     )
 
 
