@@ -340,3 +340,41 @@ def test_the_cli_study_of_the_authors_sdid_on_pwt_finishes(tmp_path):
     )
     rows = study.read(tmp_path / "out")
     assert len(rows) == 20 and np.isfinite(rows["estimate"]).all()
+
+
+def test_a_staggered_design_runs_the_staggered_estimators(tmp_path):
+    """n_post as a list: each treated unit adopts with one of the post lengths."""
+    d = {
+        "seed": 3,
+        "reps": 4,
+        "chunk": 4,
+        "designs": [
+            {"preset": "prop99", "assignment": "random", "n_treated": 4,
+             "n_post": [8, 4], "effect": 1.0}
+        ],
+        "estimators": [{"name": "sdid"}, {"name": "did"}],
+        "variance": [{"method": "placebo", "reps": 5}],
+    }  # fmt: skip
+    study.run(study.from_dict(d), tmp_path, progress=False)
+    df = pd.read_parquet(tmp_path).set_index(["estimator", "rep"]).sort_index()
+    design = simulate.prop99("random", n_treated=4, n_post=(8, 4))
+    assert design.adoptions == (23, 27)
+    seen = set()
+    for r in range(4):
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(3), 0), r)
+        Y, W, truth = study.replication(design, d["designs"][0], np.float64)(
+            jax.random.fold_in(key, 0)
+        )
+        W = np.asarray(W)
+        starts = {int(W[i].argmax()) for i in np.flatnonzero(W.any(axis=1))}
+        assert starts <= {23, 27} and float(truth) == 1.0
+        seen |= starts
+        p = jaxpanel.Panel.from_arrays(np.asarray(Y), W)
+        for name in ("sdid", "did"):
+            est = getattr(jaxpanel, name)(p)
+            got = df.loc[(name, r), "estimate"]
+            np.testing.assert_allclose(got, est.att, rtol=1e-9)
+        assert np.isfinite(df.loc[("sdid", r), "placebo_se"])
+    assert seen == {23, 27}  # both cohorts occur
+    with pytest.raises(ValueError, match="n_post must be a positive integer or a list"):
+        study.from_dict({**d, "designs": [{**d["designs"][0], "n_post": [0, 3]}]})

@@ -19,6 +19,8 @@ import jax.numpy as jnp
 
 from ..fit import Fit, Replicator
 from . import did, mc, sdid, trop
+from ._staggered import replicator as staggered_replicator
+from ._staggered import staggered_fit
 from ._synth import OPTIONS as SYNTH_OPTIONS
 from ._synth import replicator as synth_replicator
 from ._synth import synth_fit
@@ -89,7 +91,7 @@ def _options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     return {**ALLOWED[name], **options}
 
 
-def _synth(name: str, o: dict) -> Batched:
+def _synth(name: str, o: dict, adoptions: tuple[int, ...] | None = None) -> Batched:
     if o["solver"] not in ("fw", "exact"):
         raise ValueError(f"{name}: solver must be 'fw' or 'exact', got {o['solver']!r}")
     opts = SYNTH_OPTIONS[name].replace(solver=o["solver"])
@@ -113,6 +115,17 @@ def _synth(name: str, o: dict) -> Batched:
             )
 
         return Batched(name, o, {}, fit, replicator, (name, form))
+
+    if adoptions is not None:  # staggered: one block fit per possible adoption period
+        cohorts = jnp.asarray(adoptions, jnp.int32)
+
+        def fit(params, Y, W, mask, key):
+            return staggered_fit(Y, W, cohorts, mask, options=opts)
+
+        def replicator(params, Y, W, mask, f):
+            return staggered_replicator(Y, W, mask, f, opts, name)
+
+        return Batched(name, o, {}, fit, replicator, (name, opts, tuple(adoptions)))
 
     def fit(params, Y, W, mask, key):
         return synth_fit(Y, W, mask, None, None, None, None, None, None, options=opts)
@@ -186,7 +199,12 @@ def _trop(o: dict, max_cells: int) -> Batched:
     return Batched("trop", o, params, fit, replicator, static)
 
 
-def batched(name: str, options: Mapping[str, Any] | None = None, max_cells: int = 1):
+def batched(
+    name: str,
+    options: Mapping[str, Any] | None = None,
+    max_cells: int = 1,
+    adoptions: tuple[int, ...] | None = None,
+):
     """The estimator ``name`` with ``options`` as a batched array function.
 
     Parameters
@@ -195,6 +213,9 @@ def batched(name: str, options: Mapping[str, Any] | None = None, max_cells: int 
     options : the estimator's options (``ALLOWED[name]`` lists them and their defaults).
     max_cells : the most treated cells a panel of the batch has (per-cell TROP sizes its
         batch of cell fits by it).
+    adoptions : the possible first treated columns of a staggered design (the SC family
+        then fits one block per adoption cohort, :mod:`jaxpanel.estimators._staggered`);
+        None for block designs.
 
     Returns
     -------
@@ -216,7 +237,7 @@ def batched(name: str, options: Mapping[str, Any] | None = None, max_cells: int 
 
         return Batched(name, o, {}, fit, replicator, ("did",))
     if name in SYNTH_OPTIONS:
-        return _synth(name, o)
+        return _synth(name, o, adoptions)
     if name == "mc":
         return _mc(o)
     return _trop(o, max_cells)

@@ -15,7 +15,9 @@
 
 :func:`draw` makes one replication: ``Y = F + M + eps`` with rows of eps iid N(0, Sigma)
 (optionally scaled by unit and period factors: :func:`with_heteroskedasticity`), treated
-units in the last ``n_post`` periods, plus ``effect`` on the treated cells. Assignment:
+units in the last ``n_post`` periods (staggered adoption: ``n_post`` a tuple of post-period
+lengths, each treated unit adopting with one of them drawn uniformly), plus ``effect`` on
+the treated cells. Assignment:
 
 - ``"bernoulli"`` (the papers' rule): ``D_i ~ Bernoulli(pi_i)``, at most
   ``n_treated_max`` kept (a random subset), a draw with none treated picks one unit at
@@ -54,7 +56,8 @@ class Design:
     sigma : (T, T) noise covariance of a row. ar : AR(2) coefficients.
     pi : (N,) assignment probabilities (``"bernoulli"`` assignment).
     n_treated_max : at most (``"bernoulli"``) or exactly (``"uniform"``) this many
-        treated units. n_post : treated in the last ``n_post`` periods.
+        treated units. n_post : treated in the last ``n_post`` periods; a tuple of
+        lengths for staggered adoption (each treated unit draws one uniformly).
     unit_scale, time_scale : (N,), (T,) noise sd multipliers, or None.
     assignment : 'bernoulli', 'uniform' or 'fixed' (see the module docstring).
     treated : (N,) bool, the treated units of the 'fixed' assignment, or None.
@@ -66,7 +69,7 @@ class Design:
     ar: tuple[float, float]
     pi: np.ndarray
     n_treated_max: int = 10
-    n_post: int = 10
+    n_post: int | tuple[int, ...] = 10
     unit_scale: np.ndarray | None = None
     time_scale: np.ndarray | None = None
     assignment: Assignment = "bernoulli"
@@ -78,9 +81,12 @@ class Design:
                 f"assignment must be one of {ASSIGNMENTS}, got {self.assignment!r}"
             )
         N, T = self.F.shape
-        if not 1 <= self.n_post < T:
+        if isinstance(self.n_post, (list, tuple)):
+            object.__setattr__(self, "n_post", tuple(int(n) for n in self.n_post))
+        if not self.post_lengths or not all(1 <= n < T for n in self.post_lengths):
             raise ValueError(
-                f"n_post must be in 1..{T - 1} (T = {T}), got {self.n_post}"
+                f"n_post must be in 1..{T - 1} (T = {T}), or a tuple of such lengths "
+                f"(staggered adoption), got {self.n_post}"
             )
         if not 1 <= self.n_treated_max < N:
             raise ValueError(
@@ -90,6 +96,18 @@ class Design:
             self.treated is None or not np.asarray(self.treated).any()
         ):
             raise ValueError("the 'fixed' assignment needs treated= (N,) with a unit")
+
+    @property
+    def post_lengths(self) -> tuple[int, ...]:
+        """The post-period lengths the treated units draw from (one: a block design)."""
+        n = self.n_post
+        return tuple(sorted(set(n))) if isinstance(n, tuple) else (n,)
+
+    @property
+    def adoptions(self) -> tuple[int, ...]:
+        """The possible first treated columns, increasing."""
+        T = self.F.shape[1]
+        return tuple(sorted(T - n for n in self.post_lengths))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -352,7 +370,8 @@ def arrays(design: Design) -> dict[str, np.ndarray]:
 
 def rules(design: Design) -> tuple:
     """The design's static draw rules: (assignment, n_treated_max, n_post)."""
-    return (design.assignment, design.n_treated_max, design.n_post)
+    n = design.post_lengths
+    return (design.assignment, design.n_treated_max, n[0] if len(n) == 1 else n)
 
 
 def _treated_units(a, rules, k_assign, k_pick, k_none) -> jax.Array:
@@ -391,8 +410,15 @@ def draw_arrays(a: dict, rules: tuple, key: jax.Array, effect=0.0):
     eps = jax.random.normal(k_noise, (N, T), dtype) @ a["chol"].T
     eps = eps * a["unit_scale"][:, None] * a["time_scale"][None, :]
     d = _treated_units(a, rules, k_assign, k_pick, k_none)
-    post = jnp.arange(T) >= T - rules[2]
-    W = (d[:, None] & post[None, :]).astype(dtype)
+    if isinstance(rules[2], tuple):  # staggered: each unit draws its post length
+        lengths = jnp.asarray(rules[2], jnp.int32)
+        k_cohort = jax.random.fold_in(k_assign, 1)
+        n = lengths[jax.random.randint(k_cohort, (N,), 0, len(rules[2]))]
+        post = jnp.arange(T, dtype=jnp.int32)[None, :] >= (T - n)[:, None]
+        W = (d[:, None] & post).astype(dtype)
+    else:
+        post = jnp.arange(T) >= T - rules[2]
+        W = (d[:, None] & post[None, :]).astype(dtype)
     Y = base + eps + jnp.asarray(effect, dtype) * W
     return Y, W
 

@@ -65,7 +65,9 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
     """
     # unrounded AR(2) by default for data= designs too, as the presets (the TROP authors)
     rules = {"round_ar": d.get("round_ar", False)}
-    n = {"n_treated": d.get("n_treated"), "n_post": d.get("n_post")}
+    n_post = d.get("n_post")
+    n_post = tuple(n_post) if isinstance(n_post, list) else n_post
+    n = {"n_treated": d.get("n_treated"), "n_post": n_post}
     if "preset" in d:
         preset = d["preset"]
         if preset not in simulate.PRESETS:

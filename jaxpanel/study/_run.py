@@ -64,14 +64,18 @@ def _placebo(rep, Y, W, mask, key, reps: int):
     """Unit placebo (Arkhangelsky et al. 2021, Alg. 4) of one replication, in-jit."""
     N = Y.shape[0]
     treated = W.max(axis=1) > 0
-    post = W.max(axis=0) > 0
     n_tr = treated.sum()
     freq = (~treated).astype(Y.dtype)
 
+    # the treated units' rows, treated first (in index order), for any adoption pattern
+    rows = jnp.where(
+        (jnp.arange(N) < n_tr)[:, None], W[jnp.argsort(~treated, stable=True)], 0.0
+    )
+
     def one(k):
         u = jnp.where(treated, jnp.inf, jax.random.uniform(k, (N,), Y.dtype))
-        units = jnp.argsort(jnp.argsort(u)) < n_tr
-        Wb = (units[:, None] & post[None, :]).astype(Y.dtype)
+        # the n_tr controls of smallest u take the treated units' rows, in order
+        Wb = jnp.zeros_like(W).at[jnp.argsort(u)].set(rows)
         return rep.refit(rep.data, Wb, freq, mask)["att"]
 
     n, var = _spread(_draws(one, key, reps))
@@ -202,7 +206,13 @@ class _Lanes:
         """``keys -> outputs`` of estimator ``ei`` on design ``di``."""
         d = self.spec.designs[di]
         name, opts = estimator_options(self.spec, di, ei)
-        b = batched(name, opts, max_cells=design.max_treated * design.n_post)
+        staggered = len(design.post_lengths) > 1
+        b = batched(
+            name,
+            opts,
+            max_cells=design.max_treated * max(design.post_lengths),
+            adoptions=design.adoptions if staggered else None,
+        )
         sd = float(d.get("effect_sd", 0.0))
         rules = simulate.rules(design)
         key = (b.static, rules, design.shape, sd > 0, self.variance)

@@ -166,8 +166,16 @@ def _is_num(x) -> bool:
 def _check_design_values(i: int, d: dict) -> None:
     where = f"designs[{i}]"
     for k in ("n_treated", "n_post"):
-        if k in d and not (_is_int(d[k]) and d[k] >= 1):
-            raise ValueError(f"{where}: {k} must be a positive integer, got {d[k]!r}")
+        v = d.get(k)
+        ok = _is_int(v) and v >= 1
+        if k == "n_post" and isinstance(v, list):  # staggered: several post lengths
+            ok = bool(v) and all(_is_int(x) and x >= 1 for x in v)
+        if k in d and not ok:
+            raise ValueError(
+                f"{where}: {k} must be a positive integer"
+                + (" or a list of them (staggered adoption)" if k == "n_post" else "")
+                + f", got {v!r}"
+            )
     for k in ("effect", "effect_sd", "heteroskedastic_ratio"):
         if k in d and not _is_num(d[k]):
             raise ValueError(f"{where}: {k} must be a number, got {d[k]!r}")
