@@ -6,6 +6,7 @@ refits variance methods batch), which the Estimate carries.
 """
 
 from ..results import ENTRIES
+from . import _staggered as staggered
 from . import did, difp, mc, sc, sdid, trop
 from ._core import impute
 
@@ -20,4 +21,14 @@ REGISTRY = {
 }
 ENTRIES.update(REGISTRY)  # Recipe("trop", options).run(panel) finds them by name
 
-__all__ = ["REGISTRY", "did", "difp", "impute", "mc", "sc", "sdid", "trop"]
+__all__ = [
+    "REGISTRY",
+    "did",
+    "difp",
+    "impute",
+    "mc",
+    "sc",
+    "sdid",
+    "staggered",
+    "trop",
+]

@@ -41,7 +41,7 @@ from ._core import (
     require_panel,
     standardise,
 )
-from ._synth import SDID, SynthOptions, estimate_synth, synth_fit
+from ._synth import OPTIONS, SDID, SynthOptions, estimate_synth, synth_fit
 
 
 def adoption_periods(W: Any) -> np.ndarray:
@@ -192,6 +192,37 @@ def staggered_fit(
 
 
 staggered_fit_jit = jax.jit(staggered_fit, static_argnames=("options",))
+
+
+@functools.partial(jax.jit, static_argnames=("method", "solver", "covariates"))
+def fit(
+    Y: jax.Array,
+    W: jax.Array,
+    adoptions: jax.Array,
+    mask: jax.Array | None = None,
+    freq: jax.Array | None = None,
+    X: jax.Array | None = None,
+    method: str = "sdid",
+    solver: str = "fw",
+    covariates: str = "optimized",
+) -> Fit:
+    """SC, DIFP or SDID on a staggered design at the array level (public entry).
+
+    Pure, jitted and vmappable over its array arguments; :func:`staggered_fit` with the
+    member's options. ``jaxpanel.estimators.staggered.fit(Y, W, adoption_periods(W))``.
+
+    Parameters
+    ----------
+    Y, W, adoptions, mask, freq, X : as :func:`staggered_fit`.
+    method : static; 'sdid', 'sc' or 'difp'. solver : static; 'fw' or 'exact'.
+    covariates : static; 'optimized' or 'projected' (with ``X``).
+
+    Returns
+    -------
+    Fit (see :func:`staggered_fit`).
+    """
+    options = OPTIONS[method].replace(solver=solver, covariates=covariates)
+    return staggered_fit(Y, W, adoptions, mask, freq, X=X, options=options)
 
 
 # ---------------------------------------------------------------- replicates

@@ -106,6 +106,11 @@ def test_array_level_vmaps_over_panels(rng):
     out = jax.vmap(lambda y: staggered_fit(y, W, adoptions, options=SDID).att)(Ys)
     one = staggered_fit(jnp.asarray(Y), W, adoptions, options=SDID).att
     np.testing.assert_allclose(np.asarray(out), float(one), rtol=1e-12)
+    # the public entry: jaxpanel.estimators.staggered.fit
+    from jaxpanel.estimators import staggered
+
+    public = staggered.fit(jnp.asarray(Y), W, adoptions, method="sdid")
+    np.testing.assert_allclose(float(public.att), float(one), rtol=1e-14)
     # a cohort lane with no unit contributes nothing
     extra = np.concatenate([adoptions, [3]]).astype(np.int32)
     np.testing.assert_allclose(
