@@ -353,7 +353,7 @@ def test_a_staggered_design_runs_the_staggered_estimators(tmp_path):
              "n_post": [8, 4], "effect": 1.0}
         ],
         "estimators": [{"name": "sdid"}, {"name": "did"}],
-        "variance": [{"method": "placebo", "reps": 5}],
+        "variance": [{"method": "placebo", "reps": 5}, {"method": "jackknife"}],
     }  # fmt: skip
     study.run(study.from_dict(d), tmp_path, progress=False)
     df = pd.read_parquet(tmp_path).set_index(["estimator", "rep"]).sort_index()
@@ -375,6 +375,17 @@ def test_a_staggered_design_runs_the_staggered_estimators(tmp_path):
             got = df.loc[(name, r), "estimate"]
             np.testing.assert_allclose(got, est.att, rtol=1e-9)
         assert np.isfinite(df.loc[("sdid", r), "placebo_se"])
+        sizes = np.bincount([int(W[i].argmax()) for i in np.flatnonzero(W.any(axis=1))])
+        est = jaxpanel.sdid(p)
+        if (sizes == 1).any():  # a single-unit cohort: refused, NaN in the study
+            assert np.isnan(df.loc[("sdid", r), "jackknife_se"])
+            with pytest.raises(ValueError, match="two treated units in every adoption"):
+                est.variance("jackknife")
+        else:
+            jk = est.variance("jackknife").se
+            np.testing.assert_allclose(
+                df.loc[("sdid", r), "jackknife_se"], jk, rtol=1e-9
+            )
     assert seen == {23, 27}  # both cohorts occur
     with pytest.raises(ValueError, match="n_post must be a positive integer or a list"):
         study.from_dict({**d, "designs": [{**d["designs"][0], "n_post": [0, 3]}]})

@@ -87,7 +87,8 @@ def _jackknife(rep, Y, W, mask, key, reps: int, refit: bool = False):
     """Jackknife (Alg. 3) in-jit; NaN with one treated unit.
 
     Each unit left out, the weights held fixed (``refit``: re-estimated, as
-    ``jaxpanel.inference.jackknife(refit=True)``).
+    ``jaxpanel.inference.jackknife(refit=True)``). Staggered SC-family fits: NaN when an
+    adoption cohort has a single unit (the user level and Stata sdid refuse).
     """
     N = Y.shape[0]
     treated = W.max(axis=1) > 0
@@ -105,7 +106,12 @@ def _jackknife(rep, Y, W, mask, key, reps: int, refit: bool = False):
     n = ok.sum().astype(draws.dtype)
     mean = jnp.where(ok, draws, 0).sum() / n
     var = (n - 1) / n * jnp.where(ok, (draws - mean) ** 2, 0).sum()
-    return jnp.where((treated.sum() > 1) & (n > 1), jnp.sqrt(var), jnp.nan)
+    defined = (treated.sum() > 1) & (n > 1)
+    if "adoptions" in rep.data:  # staggered: every cohort needs two treated units
+        first = jnp.where(treated, jnp.argmax(W > 0, axis=1), -1).astype(jnp.int32)
+        sizes = (first[None, :] == rep.data["adoptions"][:, None]).sum(axis=1)
+        defined = defined & ~jnp.any(sizes == 1)
+    return jnp.where(defined, jnp.sqrt(var), jnp.nan)
 
 
 def _bootstrap(rep, Y, W, mask, key, reps: int):
