@@ -185,11 +185,6 @@ def estimator_options(args) -> dict:
         if args.covariates is None:
             raise CLIError("--covariate-form needs --covariates")
         options["covariates"] = args.covariate_form
-    if args.covariates is not None and args.method in ("mc", "trop"):
-        raise CLIError(
-            f"--covariates: {args.method} does not take covariates yet; use did, sc, "
-            "difp or sdid"
-        )
     lambdas = {k: getattr(args, k) for k in LAMBDAS if getattr(args, k) is not None}
     if lambdas:
         if args.method != "trop":

@@ -297,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--covariates",
         default=None,
         metavar="C1,C2,...",
-        help="time-varying covariate columns, comma-separated (did, sc, difp, sdid)",
+        help="time-varying covariate columns, comma-separated (did, sc, difp, sdid; "
+        "mc with --solver exact; trop)",
     )
     fit.add_argument(
         "--covariate-form",

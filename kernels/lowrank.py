@@ -275,6 +275,7 @@ def solve_path(
     tol: float | None = None,
     max_steps: int = 10_000,
     method: str = "auto",
+    X: jax.Array | None = None,
 ) -> twfe.TwoWayFit:
     """:func:`solve` along a sequence of penalties, each warm-started from the previous.
 
@@ -285,7 +286,7 @@ def solve_path(
     Parameters
     ----------
     Y, w : (N, T) outcomes and cell weights. lambdas : (K,) penalties.
-    L0 : (N, T) warm start of the first. tol, max_steps, method : as :func:`solve`.
+    L0 : (N, T) warm start of the first. tol, max_steps, method, X : as :func:`solve`.
     """
     Y = jnp.asarray(Y)
     w = jnp.asarray(w, Y.dtype)
@@ -293,7 +294,9 @@ def solve_path(
     L_init = jnp.zeros(Y.shape, jnp.result_type(Y, w)) if L0 is None else L0
 
     def body(L, lam):
-        res = solve(Y, w, lam, L, tol=tol, max_steps=max_steps, fac=fac, method=method)
+        res = solve(
+            Y, w, lam, L, tol=tol, max_steps=max_steps, fac=fac, method=method, X=X
+        )
         return res.L, res
 
     _, out = jax.lax.scan(body, L_init, jnp.asarray(lambdas, L_init.dtype))

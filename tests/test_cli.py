@@ -337,7 +337,7 @@ def test_covariate_and_cluster_errors_are_one_line(tmp_path, capsys):
     base = ["fit", str(path), "--unit", "unit", "--time", "year", "--outcome", "y"]
     base += ["--treatment", "d"]
     cases = [
-        (["--method", "mc", "--covariates", "x"], "mc does not take covariates"),
+        (["--method", "mc", "--covariates", "x"], "mc with covariates needs solver="),
         (["--method", "did", "--covariate-form", "projected", "--covariates", "x"],
          "--covariate-form applies to sc, difp and sdid"),
         (["--method", "sdid", "--cluster", "region"], "--cluster needs --variance"),

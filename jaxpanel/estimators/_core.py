@@ -345,7 +345,8 @@ def refuse_covariates(panel: Panel, who: str) -> None:
         raise ValueError(
             f"{who} does not take covariates yet, and the panel has "
             f"{', '.join(map(repr, panel.covariate_names))}. Fix: build the panel "
-            "without covariates=, or use did, sc, difp or sdid (which take them)"
+            "without covariates=, or use did, sc, difp, sdid, mc (solver='exact') or "
+            "trop (variant='paper'), which take them"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import NamedTuple
 
@@ -15,7 +16,16 @@ from ... import batch
 from ...fit import Fit
 from ...panel import Panel
 from .._core import finish
-from ._fit import DEFAULT, MCOptions, _control, _lane_fit_exact, fit, ones, walk
+from ._fit import (
+    DEFAULT,
+    MCOptions,
+    _control,
+    _lane_fit_exact,
+    covariates_for,
+    fit,
+    ones,
+    walk,
+)
 
 
 class MCCV(NamedTuple):
@@ -105,12 +115,12 @@ def _cv_mse(Y, valid, fitted):
     return (err**2).sum() / n
 
 
-def _cv_exact(Y, y, control, folds, options: MCOptions):
+def _cv_exact(Y, y, control, folds, options: MCOptions, X=None):
     train = control[None] * folds  # (F, N, T)
     valid = control[None] * (1 - folds)
 
     def top(tr):
-        fe = twfe.solve(y, tr)
+        fe = twfe.solve(y, tr) if X is None else lowrank.solve(y, tr, math.inf, X=X)
         resid = jnp.where(tr > 0, y - fe.fitted, 0.0)
         return 2.0 * jnp.linalg.svd(resid, compute_uv=False)[0] / tr.sum()
 
@@ -126,6 +136,7 @@ def _cv_exact(Y, y, control, folds, options: MCOptions):
                 lambdas * tr.sum(),
                 tol=options.tol,
                 max_steps=options.max_steps,
+                X=X,
             )
             mse = jax.vmap(lambda f: _cv_mse(Y, va, f))(path.fitted)
             return mse, path.steps, path.status
@@ -138,7 +149,7 @@ def _cv_exact(Y, y, control, folds, options: MCOptions):
 
     def lane(ix):
         f, j = ix
-        res = _lane_fit_exact(y, train[f], lambdas[j], options)
+        res = _lane_fit_exact(y, train[f], lambdas[j], options, X)
         return _cv_mse(Y, valid[f], res.fitted), res.steps, res.status
 
     per_lane = batch.lane_bytes(Y.shape[0], Y.shape[1], Y.dtype.itemsize)
@@ -172,6 +183,7 @@ def cv(
     mask: jax.Array | None,
     folds: jax.Array,
     options: MCOptions = DEFAULT,
+    X: jax.Array | None = None,
 ) -> MCCV:
     """K-fold cross-validation of the penalty (MCPanel's ``mcnnm_cv``).
 
@@ -181,6 +193,7 @@ def cv(
     folds : (F, N, T) 0/1 draws; fold ``f`` trains on ``control * folds[f]`` and validates
         on ``control * (1 - folds[f])`` (see :func:`fold_draws`).
     options : MCOptions (solver, path length, tolerances).
+    X : (K, N, T) covariates in every fit (``solver="exact"`` only), or None.
 
     Returns
     -------
@@ -190,10 +203,13 @@ def cv(
     ----------
     Athey et al. (2021), Sec. 4.2; R MCPanel's ``mcnnm_cv``.
     """
+    Xs, _sd = covariates_for(Y, mask, X, options)
     Y, W, mask, y, control = _control(Y, W, mask)
     folds = jnp.asarray(folds, Y.dtype)
-    run_cv = _cv_exact if options.solver == "exact" else _cv_mcpanel
-    lambdas, mse, steps, status = run_cv(Y, y, control, folds, options)
+    if options.solver == "exact":
+        lambdas, mse, steps, status = _cv_exact(Y, y, control, folds, options, Xs)
+    else:
+        lambdas, mse, steps, status = _cv_mcpanel(Y, y, control, folds, options)
     ok = jnp.isfinite(mse) & (status != NONFINITE)
     mse = jnp.where(ok, mse, jnp.inf)
     rmse = jnp.sqrt(mse.mean(axis=0))
@@ -208,6 +224,7 @@ def fit_cv(
     mask: jax.Array | None,
     folds: jax.Array,
     options: MCOptions = DEFAULT,
+    X: jax.Array | None = None,
 ) -> tuple[Fit, MCCV]:
     """Cross-validate the penalty (:func:`cv`), then fit MC on all control cells with it.
 
@@ -216,7 +233,7 @@ def fit_cv(
 
     Parameters
     ----------
-    Y, W, mask, folds, options : as :func:`cv`.
+    Y, W, mask, folds, options, X : as :func:`cv`.
 
     Returns
     -------
@@ -226,10 +243,11 @@ def fit_cv(
     ----------
     R MCPanel's ``mcnnm_cv`` then ``mcnnm_fit`` at the chosen penalty.
     """
+    covariates_for(Y, mask, X, options)  # refuses covariates without solver="exact"
     Y, W, mask, y, control = _control(Y, W, mask)
-    res_cv = cv(Y, W, mask, folds, options)
+    res_cv = cv(Y, W, mask, folds, options, X)
     if options.solver == "exact":
-        out = fit(Y, W, mask, res_cv.best_lambda, options)
+        out = fit(Y, W, mask, res_cv.best_lambda, options, X)
         return out, res_cv
     eff = mcpanel.effects(y, control, options.max_iter, options.rel_tol)
     active = jnp.arange(res_cv.lambdas.shape[0], dtype=jnp.int32) <= res_cv.best_index

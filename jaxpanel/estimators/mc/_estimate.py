@@ -16,7 +16,7 @@ from ...fit import Replicator
 from ...panel import Panel
 from ...requirements import ESTIMATORS, require
 from ...results import Estimate
-from .._core import outputs, refuse_covariates, require_panel, resample_rows
+from .._core import check_covariates, outputs, require_panel, resample_rows
 from ._cv import fit_cv, panel_fold_draws
 from ._fit import MCOptions, Solver, fit
 
@@ -31,7 +31,9 @@ def _replicate_fns(options: MCOptions):
     def refit(data, W, freq, mask):
         idx, valid = resample_rows(freq)
         Y, W, mask = data["Y"][idx], W[idx], mask[idx] * valid[:, None]
-        return outputs(fit(Y, W, mask, data["lam"], options), Y, W, mask)
+        X = data.get("X")
+        X = None if X is None else X[:, idx]
+        return outputs(fit(Y, W, mask, data["lam"], options, X), Y, W, mask)
 
     def fixed(data, freq):
         return refit(data, data["W"], freq, data["mask"])
@@ -39,19 +41,21 @@ def _replicate_fns(options: MCOptions):
     return refit, refit, fixed
 
 
-def replicator(Y, W, mask, lam: float, options: MCOptions) -> Replicator:
+def replicator(Y, W, mask, lam: float, options: MCOptions, X=None) -> Replicator:
     """MC's refits: the penalty ``lam`` held fixed (MCPanel's scale).
 
     Parameters
     ----------
     Y, W, mask : (N, T) the estimate's arrays.
-    lam : the chosen penalty. options : MCOptions.
+    lam : the chosen penalty. options : MCOptions. X : (K, N, T) covariates or None.
 
     Returns
     -------
     Replicator (refits on the resampled rows).
     """
     data = {"Y": Y, "W": W, "mask": mask, "lam": jnp.asarray(lam, Y.dtype)}
+    if X is not None:
+        data["X"] = X
     return Replicator(data, *_replicate_fns(options))
 
 
@@ -68,6 +72,7 @@ def estimate(
     rel_tol: float = 1e-5,
     tol: float | None = None,
     max_steps: int = 10_000,
+    covariates: bool = True,
     variance: str | None = None,
     reps: int | None = None,
     seed: int | jax.Array | None = None,
@@ -85,6 +90,9 @@ def estimate(
         JAX-random Bernoulli(cv_ratio) folds.
     max_iter, rel_tol : MCPanel's sweep cap and tolerance (``solver="mcpanel"``).
     tol, max_steps : the exact solver's tolerance and iteration cap.
+    covariates : use the panel's covariates (``Panel.X``), if it has any (default), with
+        unpenalised coefficients in the fit and the penalty on ``L`` only; they need
+        ``solver="exact"``. False ignores them.
     variance, reps, seed : also run a variance method (:mod:`jaxpanel.inference`), e.g.
         ``variance='placebo', reps=1000``; it refits with the chosen penalty held fixed
         and draws its replicates from ``seed`` (separate from ``cv_seed``).
@@ -109,8 +117,15 @@ def estimate(
     penalty by cross-validation); R MCPanel's ``mcnnm_cv``.
     """
     require_panel(panel)
-    refuse_covariates(panel, "mc")
     check_variance_args(variance, reps, seed)  # before tuning, not after
+    if covariates is not True and covariates is not False:
+        raise ValueError(f"covariates must be True or False, got {covariates!r}")
+    if covariates and panel.covariate_names and solver != "exact":
+        raise ValueError(
+            "mc with covariates needs solver='exact' (the converged fit with "
+            "unpenalised coefficients; MCPanel's own iteration is reproduced without "
+            "covariates). Fix: jaxpanel.mc(panel, solver='exact'), or covariates=False"
+        )
     require(panel, "mc", ESTIMATORS["mc"])
     if num_folds < 2:
         raise ValueError(f"num_folds must be at least 2, got {num_folds}")
@@ -120,6 +135,9 @@ def estimate(
         raise ValueError(f"lam must be a non-negative number or None, got {lam}")
     options = MCOptions(solver, num_lambda, max_iter, rel_tol, tol, max_steps)
     Y, W, mask = panel.arrays()
+    X = panel.covariate_arrays(Y.dtype) if covariates else None
+    if X is not None:
+        check_covariates(panel, "mc")
     n_obs = float(((1 - W) * mask).sum())
     info: dict = {"solver": solver}
     if lam is None:
@@ -130,7 +148,7 @@ def estimate(
             shape = (num_folds, panel.N, panel.T)
             folds = jax.random.bernoulli(batch.key(cv_seed), cv_ratio, shape)
             info["folds"] = f"seed={cv_seed}" if isinstance(cv_seed, int) else "key"
-        out, res_cv = fit_cv(Y, W, mask, jnp.asarray(folds, Y.dtype), options)
+        out, res_cv = fit_cv(Y, W, mask, jnp.asarray(folds, Y.dtype), options, X)
         res_cv = jax.tree_util.tree_map(np.asarray, res_cv)
         chosen = float(res_cv.best_lambda)
         info.update(
@@ -141,13 +159,15 @@ def estimate(
             cv_not_converged=int((res_cv.status == MAX_STEPS).sum()),
         )
     else:
-        out = fit(Y, W, mask, lam, options)
+        out = fit(Y, W, mask, lam, options, X)
         chosen = float(lam)
     info.update(
         {"lambda": chosen, "lambda_nn": chosen * n_obs},
         rank=int(out.rank),
         steps=int(out.steps),
     )
+    if "beta" in out.info:
+        info["beta"] = np.asarray(out.info["beta"]).tolist()
     recipe = {
         "lam": lam,
         "solver": solver,
@@ -159,6 +179,7 @@ def estimate(
         "rel_tol": rel_tol,
         "tol": tol,
         "max_steps": max_steps,
+        "covariates": covariates,
     }
     info["fixed_options"] = {**recipe, "lam": chosen}
     est = make_estimate(
@@ -167,7 +188,7 @@ def estimate(
         out,
         entry=estimate,
         options=recipe,
-        replicator=replicator(Y, W, mask, chosen, options),
+        replicator=replicator(Y, W, mask, chosen, options, X),
         requirements=ESTIMATORS["mc"],
         info=info,
     )

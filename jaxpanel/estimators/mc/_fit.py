@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jaxpanel.kernels import TwoWayFit, lowrank, mcpanel
 
 from ...fit import Fit
-from .._core import default_mask, finish
+from .._core import default_mask, finish, standardise
 
 Solver = Literal["mcpanel", "exact"]
 SOLVERS = ("mcpanel", "exact")
@@ -89,11 +89,28 @@ def _control(Y, W, mask):
     return Y, W, mask, jnp.where(mask > 0, Y, 0.0), control
 
 
-def _lane_fit_exact(y, train, lam, options: MCOptions):
+def _lane_fit_exact(y, train, lam, options: MCOptions, X=None):
     """One exact fit at MCPanel penalty ``lam`` on training cells ``train``."""
     return lowrank.solve(
-        y, train, lam * train.sum(), tol=options.tol, max_steps=options.max_steps
+        y, train, lam * train.sum(), tol=options.tol, max_steps=options.max_steps, X=X
     )
+
+
+def covariates_for(Y, mask, X, options: MCOptions):
+    """``(Xs, sd)``: standardised covariates for the exact solver, or ``(None, None)``.
+
+    MCPanel's own iteration (``solver="mcpanel"``) has no covariates here: refused.
+    """
+    if X is None:
+        return None, None
+    if options.solver != "exact":
+        raise ValueError(
+            "mc with covariates needs solver='exact' (the converged fit with "
+            "unpenalised coefficients); MCPanel's iteration (solver='mcpanel') is "
+            "reproduced without covariates only"
+        )
+    Xs, _mean, sd = standardise(jnp.asarray(X, Y.dtype), default_mask(Y, mask))
+    return Xs, sd
 
 
 def walk(y, cells, lambdas, fe, active, options: MCOptions) -> TwoWayFit:
@@ -127,6 +144,7 @@ def fit(
     mask: jax.Array | None = None,
     lam: jax.Array | float = 0.0,
     options: MCOptions = DEFAULT,
+    X: jax.Array | None = None,
 ) -> Fit:
     """MC at a fixed penalty ``lam`` (MCPanel's scale, Eq. 3.3).
 
@@ -138,6 +156,8 @@ def fit(
     options : MCOptions. With ``solver="mcpanel"`` this is MCPanel's ``mcnnm_fit``: a
         warm-started walk down MCPanel's 100-point path from the full-data top penalty to
         ``lam``.
+    X : (K, N, T) covariates with unpenalised coefficients in the fit (the penalty on
+        ``L`` only), standardised first; needs ``solver="exact"``.
 
     Returns
     -------
@@ -149,11 +169,13 @@ def fit(
     Athey, Bayati, Doudchenko, Imbens and Khosravi (2021), Eq. (3.3); R MCPanel's
     ``mcnnm_fit``.
     """
+    Xs, sd = covariates_for(Y, mask, X, options)
     Y, W, mask, y, control = _control(Y, W, mask)
     lam = jnp.asarray(lam, Y.dtype)
     if options.solver == "exact":
-        res = _lane_fit_exact(y, control, lam, options)
-        return finish(Y, W, mask, res, *ones(Y))
+        res = _lane_fit_exact(y, control, lam, options, Xs)
+        info = None if Xs is None else {"beta": res.coef / sd}
+        return finish(Y, W, mask, res, *ones(Y), info=info)
     eff = mcpanel.effects(y, control, 1000, options.rel_tol)
     top = mcpanel.lambda_max(y, control, eff)
     grid = mcpanel.path_grid(top, 100)
