@@ -113,7 +113,7 @@ def estimate(
     reps: int | None = None,
     seed: int | jax.Array | None = None,
 ) -> Estimate:
-    """SDID on a balanced block-design :class:`jaxpanel.Panel`.
+    """SDID on a balanced :class:`jaxpanel.Panel`: a block design, or staggered adoption.
 
     Parameters
     ----------
@@ -132,13 +132,19 @@ def estimate(
     -------
     Estimate: ATT, unit weights omega over the controls, time weights lambda over the
     pre-periods (SC: none), the synthetic-control trajectory, solver diagnostics.
+    Staggered adoption (Arkhangelsky et al. 2021, Sec. 8; Stata ``sdid``): one block
+    fit per adoption cohort against the never-treated units, the cohort ATTs weighted
+    by their treated cells; ``Estimate.cohorts`` lists them with their weights (the
+    Estimate's own weights are then None).
 
     Raises
     ------
     ValueError
-        The panel is not a balanced block design with never-treated units, at least 2
-        pre-periods and 2 first differences of control outcomes (the message names the
-        requirement and the estimators that apply); an unknown ``solver``.
+        The panel is not balanced with an absorbing treatment, never-treated units, at
+        least 2 pre-periods before the first adoption and 2 first differences of
+        control outcomes (the message names the requirement and the estimators that
+        apply); covariates the unit and period effects absorb; an unknown ``solver``
+        or ``covariates``.
 
     References
     ----------
