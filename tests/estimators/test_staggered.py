@@ -16,8 +16,7 @@ import pytest
 import jaxpanel
 from jaxpanel import Panel
 from jaxpanel.estimators import sdid
-from jaxpanel.estimators._staggered import adoption_periods, staggered_fit
-from jaxpanel.estimators._synth import SDID
+from jaxpanel.estimators._staggered import adoption_periods
 
 from ..conftest import shared_path
 from ..reference_synth import synthdid as reference_block
@@ -100,24 +99,20 @@ def test_quota_matches_stata():
 
 
 def test_array_level_vmaps_over_panels(rng):
-    Y, W = staggered_panel(rng)
-    adoptions = adoption_periods(W)
-    Ys = jnp.stack([jnp.asarray(Y), jnp.asarray(Y[::-1, :][::-1])])
-    out = jax.vmap(lambda y: staggered_fit(y, W, adoptions, options=SDID).att)(Ys)
-    one = staggered_fit(jnp.asarray(Y), W, adoptions, options=SDID).att
-    np.testing.assert_allclose(np.asarray(out), float(one), rtol=1e-12)
-    # the public entry: jaxpanel.estimators.staggered.fit
     from jaxpanel.estimators import staggered
 
-    public = staggered.fit(jnp.asarray(Y), W, adoptions, method="sdid")
-    np.testing.assert_allclose(float(public.att), float(one), rtol=1e-14)
+    Y, W = staggered_panel(rng)
+    adoptions = adoption_periods(W)
+    Y2 = Y + rng.normal(size=Y.shape)
+    Ys = jnp.stack([jnp.asarray(Y), jnp.asarray(Y2)])
+    out = jax.jit(jax.vmap(lambda y: staggered.fit(y, W, adoptions).att))(Ys)
+    each = [float(staggered.fit(jnp.asarray(y), W, adoptions).att) for y in (Y, Y2)]
+    np.testing.assert_allclose(np.asarray(out), each, rtol=1e-12)
+    assert abs(each[0] - jaxpanel.sdid(to_panel(Y, W)).att) < 1e-12
     # a cohort lane with no unit contributes nothing
     extra = np.concatenate([adoptions, [3]]).astype(np.int32)
-    np.testing.assert_allclose(
-        float(staggered_fit(jnp.asarray(Y), W, extra, options=SDID).att),
-        float(one),
-        rtol=1e-12,
-    )
+    empty_lane = staggered.fit(jnp.asarray(Y), W, extra)
+    np.testing.assert_allclose(float(empty_lane.att), each[0], rtol=1e-12)
 
 
 def test_bootstrap_draws_are_loops_of_block_fits(rng):
