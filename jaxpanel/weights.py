@@ -206,10 +206,7 @@ def solve(
     if solver == "exact":
         r = simplex.active_set(p)
         return r._replace(capped=jnp.asarray(False), gap=simplex.fw_gap(p, r.x))
-    x0 = simplex.uniform(p) if init is None else jnp.where(p.allowed, init, 0.0)
-    # R's sum_normalize: a start with no weight on the allowed variables becomes uniform.
-    total = x0.sum()
-    x0 = jnp.where(total > 0, x0 / jnp.where(total > 0, total, 1), simplex.uniform(p))
+    x0 = start(init, p.allowed, p.G.dtype)
     if sparsify:
         r = simplex.frank_wolfe_sparsified(p, x0, min_decrease, max_iter, max_iter_pre)
     else:
@@ -376,6 +373,21 @@ def solve_with_covariates(
     return CovariateSolution(om, lam, beta, t, capped)
 
 
+def start(init: jax.Array | None, allowed: jax.Array, dtype) -> jax.Array:
+    """Frank-Wolfe's start: ``init`` on the ``allowed`` (bool) variables, summing to one.
+
+    R's ``sum_normalize``: None, or a start with no weight on the allowed variables,
+    becomes uniform over them.
+    """
+    a = jnp.asarray(allowed, bool)
+    uniform = a.astype(dtype) / a.sum().astype(dtype)
+    if init is None:
+        return uniform
+    x0 = jnp.where(a, jnp.asarray(init, dtype), 0.0)
+    total = x0.sum()
+    return jnp.where(total > 0, x0 / jnp.where(total > 0, total, 1), uniform)
+
+
 def fixed(values: jax.Array, allowed: jax.Array) -> simplex.Solution:
     """Weights given, not fitted: restricted to ``allowed`` and renormalised.
 
@@ -424,5 +436,6 @@ __all__ = [
     "omega_problem",
     "solve",
     "solve_with_covariates",
+    "start",
     "zero",
 ]

@@ -197,10 +197,15 @@ def standardise(
     return Xs, mean, sd
 
 
-def project(Y, Xs, w) -> jax.Array:
-    """Coefficients of ``Xs`` in the two-way fit with covariates on cells weighted ``w``."""
-    res = lowrank.solve(jnp.where(w > 0, Y, 0.0), w, math.inf, X=Xs)
-    return res.coef
+def project(Y, W, mask, freq, Xs) -> tuple[jax.Array, jax.Array]:
+    """``(beta (K,), X beta (N, T))``: the projected covariate form (Kranz 2022).
+
+    The coefficients of ``Xs`` in the two-way fit with covariates on the untreated
+    observed cells, units weighted by ``freq`` (Stata ``sdid``'s ``projected``).
+    """
+    w = mask * (1 - W) * freq[:, None]
+    beta = lowrank.solve(jnp.where(w > 0, Y, 0.0), w, math.inf, X=Xs).coef
+    return beta, jnp.tensordot(beta, Xs, axes=1)
 
 
 def first_treated(W: jax.Array) -> jax.Array:

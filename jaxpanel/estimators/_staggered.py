@@ -126,9 +126,7 @@ def staggered_fit(
     if X is not None:
         X, _mean, sd = standardise(jnp.asarray(X, dtype), mask)
         if options.covariates == "projected":
-            untreated = mask * (1 - W) * freq[:, None]
-            beta = project(Y, X, untreated)
-            xb = jnp.tensordot(beta, X, axes=1)
+            beta, xb = project(Y, W, mask, freq, X)
             X = None
     Yfit = Y - xb
 
@@ -235,10 +233,7 @@ def _replicate_fns(opts: SynthOptions):
     constants on the replicate's sample; the jackknife holds each cohort's omega
     (renormalised over the controls left) and lambda fixed.
     """
-    fixed_opts = opts.replace(
-        omega_mode="given",
-        lambda_mode="zero" if opts.lambda_mode == "zero" else "given",
-    )
+    fixed_opts = opts.fixed()
 
     def refit(data, W, freq, mask):
         f = staggered_fit(

@@ -90,6 +90,14 @@ class SynthOptions:
         """A copy with some options changed."""
         return dataclasses.replace(self, **changes)
 
+    def fixed(self) -> SynthOptions:
+        """The same member with its weights given, not fitted (SC's zero lambda kept).
+
+        What the jackknife and the refit after a joint covariate fit use.
+        """
+        lam = "zero" if self.lambda_mode == "zero" else "given"
+        return self.replace(omega_mode="given", lambda_mode=lam)
+
 
 SDID = SynthOptions()
 SC = SynthOptions(
@@ -163,25 +171,10 @@ def synth_fit(
     if omega_init is not None:
         # R's warm start: sum_normalize(omega[drawn units]), duplicates included.
         omega_init = omega_init * blk.freq
-    sigma = wts.noise_level(Y, blk)
+    sigma, zeta_omega, zeta_lambda, min_decrease = _constants(
+        Y, blk, options, zeta_omega, zeta_lambda, min_decrease
+    )
     n_tr = (blk.treated * blk.freq).sum()
-    t_post = blk.post.sum()
-    eta_omega = (
-        (n_tr * t_post) ** 0.25 if options.eta_omega is None else options.eta_omega
-    )
-    zeta_omega = (
-        eta_omega * sigma if zeta_omega is None else jnp.asarray(zeta_omega, dtype)
-    )
-    zeta_lambda = (
-        options.eta_lambda * sigma
-        if zeta_lambda is None
-        else jnp.asarray(zeta_lambda, dtype)
-    )
-    min_decrease = (
-        options.min_decrease_factor * sigma
-        if min_decrease is None
-        else jnp.asarray(min_decrease, dtype)
-    )
     solve = {
         "min_decrease": min_decrease,
         "solver": options.solver,
@@ -256,6 +249,32 @@ def synth_fit(
     return fit._replace(y0=y0, unit_weights=omega, time_weights=lam_w, status=status)
 
 
+def _constants(Y, blk, options: SynthOptions, zeta_omega, zeta_lambda, min_decrease):
+    """``(sigma, zeta_omega, zeta_lambda, min_decrease)``: R's tuning constants.
+
+    From the noise level ``sigma`` of the controls' pre-period first differences, each
+    unless given (variance methods pass the estimate's, as R's ``opts``).
+    """
+    dtype = Y.dtype
+    sigma = wts.noise_level(Y, blk)
+    n_tr = (blk.treated * blk.freq).sum()
+    eta_omega = (
+        (n_tr * blk.post.sum()) ** 0.25
+        if options.eta_omega is None
+        else options.eta_omega
+    )
+
+    def given(value, default):
+        return default if value is None else jnp.asarray(value, dtype)
+
+    return (
+        sigma,
+        given(zeta_omega, eta_omega * sigma),
+        given(zeta_lambda, options.eta_lambda * sigma),
+        given(min_decrease, options.min_decrease_factor * sigma),
+    )
+
+
 def _fit_with_covariates(
     Y, W, mask, freq, omega_init, lambda_init, zeta_omega, zeta_lambda, min_decrease,
     X, options, x_scale,
@@ -269,9 +288,7 @@ def _fit_with_covariates(
     else:
         Xs, sd = X, jnp.asarray(x_scale, dtype)
     if options.covariates == "projected":
-        untreated = mask * (1 - W) * f[:, None]
-        beta = project(Y, Xs, untreated)
-        xb = jnp.tensordot(beta, Xs, axes=1)
+        beta, xb = project(Y, W, mask, f, Xs)
         fit = synth_fit(
             Y - xb, W, mask, freq, omega_init, lambda_init, zeta_omega, zeta_lambda,
             min_decrease, options=options,
@@ -286,31 +303,19 @@ def _fit_with_covariates(
         )
     col_in = (mask.max(axis=0) > 0).astype(dtype)
     blk = wts.block_masks(W, f, col_in)
-    sigma = wts.noise_level(Y, blk)
-    n_tr = (blk.treated * blk.freq).sum()
-    eta_omega = (
-        (n_tr * blk.post.sum()) ** 0.25
-        if options.eta_omega is None
-        else options.eta_omega
-    )
-    zeta_omega = eta_omega * sigma if zeta_omega is None else zeta_omega
-    zeta_lambda = options.eta_lambda * sigma if zeta_lambda is None else zeta_lambda
-    min_decrease = (
-        options.min_decrease_factor * sigma if min_decrease is None else min_decrease
+    sigma, zeta_omega, zeta_lambda, min_decrease = _constants(
+        Y, blk, options, zeta_omega, zeta_lambda, min_decrease
     )
 
-    def start(init, allowed, mode, counts):
-        uniform = allowed / allowed.sum()
+    def start(init, allowed, mode):
         if mode == "zero":
             return jnp.zeros_like(allowed)
-        if mode == "uniform" or init is None:
-            return uniform
-        w = jnp.where(allowed > 0, init * counts, 0.0)  # R: sum_normalize(w[drawn])
-        total = w.sum()
-        return jnp.where(total > 0, w / jnp.where(total > 0, total, 1.0), uniform)
+        return wts.start(None if mode == "uniform" else init, allowed > 0, dtype)
 
-    om0 = start(omega_init, blk.control, options.omega_mode, blk.freq)
-    lam0 = start(lambda_init, blk.pre, options.lambda_mode, 1.0)
+    # R's warm start of a bootstrap draw: sum_normalize(omega[drawn units])
+    warm = None if omega_init is None else omega_init * blk.freq
+    om0 = start(warm, blk.control, options.omega_mode)
+    lam0 = start(lambda_init, blk.pre, options.lambda_mode)
     sol = wts.solve_with_covariates(
         Y, Xs, blk, zeta_omega, zeta_lambda, min_decrease, om0, lam0,
         update_omega=options.omega_mode == "fit",
@@ -320,9 +325,7 @@ def _fit_with_covariates(
         max_iter=options.max_iter,
     )  # fmt: skip
     xb = jnp.tensordot(sol.beta, Xs, axes=1)
-    fixed = options.replace(omega_mode="given", lambda_mode="given")
-    if options.lambda_mode == "zero":
-        fixed = fixed.replace(lambda_mode="zero")
+    fixed = options.fixed()
     # synth_fit's given weights are per copy of a unit (it multiplies them by the
     # unit's count); the solver's are per unit
     per_copy = jnp.where(f > 0, sol.omega / jnp.where(f > 0, f, 1.0), 0.0)
@@ -364,10 +367,7 @@ def counterfactual_trajectory(Y: jax.Array, fit: Fit, W: jax.Array) -> np.ndarra
 @functools.cache
 def _replicate_fns(opts: SynthOptions):
     """The family member's refits (one set per options: stable identities)."""
-    fixed_opts = opts.replace(
-        omega_mode="given",
-        lambda_mode="zero" if opts.lambda_mode == "zero" else "given",
-    )
+    fixed_opts = opts.fixed()
 
     def consts(data):
         return data["zeta_omega"], data["zeta_lambda"], data["min_decrease"]
