@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
+
+from jaxpanel.kernels import failed
 
 
 class Fit(NamedTuple):
@@ -66,7 +69,7 @@ class Replicator:
     observed ``mask``, fitted weights and tuning constants) as its first argument;
     ``refit``, ``refit_cold`` and ``fixed`` return ``{"att": (), "event": (2T - 1,)}``,
     the replicate's ATT and its effects by event time
-    (:func:`jaxpanel.estimators._core.event_effects`), NaN where its fit failed. The functions have stable
+    (:func:`event_effects`), NaN where its fit failed. The functions have stable
     identities (one per estimator configuration), so a batch of replicates compiles once
     however many estimates it serves.
 
@@ -106,7 +109,66 @@ class Replicator:
         return self if self.resize is None else self.resize(k)
 
 
+def first_treated(W: jax.Array) -> jax.Array:
+    """(N,) int32 first treated column per unit; T for never-treated units."""
+    T = W.shape[1]
+    on = jnp.asarray(W) > 0
+    return jnp.where(on.any(axis=1), jnp.argmax(on, axis=1), T).astype(jnp.int32)
+
+
+def event_effects(
+    fit: Fit,
+    Y: jax.Array,
+    W: jax.Array,
+    mask: jax.Array,
+    freq: jax.Array | None = None,
+    leads: bool = True,
+) -> tuple[jax.Array, jax.Array]:
+    """Effects by event time (period minus the unit's first treated period), (2T - 1,).
+
+    Entry ``k`` is event time ``e = k - (T - 1)``: the mean of ``Y - y0`` over the
+    treated units' observed cells ``e`` periods after (``e >= 0``: treated cells, the
+    cell effects ``tau``) or before (``e < 0``: the fit's in-sample gap on the
+    pre-periods, the placebo leads of Stata ``sdid_event``) their first treated period,
+    units weighted by ``freq``. NaN where no unit has such a cell or the fit failed.
+
+    Parameters
+    ----------
+    fit : the estimator's Fit (its ``y0`` is its untreated outcome on every cell).
+    Y, W, mask : (N, T) outcomes, treatment and observed cells of the fit.
+    freq : (N,) unit frequencies; default 1.
+    leads : static; False for estimators with no fitted surface off the treated cells
+        (per-cell TROP): its leads are NaN.
+
+    Returns
+    -------
+    ``(effects (2T - 1,), units (2T - 1,))``: the effects and the (frequency-weighted)
+    number of treated units observed at each event time. In a block design, event time
+    ``e`` is period ``T_pre + e``. The replicates of variance methods and the
+    user-level ``Estimate.event_study`` both use this function.
+    """
+    Y = jnp.asarray(Y)
+    dtype = Y.dtype
+    N, T = Y.shape
+    W = jnp.asarray(W, dtype)
+    mask = jnp.asarray(mask, dtype)
+    freq = jnp.ones(N, dtype) if freq is None else jnp.asarray(freq, dtype)
+    adopt = first_treated(W)
+    ever = (adopt < T).astype(dtype)
+    e = jnp.arange(T, dtype=jnp.int32)[None, :] - adopt[:, None]
+    pre = (e < 0).astype(dtype) * (1 - W) * (1.0 if leads else 0.0)
+    wgt = freq[:, None] * ever[:, None] * mask * (W + pre)
+    gap = jnp.where(wgt > 0, Y - fit.y0, 0.0)
+    k = jnp.clip(e + (T - 1), 0, 2 * T - 2).ravel()
+    num = jnp.zeros(2 * T - 1, dtype).at[k].add((wgt * gap).ravel())
+    den = jnp.zeros(2 * T - 1, dtype).at[k].add(wgt.ravel())
+    out = num / jnp.where(den > 0, den, 1.0)
+    return jnp.where((den > 0) & ~failed(fit.status), out, jnp.nan), den
+
+
 __all__ = [
     "Fit",
     "Replicator",
+    "event_effects",
+    "first_treated",
 ]

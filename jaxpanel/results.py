@@ -19,7 +19,7 @@ import pandas as pd
 from jaxpanel.kernels import CONVERGED, status_name
 
 from . import _timeaxis
-from .fit import Replicator
+from .fit import Replicator, event_effects
 from .panel import Panel
 from .requirements import Requirements
 
@@ -166,7 +166,7 @@ class Estimate:
         ValueError
             The treatment is not absorbing (no single adoption period per unit).
         """
-        table = _event_table(self.panel, np.asarray(self.fit.y0), self.event_leads)
+        table = _event_table(self.panel, self.fit, self.event_leads)
         cov = getattr(self.inference, "event_cov", None)
         T = self.panel.T
         if cov is not None:
@@ -469,11 +469,11 @@ def _z(level: float) -> float:
     return NormalDist().inv_cdf(0.5 + level / 2)
 
 
-def _event_table(panel: Panel, y0: np.ndarray, leads: bool = True) -> pd.DataFrame:
+def _event_table(panel: Panel, fit: Any, leads: bool = True) -> pd.DataFrame:
     """Mean ``Y - y0`` by event time over the treated units, and their number.
 
-    NumPy; the replicates use the same definition in
-    ``jaxpanel.estimators._core.event_effects``.
+    :func:`jaxpanel.fit.event_effects` on the panel's arrays (the definition the
+    variance replicates use), the event times with a treated unit kept.
     """
     if not panel.is_absorbing:
         raise ValueError(
@@ -481,19 +481,14 @@ def _event_table(panel: Panel, y0: np.ndarray, leads: bool = True) -> pd.DataFra
             f"unit); it switches off for units {list(panel.switching_units[:5])}. "
             "Fix: recode the treatment so it stays on once started"
         )
-    T = panel.T
-    adopt = panel.adoption_index
-    rows = np.flatnonzero(panel.ever_treated)
-    e = np.arange(T)[None, :] - adopt[rows, None]
-    use = panel.mask[rows] & (panel.W[rows] | ((e < 0) & leads))
-    gap = np.where(use, panel.Y[rows] - y0[rows], 0.0)
-    k = (e + T - 1)[use]
-    num = np.bincount(k, gap[use], minlength=2 * T - 1)
-    den = np.bincount(k, minlength=2 * T - 1)
-    keep = np.flatnonzero(den > 0)
+    y0 = np.asarray(fit.y0)
+    Y, W, mask = panel.arrays(y0.dtype)
+    effects, units = event_effects(fit, Y, W, mask, leads=leads)
+    effects, units = np.asarray(effects, float), np.asarray(units)
+    keep = np.flatnonzero(units > 0)
     return pd.DataFrame(
-        {"effect": num[keep] / den[keep], "n_units": den[keep]},
-        index=pd.Index(keep - (T - 1), name="event_time"),
+        {"effect": effects[keep], "n_units": units[keep].astype(int)},
+        index=pd.Index(keep - (panel.T - 1), name="event_time"),
     )
 
 

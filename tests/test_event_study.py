@@ -14,7 +14,6 @@ import pytest
 
 import jaxpanel
 from jaxpanel import Panel
-from jaxpanel.estimators._core import event_effects
 
 from .conftest import shared_path
 from .estimators.test_staggered import staggered_panel, to_panel
@@ -75,9 +74,9 @@ def test_replicate_effects_equal_the_user_level_table(rng, method):
     p = to_panel(Y, W)
     kwargs = {"lam": 0.5} if method == "mc" else {}
     est = getattr(jaxpanel, method)(p, **kwargs)
-    out = np.asarray(
-        event_effects(est.fit, p.Y, p.W, p.mask.astype(float)), dtype=float
-    )
+    # the replicate path: the estimator's fixed-weight refit on the full sample
+    rep = est.replicator
+    out = np.asarray(rep.fixed(rep.data, np.ones(p.N))["event"], dtype=float)
     table = est.event_study()
     np.testing.assert_allclose(out[table.index + p.T - 1], table["effect"], atol=1e-10)
     assert np.isnan(np.delete(out, table.index + p.T - 1)).all()

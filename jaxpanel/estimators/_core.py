@@ -35,7 +35,7 @@ from jaxpanel.kernels import (
     twfe,
 )
 
-from ..fit import Fit
+from ..fit import Fit, event_effects
 from ..panel import Panel
 
 
@@ -208,60 +208,6 @@ def project(Y, W, mask, freq, Xs) -> tuple[jax.Array, jax.Array]:
     return beta, jnp.tensordot(beta, Xs, axes=1)
 
 
-def first_treated(W: jax.Array) -> jax.Array:
-    """(N,) int32 first treated column per unit; T for never-treated units."""
-    T = W.shape[1]
-    on = jnp.asarray(W) > 0
-    return jnp.where(on.any(axis=1), jnp.argmax(on, axis=1), T).astype(jnp.int32)
-
-
-def event_effects(
-    fit: Fit,
-    Y: jax.Array,
-    W: jax.Array,
-    mask: jax.Array,
-    freq: jax.Array | None = None,
-    leads: bool = True,
-) -> jax.Array:
-    """Effects by event time (period minus the unit's first treated period), (2T - 1,).
-
-    Entry ``k`` is event time ``e = k - (T - 1)``: the mean of ``Y - y0`` over the
-    treated units' observed cells ``e`` periods after (``e >= 0``: treated cells, the
-    cell effects ``tau``) or before (``e < 0``: the fit's in-sample gap on the
-    pre-periods, the placebo leads of Stata ``sdid_event``) their first treated period,
-    units weighted by ``freq``. NaN where no unit has such a cell or the fit failed.
-
-    Parameters
-    ----------
-    fit : the estimator's Fit (its ``y0`` is its untreated outcome on every cell).
-    Y, W, mask : (N, T) outcomes, treatment and observed cells of the fit.
-    freq : (N,) unit frequencies; default 1.
-    leads : static; False for estimators with no fitted surface off the treated cells
-        (per-cell TROP): its leads are NaN.
-
-    Returns
-    -------
-    (2T - 1,) effects. In a block design, event time ``e`` is period ``T_pre + e``.
-    """
-    Y = jnp.asarray(Y)
-    dtype = Y.dtype
-    N, T = Y.shape
-    W = jnp.asarray(W, dtype)
-    mask = jnp.asarray(mask, dtype)
-    freq = jnp.ones(N, dtype) if freq is None else jnp.asarray(freq, dtype)
-    adopt = first_treated(W)
-    ever = (adopt < T).astype(dtype)
-    e = jnp.arange(T, dtype=jnp.int32)[None, :] - adopt[:, None]
-    pre = (e < 0).astype(dtype) * (1 - W) * (1.0 if leads else 0.0)
-    wgt = freq[:, None] * ever[:, None] * mask * (W + pre)
-    gap = jnp.where(wgt > 0, Y - fit.y0, 0.0)
-    k = jnp.clip(e + (T - 1), 0, 2 * T - 2).ravel()
-    num = jnp.zeros(2 * T - 1, dtype).at[k].add((wgt * gap).ravel())
-    den = jnp.zeros(2 * T - 1, dtype).at[k].add(wgt.ravel())
-    out = num / jnp.where(den > 0, den, 1.0)
-    return jnp.where((den > 0) & ~failed(fit.status), out, jnp.nan)
-
-
 def outputs(
     fit: Fit,
     Y: jax.Array,
@@ -272,11 +218,12 @@ def outputs(
 ) -> dict[str, jax.Array]:
     """What a variance replicate returns: its ATT and its effects by event time.
 
-    ``{"att": att_or_nan(fit), "event": event_effects(fit, Y, W, mask, freq, leads)}``.
+    ``{"att": att_or_nan(fit), "event": ...}``, the effects of
+    :func:`jaxpanel.fit.event_effects`.
     """
     return {
         "att": att_or_nan(fit),
-        "event": event_effects(fit, Y, W, mask, freq, leads),
+        "event": event_effects(fit, Y, W, mask, freq, leads)[0],
     }
 
 

@@ -29,13 +29,12 @@ import pandas as pd
 from jaxpanel.kernels import UNIDENTIFIED, combine_all
 
 from .._make import make_estimate
-from ..fit import Fit, Replicator
+from ..fit import Fit, Replicator, first_treated
 from ..requirements import SYNTH, require
 from ..results import Estimate
 from ._core import (
     check_covariates,
     default_mask,
-    first_treated,
     outputs,
     project,
     require_panel,
@@ -100,9 +99,8 @@ def staggered_fit(
     cells from its own cohort's fit (``y0 = Y`` on never-treated units); ``unit_weights``
     and ``time_weights`` None (they are per cohort); ``info`` per cohort (leading axis
     C): ``cohort_adoption``, ``cohort_att``, ``cohort_weight`` (its share of treated
-    cells; 0 for an empty lane), ``cohort_n_treated``, ``cohort_effects`` (C, T) the
-    cohort's mean of ``Y - y0`` over its units in every period (pre-periods: its
-    placebo leads, as Stata ``sdid_event``), ``omega`` (C, N), ``lambda`` (C, T),
+    cells; 0 for an empty lane), ``cohort_n_treated``, ``omega`` (C, N), ``lambda``
+    (C, T),
     ``noise_level``, ``zeta_omega``, ``zeta_lambda``, and the solvers' statuses.
 
     References
@@ -147,14 +145,10 @@ def staggered_fit(
         )
         n_tr = (freq * in_c).sum()
         w = n_tr * (Wc * mask).max(axis=0).sum()
-        eff_num = ((Yfit - f.y0) * mask * (freq * in_c)[:, None]).sum(axis=0)
-        eff_den = (mask * (freq * in_c)[:, None]).sum(axis=0)
-        effects = eff_num / jnp.where(eff_den > 0, eff_den, 1.0)
-        effects = jnp.where(eff_den > 0, effects, jnp.nan)
-        return f, in_c, n_tr, w, effects
+        return f, in_c, n_tr, w
 
     axes = (0, None if omega_init is None else 0, None if lambda_init is None else 0)
-    fits, in_c, n_tr, w, effects = jax.vmap(one, in_axes=axes)(
+    fits, in_c, n_tr, w = jax.vmap(one, in_axes=axes)(
         adoptions, omega_init, lambda_init
     )
     live = w > 0
@@ -173,7 +167,6 @@ def staggered_fit(
         "cohort_att": att_c,
         "cohort_weight": share,
         "cohort_n_treated": n_tr,
-        "cohort_effects": jnp.where(live[:, None], effects, jnp.nan),
         "cohort_status": fits.status,
         "omega": fits.unit_weights,
         "lambda": fits.time_weights,

@@ -531,11 +531,11 @@ def placebo_run(est, reps, seed, chunk=None, progress=None, clusters=None):
     rep = est.replicator
     W0 = rep.data["W"]
     stays = ~panel.ever_treated
-    if clusters is not None:  # whole clusters, unit by unit in order
-        members = [np.flatnonzero(clusters == g) for g in range(clusters.max() + 1)]
+    if clusters is not None:  # whole clusters, unit by unit in order (equal sizes)
+        members = np.argsort(clusters, kind="stable").reshape(clusters.max() + 1, -1)
         tr_cl = np.unique(clusters[treated])
         co_cl = np.setdiff1d(np.arange(len(members)), tr_cl)
-        treated = np.concatenate([members[g] for g in tr_cl])
+        treated = members[tr_cl].ravel()
         stays = np.isin(clusters, co_cl)
     shared = {
         "data": rep.data,
@@ -550,7 +550,7 @@ def placebo_run(est, reps, seed, chunk=None, progress=None, clusters=None):
         blocks = rows.reshape(len(tr_cl), -1, rows.shape[1])
         ordered = bool((blocks != blocks[:1]).any())
         picks, exact = placebo_draws(seed, co_cl, len(tr_cl), reps, ordered)
-        idx = np.stack([np.concatenate([members[g] for g in p]) for p in picks])
+        idx = members[picks].reshape(len(picks), -1)
     out = _run(
         est, _placebo_lane(rep.refit), shared, (idx,), chunk, progress, "placebo"
     )
