@@ -124,6 +124,7 @@ def test_quota_with_lngdp_matches_stata():
     assert abs(jaxpanel.sdid(p, covariates=None).att - 8.0624395) < 1e-6
 
 
+@pytest.mark.slow
 def test_confounder_is_removed():
     """A covariate that jumps by 300 with treatment (coefficient 0.01) biases SDID by 3.
 
@@ -264,6 +265,7 @@ def test_array_level_takes_covariates(rng, form):
     np.testing.assert_allclose(np.asarray(f.info["beta"]), est.info["beta"], rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_mc_with_covariates_matches_reference(rng):
     """MC (exact solver) with unpenalised coefficients, the penalty on L only."""
     from .reference_lowrank import lowrank_regression_fit

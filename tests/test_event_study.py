@@ -82,6 +82,7 @@ def test_replicate_effects_equal_the_user_level_table(rng, method):
     assert np.isnan(np.delete(out, table.index + p.T - 1)).all()
 
 
+@pytest.mark.slow
 def test_per_cell_trop_reports_lags_only(rng):
     Y, W = staggered_panel(rng, n_co=8, adopt=(6, 6, 7), T=9)
     est = jaxpanel.trop(

@@ -342,6 +342,7 @@ def test_the_cli_study_of_the_authors_sdid_on_pwt_finishes(tmp_path):
     assert len(rows) == 20 and np.isfinite(rows["estimate"]).all()
 
 
+@pytest.mark.slow
 def test_a_staggered_design_runs_the_staggered_estimators(tmp_path):
     """n_post as a list: each treated unit adopts with one of the post lengths."""
     d = {

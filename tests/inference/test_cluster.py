@@ -22,6 +22,7 @@ def block_panel(rng, N=16, T=8, treated=(12, 13, 14, 15), t0=5):
     return Panel.from_arrays(Y, W, units=[f"u{i:02d}" for i in range(N)])
 
 
+@pytest.mark.slow
 def test_singleton_clusters_are_the_unit_methods(rng):
     p = block_panel(rng)
     est = jaxpanel.sdid(p)
