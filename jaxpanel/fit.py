@@ -148,8 +148,35 @@ def event_effects(
     user-level ``Estimate.event_study`` both use this function.
     """
     Y = jnp.asarray(Y)
-    dtype = Y.dtype
-    N, T = Y.shape
+    means, units = event_means(Y - fit.y0, W, mask, freq, leads)
+    return jnp.where(failed(fit.status), jnp.nan, means), units
+
+
+def event_means(
+    values: jax.Array,
+    W: jax.Array,
+    mask: jax.Array,
+    freq: jax.Array | None = None,
+    leads: bool = True,
+) -> tuple[jax.Array, jax.Array]:
+    """Means of cell ``values`` by event time over the treated units, (2T - 1,).
+
+    The aggregation of :func:`event_effects` (``values = Y - y0``); a simulation's true
+    effects by event time are the same means of its cell effects.
+
+    Parameters
+    ----------
+    values : (N, T) cell values. W, mask : (N, T) treatment and observed cells.
+    freq : (N,) unit frequencies; default 1. leads : static; False leaves ``e < 0`` NaN.
+
+    Returns
+    -------
+    ``(means (2T - 1,), units (2T - 1,))``, entry ``k`` event time ``k - (T - 1)``; NaN
+    where no treated unit is observed at that event time.
+    """
+    values = jnp.asarray(values)
+    dtype = values.dtype
+    N, T = values.shape
     W = jnp.asarray(W, dtype)
     mask = jnp.asarray(mask, dtype)
     freq = jnp.ones(N, dtype) if freq is None else jnp.asarray(freq, dtype)
@@ -158,17 +185,18 @@ def event_effects(
     e = jnp.arange(T, dtype=jnp.int32)[None, :] - adopt[:, None]
     pre = (e < 0).astype(dtype) * (1 - W) * (1.0 if leads else 0.0)
     wgt = freq[:, None] * ever[:, None] * mask * (W + pre)
-    gap = jnp.where(wgt > 0, Y - fit.y0, 0.0)
+    gap = jnp.where(wgt > 0, values, 0.0)
     k = jnp.clip(e + (T - 1), 0, 2 * T - 2).ravel()
     num = jnp.zeros(2 * T - 1, dtype).at[k].add((wgt * gap).ravel())
     den = jnp.zeros(2 * T - 1, dtype).at[k].add(wgt.ravel())
     out = num / jnp.where(den > 0, den, 1.0)
-    return jnp.where((den > 0) & ~failed(fit.status), out, jnp.nan), den
+    return jnp.where(den > 0, out, jnp.nan), den
 
 
 __all__ = [
     "Fit",
     "Replicator",
     "event_effects",
+    "event_means",
     "first_treated",
 ]

@@ -13,6 +13,11 @@
 5. assignment probabilities: logistic regression of D on ``sqrt(N)`` times the first four
    left singular vectors gives each unit's pi_i.
 
+With covariates ``X`` (K, N, T), their coefficients ``beta`` come first, from a two-way
+fixed-effects regression with the covariates on the control units' cells (``D = 0``), and
+steps 1-5 decompose ``Y - X beta``; a replication adds ``X beta`` back (in the
+standardised units of step 1), with ``X`` held at its observed values.
+
 :func:`draw` makes one replication: ``Y = F + M + eps`` with rows of eps iid N(0, Sigma)
 (optionally scaled by unit and period factors: :func:`with_heteroskedasticity`), treated
 units in the last ``n_post`` periods (staggered adoption: ``n_post`` a tuple of post-period
@@ -61,6 +66,10 @@ class Design:
     unit_scale, time_scale : (N,), (T,) noise sd multipliers, or None.
     assignment : 'bernoulli', 'uniform' or 'fixed' (see the module docstring).
     treated : (N,) bool, the treated units of the 'fixed' assignment, or None.
+    X : (K, N, T) covariates, held fixed over replications, or None.
+    beta : (K,) the outcome's coefficients on ``X``, in the design's standardised
+        outcome units per covariate unit (a replication's outcome has ``X beta``
+        added), or None.
     """
 
     F: np.ndarray
@@ -74,8 +83,21 @@ class Design:
     time_scale: np.ndarray | None = None
     assignment: Assignment = "bernoulli"
     treated: np.ndarray | None = None
+    X: np.ndarray | None = None
+    beta: np.ndarray | None = None
 
     def __post_init__(self):
+        if (self.X is None) != (self.beta is None) or (
+            self.X is not None
+            and (
+                np.ndim(self.X) != 3
+                or np.shape(self.X)[1:] != np.shape(self.F)
+                or np.shape(self.beta) != (np.shape(self.X)[0],)
+            )
+        ):
+            raise ValueError(
+                "covariates: X must be (K, N, T) like F and beta (K,), both or neither"
+            )
         if self.assignment not in ASSIGNMENTS:
             raise ValueError(
                 f"assignment must be one of {ASSIGNMENTS}, got {self.assignment!r}"
@@ -184,6 +206,7 @@ def calibrate(
     round_ar: bool = True,
     n_treated_max: int = 10,
     n_post: int = 10,
+    X: np.ndarray | None = None,
 ) -> Design:
     """Calibrate a design to outcomes ``Y`` (N, T) and a unit assignment ``D`` (N,).
 
@@ -194,6 +217,9 @@ def calibrate(
     round_ar : round the AR(2) coefficients to 2 decimals (the SDID paper does; the TROP
         authors' code does not).
     n_treated_max, n_post : the draw rules.
+    X : (K, N, T) finite covariates, or None. Their coefficients are those of a two-way
+        fixed-effects regression of Y on X over the control units (``D = 0``; all units
+        if none is), and the factor model is calibrated to ``Y - X beta``.
 
     Returns
     -------
@@ -203,7 +229,8 @@ def calibrate(
     ------
     ValueError
         Y is not a finite (N, T) matrix with N >= rank + 2 and T >= 4, or D has another
-        length.
+        length; X is not finite (K, N, T), or a covariate is constant within the control
+        units or periods (the fixed effects absorb it) or collinear with the others.
 
     References
     ----------
@@ -221,7 +248,13 @@ def calibrate(
         raise ValueError(f"calibrate needs N >= {rank + 2} and T >= 4, got {N} x {T}")
     if D.shape != (N,):
         raise ValueError(f"D must have one entry per unit ({N}), got shape {D.shape}")
-    Y = (Y - Y.mean()) / Y.std()
+    beta = None
+    if X is not None:
+        X = np.asarray(X, float)
+        beta = _covariate_coefficients(Y, X, D)
+        Y = Y - np.tensordot(beta, X, axes=1)
+    sd = Y.std()
+    Y = (Y - Y.mean()) / sd
     U, s, Vt = np.linalg.svd(Y, full_matrices=False)
     L = (U[:, :rank] * s[:rank]) @ Vt[:rank]
     E = Y - L
@@ -229,8 +262,8 @@ def calibrate(
     M = L - F
     # pooled AR(2) without intercept: E_t on E_{t-1}, E_{t-2}, all rows
     target = E[:, 2:].ravel()
-    X = np.column_stack([E[:, 1:-1].ravel(), E[:, :-2].ravel()])
-    phi = np.linalg.lstsq(X, target, rcond=None)[0]
+    lags = np.column_stack([E[:, 1:-1].ravel(), E[:, :-2].ravel()])
+    phi = np.linalg.lstsq(lags, target, rcond=None)[0]
     if round_ar:
         phi = np.round(phi, 2)
     rho = ar2_autocorrelation(phi[0], phi[1], T)
@@ -242,8 +275,50 @@ def calibrate(
     else:
         pi = _sigmoid(Xa @ _logistic(Xa, D))
     return Design(
-        F, M, sigma, (float(phi[0]), float(phi[1])), pi, n_treated_max, n_post
+        F,
+        M,
+        sigma,
+        (float(phi[0]), float(phi[1])),
+        pi,
+        n_treated_max,
+        n_post,
+        X=X,
+        beta=None if beta is None else beta / sd,
     )
+
+
+def _covariate_coefficients(Y: np.ndarray, X: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """Two-way fixed-effects coefficients of Y on X over the control units' rows."""
+    N, T = Y.shape
+    if X.ndim != 3 or X.shape[1:] != (N, T) or not np.isfinite(X).all():
+        raise ValueError(f"covariates must be finite (K, {N}, {T}), got {X.shape}")
+    rows = D == 0 if (D == 0).sum() >= 2 else np.ones(N, bool)
+
+    def within(a):  # balanced rows: the two-way within transformation
+        a = a[..., rows, :]
+        return (
+            a
+            - a.mean(axis=-1, keepdims=True)
+            - a.mean(axis=-2, keepdims=True)
+            + a.mean(axis=(-2, -1), keepdims=True)
+        )
+
+    Xw = within(X).reshape(X.shape[0], -1).T
+    scale = np.sqrt((Xw**2).mean(axis=0))
+    size = np.sqrt((X.reshape(X.shape[0], -1) ** 2).mean(axis=1))
+    if (
+        np.any(scale <= 1e-10 * np.maximum(size, 1e-300))
+        or np.linalg.matrix_rank(
+            Xw / np.where(scale > 0, scale, 1.0), tol=1e-8 * np.sqrt(len(Xw))
+        )
+        < X.shape[0]
+    ):
+        raise ValueError(
+            "covariates: a covariate is constant within the control units or within "
+            "periods (the two-way fixed effects absorb it) or collinear with the "
+            "others; drop it"
+        )
+    return np.linalg.lstsq(Xw, within(Y).ravel(), rcond=None)[0]
 
 
 def sc_probabilities(
@@ -321,7 +396,8 @@ def switch(
     Parameters
     ----------
     design : a Design.
-    M, F : keep the interactive / two-way part (``M=False, F=False``: "only noise").
+    M, F : keep the interactive / two-way part (``M=False, F=False``: "only noise");
+        a covariate part ``X beta`` stays.
     noise : keep the noise (False: a noiseless panel, the authors' "no noise").
     autocorrelation : keep the AR(2) correlation (False: ``diag(diag(Sigma))``, the
         variances kept, as the authors' latest code does).
@@ -358,14 +434,18 @@ def arrays(design: Design) -> dict[str, np.ndarray]:
     chol = np.linalg.cholesky(sigma) if np.any(sigma) else np.zeros_like(sigma)
     ones_n, ones_t = np.ones(N), np.ones(T)
     treated = np.zeros(N, bool) if design.treated is None else design.treated
-    return {
-        "base": design.F + design.M,
+    base = design.F + design.M
+    out = {
         "chol": chol,
         "pi": np.asarray(design.pi, float),
         "unit_scale": ones_n if design.unit_scale is None else design.unit_scale,
         "time_scale": ones_t if design.time_scale is None else design.time_scale,
         "treated": np.asarray(treated, bool),
     }
+    if design.X is not None:  # held fixed: part of every replication's outcome
+        base = base + np.tensordot(design.beta, design.X, axes=1)
+        out["X"] = np.asarray(design.X, float)
+    return {"base": base, **out}
 
 
 def rules(design: Design) -> tuple:
@@ -435,7 +515,8 @@ def draw(design: Design, key: jax.Array, effect=0.0, dtype=None):
 
     Returns
     -------
-    ``(Y, W)`` (N, T) outcomes and 0/1 treatment.
+    ``(Y, W)`` (N, T) outcomes (with ``X beta`` where the design has covariates,
+    ``design.X``) and 0/1 treatment.
     """
     dtype = jnp.zeros(()).dtype if dtype is None else dtype
     a = {

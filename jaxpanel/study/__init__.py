@@ -6,7 +6,8 @@
   chunk an atomically written Parquet file; the same call resumes; chunks are shared out
   over processes (``jax.distributed``);
 - :func:`read`, :func:`summarize`, :func:`report`: rows, RMSE/bias/coverage tables with
-  Monte Carlo SEs, and the normalised-RMSE figure.
+  Monte Carlo SEs, and the normalised-RMSE figure; :func:`event_summary` the same by
+  event time for a study with ``event_study``.
 
 References
 ----------
@@ -14,7 +15,7 @@ Arkhangelsky et al. (2021), Sec. 3.1.1; Athey, Imbens, Qu and Viviano (2025), Se
 """
 
 from ._designs import build_design, replication
-from ._report import figure, report, rmse_table, summarize
+from ._report import event_summary, figure, report, rmse_table, summarize
 from ._run import MANIFEST, chunk_name, read, run
 from ._spec import VARIANCE_METHODS, Study, estimator_options, from_dict, load
 
@@ -25,6 +26,7 @@ __all__ = [
     "build_design",
     "chunk_name",
     "estimator_options",
+    "event_summary",
     "figure",
     "from_dict",
     "load",

@@ -22,7 +22,7 @@ def _path(base: str, p: Any) -> str | None:
     return str(p if p.is_absolute() else Path(base) / p)
 
 
-def _from_data(d: dict, base: str, rules: dict) -> simulate.Design:
+def _read(d: dict, base: str) -> tuple[str, pd.DataFrame]:
     path = _path(base, d["data"])
     if not Path(path).is_file():
         raise ValueError(f"design data: no such file {path!r}")
@@ -31,14 +31,64 @@ def _from_data(d: dict, base: str, rules: dict) -> simulate.Design:
         raise ValueError(f"a data= design needs {', '.join(missing)}= (column names)")
     sep = ";" if Path(path).read_text().split("\n", 1)[0].count(";") else ","
     df = pd.read_csv(path, sep=sep)
-    for c in (d["unit"], d["time"], d["outcome"], d["assignment"]):
+    columns = [d["unit"], d["time"], d["outcome"], d["assignment"]]
+    columns += list(d.get("covariates", [])) + (
+        [d["cluster"]] if "cluster" in d else []
+    )
+    for c in columns:
         if c not in df.columns:
             raise ValueError(f"{path}: no column {c!r} (columns: {list(df.columns)})")
+    return path, df
+
+
+def _from_data(d: dict, base: str, rules: dict) -> simulate.Design:
+    path, df = _read(d, base)
     Y = df.pivot(index=d["unit"], columns=d["time"], values=d["outcome"])
     if Y.isna().any().any():
         raise ValueError(f"{path}: the panel is unbalanced or has missing outcomes")
     D = df.groupby(d["unit"])[d["assignment"]].max().reindex(Y.index).astype(float)
-    return simulate.calibrate(Y.to_numpy(float), D.to_numpy(), **rules)
+    X = None
+    if d.get("covariates"):
+        mats = []
+        for c in d["covariates"]:
+            x = df.pivot(index=d["unit"], columns=d["time"], values=c)
+            x = x.reindex(index=Y.index, columns=Y.columns)
+            if x.isna().any().any():
+                units = list(x.index[x.isna().any(axis=1)])
+                raise ValueError(
+                    f"{path}: covariate {c!r} is missing for units {units[:5]}"
+                    + (" ..." if len(units) > 5 else "")
+                    + "; a study's covariates need every cell (drop those units)"
+                )
+            mats.append(x.to_numpy(float))
+        X = np.stack(mats)
+    return simulate.calibrate(Y.to_numpy(float), D.to_numpy(), X=X, **rules)
+
+
+def cluster_codes(d: dict, base: str = ".") -> np.ndarray | None:
+    """(N,) cluster codes (0..G-1) of a data design's units (its ``cluster`` column).
+
+    Units in the design's order (sorted labels, as the outcome matrix); None without
+    ``cluster``.
+
+    Raises
+    ------
+    ValueError
+        A unit with several clusters or none.
+    """
+    if "cluster" not in d:
+        return None
+    path, df = _read(d, base)
+    c = df.groupby(d["unit"])[d["cluster"]]
+    mixed = c.nunique(dropna=False)
+    bad = list(mixed.index[mixed != 1]) + list(c.first().index[c.first().isna()])
+    if bad:
+        raise ValueError(
+            f"{path}: units {bad[:5]} have several clusters or none in column "
+            f"{d['cluster']!r}; a cluster must be constant within a unit"
+        )
+    labels = c.first().sort_index()
+    return pd.factorize(labels)[0].astype(np.int32)
 
 
 def build_design(d: dict, base: str = ".") -> simulate.Design:
@@ -51,7 +101,11 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
         (a CSV, long) with ``unit``, ``time``, ``outcome`` and ``assignment`` columns; then ``n_treated``, ``n_post``,
         ``round_ar``, the switches ``M``, ``F``, ``noise``, ``autocorrelation``,
         ``heteroskedastic`` ('unit', 'time' or 'both', with ``heteroskedastic_ratio``,
-        the largest over the smallest noise sd, default 4).
+        the largest over the smallest noise sd, default 4). A data design may name
+        ``covariates`` (columns, held at their observed values; the outcome's
+        coefficients on them calibrated, see :func:`jaxpanel.simulate.calibrate`, or
+        given by ``covariate_effect``, in the design's standardised outcome units) and
+        a ``cluster`` column (:func:`cluster_codes`).
     base : folder for relative paths.
 
     Returns
@@ -69,6 +123,12 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
     n_post = tuple(n_post) if isinstance(n_post, list) else n_post
     n = {"n_treated": d.get("n_treated"), "n_post": n_post}
     if "preset" in d:
+        for k in ("covariates", "covariate_effect", "cluster"):
+            if k in d:
+                raise ValueError(
+                    f"{k}= needs a data= design (the presets have no covariates or "
+                    "clusters)"
+                )
         preset = d["preset"]
         if preset not in simulate.PRESETS:
             raise ValueError(
@@ -93,6 +153,8 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
             changes["n_treated_max"] = n["n_treated"]
         if n["n_post"] is not None:
             changes["n_post"] = n["n_post"]
+        if "covariate_effect" in d:
+            changes["beta"] = np.asarray(d["covariate_effect"], float)
         design = dataclasses.replace(design, **changes)
     design = simulate.switch(
         design,
@@ -116,7 +178,7 @@ def build_design(d: dict, base: str = ".") -> simulate.Design:
 
 
 def draw_fn(rules: tuple, heterogeneous: bool):
-    """``(a, effect, effect_sd, key) -> (Y, W, truth)`` for designs with these rules.
+    """``(a, effect, effect_sd, key) -> (Y, W, truth, cell)`` for designs with these rules.
 
     ``a`` are the design's :func:`~jaxpanel.simulate.arrays` (traced: one compiled draw
     serves every design of a shape). The effect is ``effect`` on every treated cell,
@@ -133,7 +195,7 @@ def draw_fn(rules: tuple, heterogeneous: bool):
             cell = effect + effect_sd * noise
         Y, W = simulate.draw_arrays(a, rules, k_draw, cell)
         truth = jnp.sum(W * cell) / jnp.sum(W)
-        return Y, W, truth
+        return Y, W, truth, jnp.broadcast_to(cell, W.shape)
 
     return one
 
@@ -156,13 +218,20 @@ def replication(design: simulate.Design, d: dict, dtype):
 
     Returns
     -------
-    The function (pure; vmappable over keys).
+    The function (pure; vmappable over keys). A design with covariates has them in
+    ``design.X`` (the same in every replication).
     """
     sd = float(d.get("effect_sd", 0.0))
     fn = draw_fn(simulate.rules(design), sd > 0)
     a = design_arrays(design, dtype)
     effect = jnp.asarray(float(d.get("effect", 0.0)), dtype)
-    return lambda key: fn(a, effect, jnp.asarray(sd, dtype), key)
+    return lambda key: fn(a, effect, jnp.asarray(sd, dtype), key)[:3]
 
 
-__all__ = ["build_design", "design_arrays", "draw_fn", "replication"]
+__all__ = [
+    "build_design",
+    "cluster_codes",
+    "design_arrays",
+    "draw_fn",
+    "replication",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ def summarize(results: pd.DataFrame | str | Path) -> pd.DataFrame:
     (mean SE over the sd of the estimates), each with its Monte Carlo SE for the shares.
     """
     df = read(results) if not isinstance(results, pd.DataFrame) else results
-    methods = [c[: -len("_se")] for c in df.columns if c.endswith("_se")]
+    methods = [c[: -len("_level")] for c in df.columns if c.endswith("_level")]
     rows = []
     for (design, est), g in df.groupby(["design", "estimator"], sort=False):
         e = g["error"].to_numpy(float)
@@ -88,6 +89,70 @@ def summarize(results: pd.DataFrame | str | Path) -> pd.DataFrame:
     best = out.groupby("design", sort=False)["rmse"].transform("min")
     out.insert(out.columns.get_loc("rmse") + 2, "rmse_rel", out["rmse"] / best)
     return out
+
+
+def event_summary(results: pd.DataFrame | str | Path) -> pd.DataFrame:
+    """Per design, estimator and event time: bias, RMSE and the normal CIs' coverage.
+
+    For a study run with ``event_study`` (columns ``event_{e}``, ``event_{e}_truth``
+    and ``{m}_event_{e}_se``).
+
+    Parameters
+    ----------
+    results : the rows of a study (:func:`jaxpanel.study.read`) or its folder.
+
+    Returns
+    -------
+    DataFrame, one row per (design, estimator, event_time) with a finite estimate in
+    some replication: ``n``, ``bias`` and ``bias_mcse``, ``rmse``, and per variance
+    method ``{m}_coverage`` of the truth by ``effect +- z se`` at the method's level,
+    with ``{m}_coverage_mcse``.
+
+    Raises
+    ------
+    ValueError
+        The study has no event-study columns.
+    """
+    df = read(results) if not isinstance(results, pd.DataFrame) else results
+    times = sorted(
+        int(c[len("event_") : -len("_truth")])
+        for c in df.columns
+        if c.startswith("event_") and c.endswith("_truth")
+    )
+    if not times:
+        raise ValueError("no event-study columns: run the study with event_study=")
+    methods = [c[: -len("_level")] for c in df.columns if c.endswith("_level")]
+    rows = []
+    for (design, est), g in df.groupby(["design", "estimator"], sort=False):
+        for e in times:
+            x, truth = g[f"event_{e}"].to_numpy(float), g[f"event_{e}_truth"]
+            ok = np.isfinite(x)
+            n = int(ok.sum())
+            if not n:
+                continue
+            err = x[ok] - truth.to_numpy(float)[ok]
+            row = {
+                "design": design,
+                "estimator": est,
+                "event_time": e,
+                "n": n,
+                "bias": float(err.mean()),
+                "bias_mcse": float(err.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan,
+                "rmse": float(np.sqrt(np.mean(err**2))),
+            }
+            for m in methods:
+                se = g[f"{m}_event_{e}_se"].to_numpy(float)[ok]
+                good = np.isfinite(se)
+                z = NormalDist().inv_cdf(0.5 + float(g[f"{m}_level"].iloc[0]) / 2)
+                inside = np.abs(err[good]) <= z * se[good]
+                k = int(good.sum())
+                cov = float(inside.mean()) if k else np.nan
+                row[f"{m}_coverage"] = cov
+                row[f"{m}_coverage_mcse"] = (
+                    float(np.sqrt(cov * (1 - cov) / k)) if k else np.nan
+                )
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def rmse_table(summary: pd.DataFrame, digits: int = 4) -> str:
@@ -159,6 +224,8 @@ def figure(summary: pd.DataFrame, path_stem: str | Path) -> list[Path]:
 def report(out: str | Path) -> dict[str, Path]:
     """Write ``summary.csv``, ``summary.md``, ``rmse.png``/``.svg`` into ``out/_report``.
 
+    A study with ``event_study`` also gets ``event_summary.csv`` (:func:`event_summary`).
+
     Parameters
     ----------
     out : a study's folder.
@@ -168,13 +235,18 @@ def report(out: str | Path) -> dict[str, Path]:
     dict of the files written.
     """
     out = Path(out)
-    s = summarize(out)
+    rows = read(out)
+    s = summarize(rows)
     # '_' prefix: pandas.read_parquet(out) and other dataset readers skip the folder
     where = out / "_report"
     where.mkdir(exist_ok=True)
     files = {"csv": where / "summary.csv", "md": where / "summary.md"}
     s.to_csv(files["csv"], index=False)
     text = ["# Study summary", "", "RMSE (Monte Carlo SE):", "", rmse_table(s), ""]
+    if any(c.endswith("_truth") and c.startswith("event_") for c in rows.columns):
+        files["event_csv"] = where / "event_summary.csv"
+        event_summary(rows).to_csv(files["event_csv"], index=False)
+        text += ["Effects by event time: event_summary.csv", ""]
     var_cols = [c for c in s.columns if c.endswith("_coverage")]
     if var_cols:
         keep = ["design", "estimator"] + [
@@ -194,4 +266,4 @@ def report(out: str | Path) -> dict[str, Path]:
     return files
 
 
-__all__ = ["figure", "report", "rmse_table", "summarize"]
+__all__ = ["event_summary", "figure", "report", "rmse_table", "summarize"]

@@ -29,11 +29,19 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from .. import batch, simulate
 from ..estimators import REGISTRY
 from ..estimators._core import att_or_nan
+from ..estimators._synth import OPTIONS as SYNTH_OPTIONS
 from ..estimators.batched import batched
+from ..fit import event_effects, event_means
 from ..inference import InferenceWarning
 from ..kernels import status_name
 from ..panel import Panel
-from ._designs import build_design, design_arrays, draw_fn, replication
+from ._designs import (
+    build_design,
+    cluster_codes,
+    design_arrays,
+    draw_fn,
+    replication,
+)
 from ._spec import Study, estimator_options, variance_mode
 
 MANIFEST = "_manifest.json"  # '_' prefix: Parquet dataset readers skip it
@@ -45,7 +53,7 @@ def _rep_keys(seed: int, design: int, start: int, stop: int) -> jax.Array:
     return jax.vmap(lambda r: jax.random.fold_in(base, r))(jnp.arange(start, stop))
 
 
-def _draws(one, key, reps: int) -> jax.Array:
+def _draws(one, key, reps: int) -> dict:
     """``one`` on ``reps`` replicate keys ``fold_in(key, b)``."""
     return jax.vmap(one)(
         jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(reps))
@@ -53,44 +61,77 @@ def _draws(one, key, reps: int) -> jax.Array:
 
 
 def _spread(draws: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Valid draws and their variance ``(1/n) sum (x - mean)^2`` (R synthdid's)."""
+    """Valid draws and their variance ``(1/n) sum (x - mean)^2`` (R synthdid's).
+
+    Along the first axis: ``draws`` (B,) or (B, E) (effects by event time, each entry
+    over its own valid draws).
+    """
     ok = jnp.isfinite(draws)
-    n = ok.sum().astype(draws.dtype)
-    mean = jnp.where(ok, draws, 0).sum() / n
-    return n, jnp.where(ok, (draws - mean) ** 2, 0).sum() / n
+    n = ok.sum(axis=0, keepdims=True).astype(draws.dtype)
+    mean = jnp.where(ok, draws, 0).sum(axis=0, keepdims=True) / n
+    var = jnp.where(ok, (draws - mean) ** 2, 0).sum(axis=0, keepdims=True) / n
+    return n[0], var[0]
 
 
-def _placebo(rep, Y, W, mask, key, reps: int):
-    """Unit placebo (Arkhangelsky et al. 2021, Alg. 4) of one replication, in-jit."""
-    N = Y.shape[0]
+def _se(n, var, defined):
+    return jnp.where(defined & (n > 1), jnp.sqrt(var), jnp.nan)
+
+
+def _ses(draws: dict, defined, jackknife: bool = False) -> dict:
+    """``{"se", "event_se"}`` of a method's draws of the ATT and the event effects."""
+    out = {}
+    for key, name in (("att", "se"), ("event", "event_se")):
+        n, var = _spread(draws[key])
+        if jackknife:  # ((n - 1)/n) sum (x - mean)^2
+            var = (n - 1) * var
+        out[name] = _se(n, var, defined)
+    return out
+
+
+def _treated_clusters(W, codes, n_clusters: int):
+    """(G,) whether each cluster has a treated unit."""
     treated = W.max(axis=1) > 0
-    n_tr = treated.sum()
-    freq = (~treated).astype(Y.dtype)
+    return jnp.zeros(n_clusters, bool).at[codes].max(treated)
 
-    # the treated units' rows, treated first (in index order), for any adoption pattern
-    rows = jnp.where(
-        (jnp.arange(N) < n_tr)[:, None], W[jnp.argsort(~treated, stable=True)], 0.0
-    )
+
+def _placebo(rep, Y, W, mask, key, reps: int, codes, n_clusters: int):
+    """Unit placebo (Arkhangelsky et al. 2021, Alg. 4) of one replication, in-jit.
+
+    Over clusters (``codes`` (N,), ``n_clusters`` of one size; one unit each without a
+    cluster column): the clusters with a treated unit leave, and as many control
+    clusters, drawn at random, take their units' rows unit by unit in order (Stata
+    ``sdid``'s ``cluster()``, :func:`jaxpanel.inference.placebo`).
+    """
+    N, T = Y.shape
+    G = n_clusters
+    members = jnp.argsort(codes, stable=True).reshape(G, N // G)
+    tr_cl = _treated_clusters(W, codes, G)
+    n_tr = tr_cl.sum()
+    freq = (~tr_cl[codes]).astype(Y.dtype)
+    # the treated clusters' rows, treated clusters first (in index order)
+    blocks = W[members[jnp.argsort(~tr_cl, stable=True)]]
+    rows = jnp.where((jnp.arange(G) < n_tr)[:, None, None], blocks, 0.0)
 
     def one(k):
-        u = jnp.where(treated, jnp.inf, jax.random.uniform(k, (N,), Y.dtype))
-        # the n_tr controls of smallest u take the treated units' rows, in order
-        Wb = jnp.zeros_like(W).at[jnp.argsort(u)].set(rows)
-        return rep.refit(rep.data, Wb, freq, mask)["att"]
+        u = jnp.where(tr_cl, jnp.inf, jax.random.uniform(k, (G,), Y.dtype))
+        # the n_tr control clusters of smallest u take the treated clusters' rows
+        target = members[jnp.argsort(u)].reshape(-1)
+        Wb = jnp.zeros_like(W).at[target].set(rows.reshape(-1, T))
+        return rep.refit(rep.data, Wb, freq, mask)
 
-    n, var = _spread(_draws(one, key, reps))
-    feasible = (N - n_tr) > n_tr  # more controls than treated units (Alg. 4)
-    return jnp.where(feasible & (n > 1), jnp.sqrt(var), jnp.nan)
+    feasible = (G - n_tr) > n_tr  # more control clusters than treated ones (Alg. 4)
+    return _ses(_draws(one, key, reps), feasible)
 
 
-def _jackknife(rep, Y, W, mask, key, reps: int, refit: bool = False):
-    """Jackknife (Alg. 3) in-jit; NaN with one treated unit.
+def _jackknife(
+    rep, Y, W, mask, key, reps: int, codes, n_clusters: int, refit: bool = False
+):
+    """Jackknife (Alg. 3) in-jit; NaN with one treated unit (cluster).
 
-    Each unit left out, the weights held fixed (``refit``: re-estimated, as
+    Each unit (cluster) left out, the weights held fixed (``refit``: re-estimated, as
     ``jaxpanel.inference.jackknife(refit=True)``). Staggered SC-family fits: NaN when an
-    adoption cohort has a single unit (the user level and Stata sdid refuse).
+    adoption cohort's units are in one cluster (the user level and Stata sdid refuse).
     """
-    N = Y.shape[0]
     treated = W.max(axis=1) > 0
 
     def refitted(data, freq):
@@ -98,38 +139,36 @@ def _jackknife(rep, Y, W, mask, key, reps: int, refit: bool = False):
 
     fixed = refitted if refit or rep.fixed is None else rep.fixed
 
-    def one(i):
-        return fixed(rep.data, jnp.ones(N, Y.dtype).at[i].set(0.0))["att"]
+    def one(g):
+        return fixed(rep.data, (codes != g).astype(Y.dtype))
 
-    draws = jax.vmap(one)(jnp.arange(N))
-    ok = jnp.isfinite(draws)
-    n = ok.sum().astype(draws.dtype)
-    mean = jnp.where(ok, draws, 0).sum() / n
-    var = (n - 1) / n * jnp.where(ok, (draws - mean) ** 2, 0).sum()
-    defined = (treated.sum() > 1) & (n > 1)
-    if "adoptions" in rep.data:  # staggered: every cohort needs two treated units
+    draws = jax.vmap(one)(jnp.arange(n_clusters, dtype=jnp.int32))
+    defined = _treated_clusters(W, codes, n_clusters).sum() > 1
+    if "adoptions" in rep.data:  # staggered: every cohort in two clusters or more
         first = jnp.where(treated, jnp.argmax(W > 0, axis=1), -1).astype(jnp.int32)
-        sizes = (first[None, :] == rep.data["adoptions"][:, None]).sum(axis=1)
-        defined = defined & ~jnp.any(sizes == 1)
-    return jnp.where(defined, jnp.sqrt(var), jnp.nan)
+        member = first[None, :] == rep.data["adoptions"][:, None]  # (C, N)
+        spread = jnp.zeros((member.shape[0], n_clusters), bool).at[:, codes].max(member)
+        defined = defined & ~jnp.any(spread.sum(axis=1) == 1)
+    return _ses(draws, defined, jackknife=True)
 
 
-def _bootstrap(rep, Y, W, mask, key, reps: int):
-    """Bootstrap (Alg. 2): units resampled as frequencies, the estimator refitted.
+def _bootstrap(rep, Y, W, mask, key, reps: int, codes, n_clusters: int):
+    """Bootstrap (Alg. 2): units (whole clusters) resampled as frequencies, refitted.
 
     A draw without a treated or without a control unit is left out (R redraws it).
     """
-    N = Y.shape[0]
+    G = n_clusters
     treated = W.max(axis=1) > 0
 
     def one(k):
-        counts = jnp.zeros(N, Y.dtype).at[jax.random.randint(k, (N,), 0, N)].add(1.0)
-        valid = ((counts * treated).sum() > 0) & ((counts * ~treated).sum() > 0)
-        out = rep.refit(rep.data, W, counts, mask)["att"]
-        return jnp.where(valid, out, jnp.nan)
+        drawn = jax.random.randint(k, (G,), 0, G)
+        counts = jnp.zeros(G, Y.dtype).at[drawn].add(1.0)[codes]
+        drawn_treated = jnp.where(treated, counts, 0.0).sum()
+        valid = (drawn_treated > 0) & (drawn_treated < counts.sum())
+        out = rep.refit(rep.data, W, counts, mask)
+        return jax.tree.map(lambda x: jnp.where(valid, x, jnp.nan), out)
 
-    n, var = _spread(_draws(one, key, reps))
-    return jnp.where((treated.sum() > 1) & (n > 1), jnp.sqrt(var), jnp.nan)
+    return _ses(_draws(one, key, reps), _treated_clusters(W, codes, G).sum() > 1)
 
 
 METHODS = {
@@ -140,43 +179,59 @@ METHODS = {
 }
 
 
-def _chunk_fn(b, rules: tuple, heterogeneous: bool, variance: tuple):
+def _chunk_fn(
+    b, rules: tuple, heterogeneous: bool, variance: tuple, n_clusters: int, events: bool
+):
     """``(a, params, effect, effect_sd, est_index, keys) -> dict of (B,) arrays``.
 
     Jitted and batched over the keys; the design's arrays and the estimator's numeric
     options are arguments, so one compilation serves every design of a shape. Each
     variance method is its own compiled program (refitting the estimate first): XLA's
     CPU runtime was seen to deadlock on one program holding two methods' batches.
+    ``a["cluster"]`` (N,) are the units' cluster codes (``n_clusters`` of them);
+    ``events``: the outputs add effects by event time (B, 2T - 1) with their truth and
+    each method's SEs.
     """
     draw = draw_fn(rules, heterogeneous)
 
     def fitted(a, params, effect, effect_sd, est_index, key):
-        Y, W, truth = draw(a, effect, effect_sd, jax.random.fold_in(key, 0))
+        Y, W, truth, cell = draw(a, effect, effect_sd, jax.random.fold_in(key, 0))
         mask = jnp.ones_like(Y)
         k_est = jax.random.fold_in(jax.random.fold_in(key, 1), est_index)
-        return Y, W, truth, mask, k_est, b.fit(params, Y, W, mask, k_est)
+        X = a.get("X")
+        return Y, W, truth, cell, mask, k_est, X, b.fit(params, Y, W, mask, k_est, X)
 
     def point(*args):
-        _, W, truth, _, _, f = fitted(*args)
+        Y, W, truth, cell, mask, _, _, f = fitted(*args)
         # the treated units' noise sd factor over the controls' (1: homoskedastic)
         scale = args[0]["unit_scale"]
         treated = (W.max(axis=1) > 0).astype(scale.dtype)
         ratio = ((scale * treated).sum() / treated.sum()) / (
             (scale * (1 - treated)).sum() / (1 - treated).sum()
         )
-        return {
+        out = {
             "estimate": att_or_nan(f),
             "truth": truth,
             "status": f.status,
             "treated_noise": ratio,
         }
+        if events:
+            out["event"] = event_effects(f, Y, W, mask, leads=b.leads)[0]
+            # the true effects: the cell effects' means (0 before adoption)
+            out["event_truth"] = event_means(cell * W, W, mask, leads=b.leads)[0]
+        return out
 
     def method_fn(vi: int, method: str, reps: int):
         def one(*args):
-            Y, W, _, mask, k_est, f = fitted(*args)
-            rep = b.replicator(args[1], Y, W, mask, f)
+            Y, W, _, _, mask, k_est, X, f = fitted(*args)
+            rep = b.replicator(args[1], Y, W, mask, f, X)
             k_var = jax.random.fold_in(jax.random.fold_in(k_est, 2), vi)
-            return {f"v{vi}_se": METHODS[method](rep, Y, W, mask, k_var, reps)}
+            codes = args[0]["cluster"]
+            ses = METHODS[method](rep, Y, W, mask, k_var, reps, codes, n_clusters)
+            out = {f"v{vi}_se": ses["se"]}
+            if events:
+                out[f"v{vi}_event_se"] = ses["event_se"]
+            return out
 
         return one
 
@@ -198,6 +253,7 @@ class _Lanes:
 
     def __init__(self, spec: Study, dtype):
         self.spec, self.dtype, self.cache, self.arrays = spec, dtype, {}, {}
+        self.clusters: dict[int, int] = {}
         self.variance = tuple(
             (
                 vi,
@@ -218,15 +274,23 @@ class _Lanes:
             opts,
             max_cells=design.max_treated * max(design.post_lengths),
             adoptions=design.adoptions if staggered else None,
+            covariates=design.X is not None,
         )
         sd = float(d.get("effect_sd", 0.0))
         rules = simulate.rules(design)
-        key = (b.static, rules, design.shape, sd > 0, self.variance)
-        if key not in self.cache:
-            self.cache[key] = _chunk_fn(b, rules, sd > 0, self.variance)
-        fn, dt = self.cache[key], self.dtype
         if di not in self.arrays:  # once per design, shared by its estimators
-            self.arrays[di] = design_arrays(design, dt)
+            codes = cluster_codes(d, self.spec.base)
+            codes = np.arange(design.shape[0]) if codes is None else codes
+            self.arrays[di] = {
+                **design_arrays(design, self.dtype),
+                "cluster": jnp.asarray(codes, jnp.int32),
+            }
+            self.clusters[di] = int(codes.max()) + 1
+        G, events = self.clusters[di], self.spec.event_study is not None
+        key = (b.static, rules, design.shape, sd > 0, self.variance, G, events)
+        if key not in self.cache:
+            self.cache[key] = _chunk_fn(b, rules, sd > 0, self.variance, G, events)
+        fn, dt = self.cache[key], self.dtype
         a = self.arrays[di]
         params = {k: jnp.asarray(v, dt) for k, v in b.params.items()}
         effect = jnp.asarray(float(d.get("effect", 0.0)), dt)
@@ -246,8 +310,13 @@ def _library(spec: Study, di: int, ei: int, design, start: int, stop: int, dtype
     name, opts = estimator_options(spec, di, ei)
     fn = REGISTRY[name]
     accepted = inspect.signature(fn).parameters
+    if name in SYNTH_OPTIONS and opts.get("covariates") is False:
+        opts["covariates"] = None  # the user level's spelling
     opts = {k: v for k, v in opts.items() if v is not None and k in accepted}
     draw = replication(design, d, dtype)
+    codes = cluster_codes(d, spec.base)
+    X, names = design.X, list(d.get("covariates", []))
+    window = spec.event_study
     todo = [
         (vi, v) for vi, v in enumerate(spec.variance) if variance_mode(v) == "library"
     ]
@@ -255,7 +324,13 @@ def _library(spec: Study, di: int, ei: int, design, start: int, stop: int, dtype
     for r in range(start, stop):
         key = _rep_keys(spec.seed, di, r, r + 1)[0]
         Y, W, _ = draw(jax.random.fold_in(key, 0))
-        est = fn(Panel.from_arrays(np.asarray(Y), np.asarray(W)), **opts)
+        panel = Panel.from_arrays(
+            np.asarray(Y),
+            np.asarray(W),
+            X=None if X is None else np.asarray(X, float),
+            covariate_names=names or None,
+        )
+        est = fn(panel, **opts)
         k_est = jax.random.fold_in(jax.random.fold_in(key, 1), ei)
         for vi, v in todo:
             kw = {"level": float(v.get("level", 0.95)), "progress": False}
@@ -267,12 +342,21 @@ def _library(spec: Study, di: int, ei: int, design, start: int, stop: int, dtype
                 kw["reference"] = v["reference"]
             if v.get("refit"):
                 kw["refit"] = True
+            if codes is not None:  # the study refuses other methods with clusters
+                kw["cluster"] = codes
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", InferenceWarning)
                 try:
                     res = est.variance(v["method"], **kw).inference
                 except (ValueError, FloatingPointError):
                     res = None
+            if window is not None:
+                cov = getattr(res, "event_cov", None)
+                T = Y.shape[1]
+                se = np.full(2 * T - 1, np.nan)
+                if cov is not None:
+                    se = np.sqrt(np.diag(np.asarray(cov, float)))
+                cols.setdefault(f"v{vi}_event_se", []).append(se)
             warned = any(issubclass(w.category, InferenceWarning) for w in caught)
             if res is None:
                 vals = (np.nan, np.nan, np.nan, np.nan, "[]", "", 0)
@@ -295,6 +379,18 @@ def _library(spec: Study, di: int, ei: int, design, start: int, stop: int, dtype
     return {k: np.asarray(v) for k, v in cols.items()}
 
 
+def _event_columns(out: dict, key: str, window) -> dict[str, np.ndarray]:
+    """Columns ``e -> values`` of event times ``window[0]..window[1]`` from (B, 2T - 1)."""
+    values = np.asarray(out[key], float)
+    T = (values.shape[1] + 1) // 2
+    cols = {}
+    for e in range(window[0], window[1] + 1):
+        k = e + T - 1
+        ok = 0 <= k < values.shape[1]
+        cols[e] = values[:, k] if ok else np.full(values.shape[0], np.nan)
+    return cols
+
+
 def _rows(spec: Study, di: int, start: int, outs: list[dict]) -> pd.DataFrame:
     name = spec.design_names()[di]
     frames = []
@@ -313,8 +409,18 @@ def _rows(spec: Study, di: int, start: int, outs: list[dict]) -> pd.DataFrame:
         f["error"] = f["estimate"] - f["truth"]
         f["status"] = [status_name(int(c)) for c in out["status"]]
         f["treated_noise"] = out["treated_noise"].astype(float)
+        window = spec.event_study
+        if window is not None:
+            truth = _event_columns(out, "event_truth", window)
+            for e, col in _event_columns(out, "event", window).items():
+                f[f"event_{e}"] = col
+                f[f"event_{e}_truth"] = truth[e]
         for vi, v in enumerate(spec.variance):
             m, level = v["method"], float(v.get("level", 0.95))
+            if window is not None:
+                ses = _event_columns(out, f"v{vi}_event_se", window)
+                for e, col in ses.items():
+                    f[f"{m}_event_{e}_se"] = col
             if variance_mode(v) == "library":
                 for col in ("se", "ci_lo", "ci_hi", "p", "set", "reference", "n"):
                     f[f"{m}_{col}"] = out[f"v{vi}_{col}"]
@@ -373,8 +479,17 @@ def _manifest(spec: Study) -> dict:
 
 def _prepare(spec: Study, out: Path) -> None:
     # every design is built (and so checked) before anything is written
-    for d in spec.designs:
+    placebo = any(v["method"] == "placebo" for v in spec.variance)
+    for name, d in zip(spec.design_names(), spec.designs):
         build_design(d, spec.base)
+        codes = cluster_codes(d, spec.base)
+        if placebo and codes is not None and len(set(np.bincount(codes))) > 1:
+            raise ValueError(
+                f"design {name}: the clustered placebo moves whole clusters unit by "
+                f"unit and needs clusters of one size (sizes here: "
+                f"{sorted(set(np.bincount(codes).tolist()))}); use the bootstrap or "
+                "jackknife with these clusters"
+            )
     path = out / MANIFEST
     visible = out.exists() and any(not p.name.startswith(".") for p in out.iterdir())
     if visible and not path.exists():

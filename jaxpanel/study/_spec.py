@@ -39,8 +39,9 @@ DESIGN_KEYS = {
     "name", "preset", "data", "unit", "time", "outcome", "assignment", "path",
     "n_treated", "n_post", "round_ar", "M", "F", "noise", "autocorrelation",
     "heteroskedastic", "heteroskedastic_ratio", "effect", "effect_sd",
-    "options",
+    "options", "covariates", "covariate_effect", "cluster",
 }  # fmt: skip
+CLUSTER_METHODS = ("placebo", "bootstrap", "jackknife")  # resample whole clusters
 VARIANCE_METHODS = tuple(METHOD_REFERENCES)  # every method jaxpanel offers
 BATCHED_METHODS = ("placebo", "bootstrap", "jackknife")  # in-jit, inside the chunk
 VARIANCE_KEYS = {"method", "reps", "level", "mode", "reference", "refit"}
@@ -60,6 +61,7 @@ TOP_KEYS = {
     "estimators",
     "variance",
     "name",
+    "event_study",
 }
 
 
@@ -85,6 +87,12 @@ class Study:
         columns are named after it).
     seed, reps, chunk : the study's seed, replications per design, replications per
         checkpointed chunk.
+    event_study : ``[first, last]`` event times (inclusive), or None: each row then
+        has every estimator's effects by event time (``event_{e}``, leads ``e < 0``;
+        :meth:`jaxpanel.Estimate.event_study`), their truth (``event_{e}_truth``: the
+        mean cell effect of the treated units ``e`` periods after adoption, 0 before)
+        and each variance method's SEs (``{method}_event_{e}_se``, from the same
+        replicates as the ATT's); NaN at event times a draw does not have.
     dtype : 'float64' or 'float32' (needs ``jax_enable_x64`` for float64).
     base : folder that relative data paths are relative to (not part of the hash).
     """
@@ -98,10 +106,11 @@ class Study:
     dtype: str = "float64"
     name: str = "study"
     base: str = "."
+    event_study: list | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The study as a plain dict (what the hash covers)."""
-        return {
+        d = {
             "name": self.name,
             "seed": self.seed,
             "reps": self.reps,
@@ -111,6 +120,9 @@ class Study:
             "estimators": self.estimators,
             "variance": self.variance,
         }
+        if self.event_study is not None:  # absent: the hashes of earlier studies hold
+            d["event_study"] = list(self.event_study)
+        return d
 
     def hash(self) -> str:
         """SHA-256 of the study's results-defining content.
@@ -189,6 +201,32 @@ def _check_design_values(i: int, d: dict) -> None:
     for k in ("round_ar", "M", "F", "noise", "autocorrelation"):
         if k in d and not isinstance(d[k], bool):
             raise ValueError(f"{where}: {k} must be true or false, got {d[k]!r}")
+    for k in ("covariates", "covariate_effect", "cluster"):
+        if k in d and "preset" in d:
+            raise ValueError(
+                f"{where}: {k}= needs a data= design (the presets have no covariates "
+                "or clusters)"
+            )
+    cov = d.get("covariates")
+    if cov is not None and not (
+        isinstance(cov, list) and cov and all(isinstance(c, str) for c in cov)
+    ):
+        raise ValueError(
+            f"{where}: covariates must be a list of column names, got {cov!r}"
+        )
+    if "covariate_effect" in d:
+        eff = d["covariate_effect"]
+        if cov is None or not (
+            isinstance(eff, list) and len(eff) == len(cov) and all(map(_is_num, eff))
+        ):
+            raise ValueError(
+                f"{where}: covariate_effect must be a list of numbers, one per "
+                f"covariate in covariates= (got {eff!r})"
+            )
+    if "cluster" in d and not isinstance(d["cluster"], str):
+        raise ValueError(
+            f"{where}: cluster must be a column name, got {d['cluster']!r}"
+        )
     opts = d.get("options", {})
     if not isinstance(opts, dict) or not all(
         isinstance(v, dict) for v in opts.values()
@@ -208,6 +246,17 @@ def _check(spec: Study) -> Study:
         raise ValueError(f"chunk must be a positive integer, got {spec.chunk!r}")
     if spec.dtype not in ("float64", "float32"):
         raise ValueError(f"dtype must be 'float64' or 'float32', got {spec.dtype!r}")
+    ev = spec.event_study
+    if ev is not None and not (
+        isinstance(ev, (list, tuple))
+        and len(ev) == 2
+        and all(map(_is_int, ev))
+        and ev[0] <= ev[1]
+    ):
+        raise ValueError(
+            "event_study must be [first, last] event times (integers, first <= last; "
+            f"e.g. [-5, 9]), got {ev!r}"
+        )
     if not spec.designs or not spec.estimators:
         raise ValueError(
             "a study needs at least one [[designs]] and one [[estimators]]"
@@ -241,8 +290,8 @@ def _check(spec: Study) -> Study:
                 f"designs[{di}].options: no estimator labelled {', '.join(unknown)} "
                 f"(labels: {', '.join(spec.labels)})"
             )
-        for ei in range(len(spec.estimators)):
-            batched(*estimator_options(spec, di, ei))  # validates name and options
+        for ei in range(len(spec.estimators)):  # validates names and options
+            batched(*estimator_options(spec, di, ei), covariates="covariates" in d)
     for i, v in enumerate(spec.variance):
         if v.get("method") not in VARIANCE_METHODS:
             raise ValueError(
@@ -259,6 +308,15 @@ def _check(spec: Study) -> Study:
         ):
             raise ValueError(
                 f"variance[{i}]: refit= is true or false, for the jackknife only"
+            )
+        clustered = [
+            n for n, d in zip(spec.design_names(), spec.designs) if "cluster" in d
+        ]
+        if clustered and v["method"] not in CLUSTER_METHODS:
+            raise ValueError(
+                f"variance[{i}]: {v['method']} does not resample clusters, and designs "
+                f"{', '.join(clustered)} have cluster=; use "
+                f"{', '.join(CLUSTER_METHODS)}, or drop cluster="
             )
         mode = variance_mode(v)
         if mode not in ("batched", "library"):
@@ -341,6 +399,7 @@ def from_dict(d: dict[str, Any], base: str | Path = ".") -> Study:
         dtype=d.get("dtype", "float64"),
         name=d.get("name", "study"),
         base=str(base),
+        event_study=d.get("event_study"),
     )
     return _check(spec)
 
