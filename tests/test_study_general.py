@@ -276,3 +276,41 @@ def test_general_study_errors_name_the_fix(data, tmp_path):
             progress=False,
         )
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+def test_mc_and_per_cell_trop_take_a_designs_covariates(data, tmp_path):
+    lams = {"lambda_unit": 0.2, "lambda_time": 0.1, "lambda_nn": 0.5}
+    spec = study.from_dict(
+        {
+            "seed": 2,
+            "reps": 1,
+            "chunk": 1,
+            "event_study": [-2, 3],
+            "designs": [design(data, covariates=["x"], n_treated=2, n_post=2)],
+            "estimators": [
+                {"name": "mc", "solver": "exact", "lam": 0.3},
+                {"name": "trop", **lams},
+            ],
+            "variance": [{"method": "jackknife"}],
+        }
+    )
+    study.run(spec, tmp_path, progress=False)
+    rows = study.read(tmp_path).set_index("estimator")
+    panel = panel_of(spec, 0, ["x"])
+    fits = {
+        "mc": jaxpanel.mc(panel, solver="exact", lam=0.3),
+        "trop": jaxpanel.trop(panel, **lams),
+    }
+    for label, est in fits.items():
+        np.testing.assert_allclose(rows.loc[label, "estimate"], est.att, rtol=1e-6)
+        jk = jackknife(est)
+        se = np.nan if jk is None else jk.se
+        np.testing.assert_allclose(rows.loc[label, "jackknife_se"], se, rtol=1e-6)
+    # per-cell TROP fits no surface off the treated cells: no leads
+    assert np.isnan(rows.loc["trop", "event_-1"]) and np.isfinite(
+        rows.loc["mc", "event_-1"]
+    )
+    np.testing.assert_allclose(
+        rows.loc["trop", "event_1"], fits["trop"].event_study().loc[1, "effect"], 1e-6
+    )
