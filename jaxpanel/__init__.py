@@ -5,6 +5,9 @@ User level (a :class:`Panel` in, an :class:`Estimate` out): :func:`did`, :func:`
 standard errors (:mod:`jaxpanel.inference`). Array level (pure functions of ``Y``, ``W``,
 ``mask`` returning a :class:`Fit`, composable with ``jax.vmap`` / ``jax.jit``):
 ``jaxpanel.estimators.<name>.fit``. Numerics with no causal meaning: :mod:`jaxpanel.kernels`.
+
+Importing jaxpanel turns on JAX's persistent compilation cache in a per-user folder
+(:func:`compilation_cache`; ``JAXPANEL_COMPILATION_CACHE=0`` leaves it off).
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -20,6 +23,7 @@ from . import (
     simulate,
     tuning,
 )
+from ._compilation_cache import compilation_cache, enable_default
 from .estimators.did import estimate as did
 from .estimators.difp import estimate as difp
 from .estimators.mc import estimate as mc
@@ -30,6 +34,8 @@ from .fit import Fit, Replicator
 from .panel import Panel
 from .requirements import Requirements
 from .results import ConvergenceWarning, Estimate, Recipe
+
+enable_default()  # JAX's persistent compilation cache, per user (JAXPANEL_COMPILATION_CACHE)
 
 try:
     __version__ = version("jaxpanel")
@@ -46,6 +52,7 @@ __all__ = [
     "Requirements",
     "__version__",
     "batch",
+    "compilation_cache",
     "datasets",
     "did",
     "difp",

@@ -223,15 +223,29 @@ def chunk_size(
 
     Returns
     -------
-    Replicates per chunk, a multiple of ``n_devices``.
+    Replicates per chunk, a multiple of ``n_devices``, :func:`bucket`-ed (below the
+    memory bound), so that nearby replicate counts share a compiled batch.
     """
     budget = _memory_budget(jax.devices()[0]) * n_devices
     by_memory = max(1, budget // max(per_rep_bytes, 1))
     platform = jax.devices()[0].platform
     floor = MIN_LANES.get(platform, MIN_LANES_ACCELERATOR) * n_devices
     by_count = max(math.ceil(n_total / max(min_chunks, 1)), floor)
-    size = max(1, min(by_memory, by_count, n_total))
+    size = min(bucket(max(1, min(by_count, n_total))), max(1, by_memory))
     return max(n_devices, math.ceil(size / n_devices) * n_devices)
+
+
+def bucket(n: int) -> int:
+    """``n`` rounded up to one of four sizes per doubling (8, 10, 12, 14, 16, 20, ...).
+
+    Chunks take bucketed sizes, the last lanes padded: a compiled batch serves every
+    replicate count in its bucket (``reps=200`` and ``reps=220`` share one program), at
+    most 25 % of the lanes wasted.
+    """
+    if n <= 8:
+        return n
+    step = 2 ** (n.bit_length() - 3)  # a quarter of the power of two below n
+    return -(-n // step) * step
 
 
 def _mesh() -> Mesh:
@@ -348,6 +362,7 @@ __all__ = [
     "MIN_LANES",
     "MIN_LANES_ACCELERATOR",
     "PROGRESS_AFTER_S",
+    "bucket",
     "bytes_per_replicate",
     "chunk_size",
     "default_memory_bytes",

@@ -13,8 +13,8 @@ def test_chunk_size_rule():
     cpu = batch.MIN_LANES["cpu"]
     assert batch.chunk_size(100 * cpu, 10_000, 1) == 10 * cpu  # ~10 chunks
     assert batch.chunk_size(3 * cpu, 10_000, 1) == cpu  # at least MIN_LANES lanes
-    assert batch.chunk_size(300, 10_000, 1) == 300  # one chunk
-    assert batch.chunk_size(100, 10_000, 4) == 100
+    assert batch.chunk_size(300, 10_000, 1) == 320  # one chunk, bucketed
+    assert batch.chunk_size(100, 10_000, 4) == 112
     assert batch.chunk_size(10_000, 10**15, 4) == 4  # memory-bound: one lane per device
 
 
@@ -45,3 +45,25 @@ def test_memory_model_counts_the_panel_and_the_lane_arguments():
     assert big > 10 * small  # grows with N^2 (Gram and Cholesky factors)
     args = (jnp.zeros((4, 3, 2)),)
     assert batch.bytes_per_replicate(args, 10, 8, 8) == small + 3 * 2 * 8
+
+
+def test_buckets_waste_under_a_quarter_and_keep_nearby_counts_together():
+    sizes = [batch.bucket(n) for n in range(1, 5000)]
+    assert all(b >= n and (b - n) < 0.25 * n for n, b in zip(range(1, 5000), sizes))
+    assert len(set(sizes)) < 50  # few programs for every count up to 5,000
+    assert batch.bucket(200) == batch.bucket(220) == 224
+
+
+def _square(shared, x):
+    return {"y": x * x + shared}
+
+
+def test_nearby_replicate_counts_reuse_one_compiled_batch():
+    # `.variance(reps=200)` then `reps=220`: one compilation (the chunk is bucketed)
+    one = jnp.asarray(1.0)
+    for n in (200, 220, 210):
+        x = jnp.arange(float(n))
+        out = batch.run(_square, (x,), shared=one, n_cells=(5, 5))["y"]
+        np.testing.assert_array_equal(out, np.arange(float(n)) ** 2 + 1)
+    fn = batch._compiled(_square, tuple(jax.devices()), 1)
+    assert fn._cache_size() == 1

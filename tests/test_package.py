@@ -9,6 +9,7 @@ checkout.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -180,3 +181,48 @@ def test_source_tree_import_without_install(tmp_path):
         str((REPO / "kernels" / "__init__.py").resolve()),
         "jaxpanel.kernels.twfe",
     ]
+
+
+CACHE_PROBE = """
+import jax, json, sys
+hits = []
+jax.monitoring.register_event_listener(
+    lambda name, **kw: hits.append(name) if name.endswith("cache_hits") else None
+)
+import jaxpanel
+est = jaxpanel.did(jaxpanel.datasets.prop99_panel())
+print(json.dumps({
+    "dir": jax.config.jax_compilation_cache_dir,
+    "on": jax.config.jax_enable_compilation_cache,
+    "hits": len(hits),
+    "att": est.att,
+}))
+"""
+
+
+def test_compilation_cache_is_per_user_by_default_and_can_be_switched(tmp_path):
+    def probe(**env):
+        full = {k: v for k, v in os.environ.items() if not k.startswith("JAX")}
+        full.pop("JAXPANEL_COMPILATION_CACHE", None)
+        full.update(env)
+        out = subprocess.run(
+            [sys.executable, "-c", CACHE_PROBE],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=full,
+            cwd=tmp_path,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    home = tmp_path / "xdg"
+    first = probe(XDG_CACHE_HOME=str(home))
+    folder = home / "jaxpanel" / "jax"
+    assert first["dir"] == str(folder) and first["on"]
+    assert any(folder.iterdir())  # compiled programs written
+    second = probe(XDG_CACHE_HOME=str(home))  # a new process reads them back
+    assert second["hits"] > 0 and second["att"] == first["att"]
+    off = probe(XDG_CACHE_HOME=str(tmp_path / "other"), JAXPANEL_COMPILATION_CACHE="0")
+    assert off["dir"] is None and not (tmp_path / "other").exists()
+    own = probe(JAX_COMPILATION_CACHE_DIR=str(tmp_path / "mine"))
+    assert own["dir"] == str(tmp_path / "mine")  # the user's own setting stands
