@@ -302,13 +302,12 @@ class Panel:
     @property
     def switching_units(self) -> pd.Index:
         """Units whose treatment switches off after it started (non-absorbing)."""
-        # Along each unit's observed periods, treatment must never go from 1 back to 0.
-        out = []
-        for i in range(self.N):
-            d = self.W[i, self.mask[i]]
-            if np.any(np.diff(d.astype(np.int8)) < 0):
-                out.append(i)
-        return self.units[out]
+        # Along each unit's observed periods, treatment must never go from 1 back to 0:
+        # an observed untreated cell after an observed treated one.
+        on = np.asarray(self.W, bool) & np.asarray(self.mask, bool)
+        seen = np.maximum.accumulate(on, axis=1)
+        off = np.asarray(self.mask, bool) & ~np.asarray(self.W, bool) & seen
+        return self.units[np.flatnonzero(off.any(axis=1))]
 
     @property
     def is_absorbing(self) -> bool:

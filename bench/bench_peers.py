@@ -1,0 +1,330 @@
+"""jaxpanel against the fastest installed peer, side by side in one run (issue 15's table).
+
+    python bench/bench_peers.py [--sizes prop99 40x30 200x50 1000x50 3000x100]
+                                [--reps 1000] [--peer-reps 50] [--timeout 1200]
+
+Each panel size runs in its own process (so its peak memory is its own); rows go to
+``bench/results/peers.json`` and the table with ratios to ``bench/results/peers.md``.
+
+Rows, for SDID on each panel (Prop 99, then synthetic factor-model panels N x T with
+N/20 treated units, at least 1, and the last T/5 periods treated):
+
+- ``placebo_fw``: the placebo SE with R synthdid's Frank-Wolfe weights (jaxpanel
+  ``variance("placebo")``) against diff-diff's ``SyntheticDiD(variance_method="placebo")``
+  (its Rust backend, one fit at a time);
+- ``placebo_exact``: the same with exact simplex weights (``solver="exact"``) against
+  panelkit's ``SyntheticDiD(inference="placebo")``;
+- ``jackknife_exact``: the fixed-weight jackknife against panelkit's;
+- ``fit_fw``, ``fit_exact``: one fit at the user level (``jaxpanel.sdid``, steady state)
+  against diff-diff's fit (with its cheapest inference, 2 placebo replicates: it has no
+  fit without one) and panelkit's (no inference).
+
+Peers' replicate rows run ``--peer-reps`` replicates and are scaled to ``--reps`` (their
+replicates are independent fits one after another); jaxpanel runs all ``--reps``. Same
+numbers: the ATTs are compared (R-exact against diff-diff, exact weights against
+panelkit), and each SE is reported so that the Monte Carlo agreement can be read. Compile
+time is the first call minus the steady state, in a process with the persistent
+compilation cache off (``JAXPANEL_COMPILATION_CACHE=0``), so it is a cold compile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIZES = ("prop99", "40x30", "200x50", "1000x50", "3000x100")
+
+
+def synthetic(N: int, T: int, seed: int = 0):
+    """Factor-model panel: unit and time effects, rank-2 interactions, AR(1) noise."""
+    rng = np.random.default_rng(seed)
+    n_tr, t_post = max(1, N // 20), max(1, T // 5)
+    u, v = rng.normal(size=(N, 2)), rng.normal(size=(T, 2)).cumsum(axis=0) / 3
+    noise = rng.normal(size=(N, T))
+    for t in range(1, T):
+        noise[:, t] += 0.5 * noise[:, t - 1]
+    Y = rng.normal(size=(N, 1)) * 3 + np.linspace(0, 2, T) + u @ v.T + noise
+    W = np.zeros((N, T))
+    W[:n_tr, T - t_post :] = 1.0
+    return Y, W
+
+
+def panel_for(size: str):
+    import jaxpanel
+
+    if size == "prop99":
+        p = jaxpanel.datasets.prop99_panel()
+        return p, np.asarray(p.Y, float), np.asarray(p.W, float)
+    N, T = map(int, size.split("x"))
+    Y, W = synthetic(N, T)
+    return jaxpanel.Panel.from_arrays(Y, W), Y, W
+
+
+def _timed(fn, repeats: int = 3):
+    t0 = time.perf_counter()
+    out = fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return out, first, float(np.median(times))
+
+
+def _long(Y, W):
+    import pandas as pd
+
+    N, T = Y.shape
+    ever = W.max(axis=1)
+    return pd.DataFrame(
+        {
+            "unit": np.repeat(np.arange(N), T),
+            "time": np.tile(np.arange(T), N),
+            "y": Y.ravel(),
+            "ever": np.repeat(ever, T).astype(int),
+        }
+    )
+
+
+# Above this many units the exact-weight rows are skipped: jaxpanel's exact solver
+# re-solves a dense (N+1) x (N+1) system per active-set step (11.9 s per fit at N = 1000,
+# issue 15), so 1,000 placebo fits would take hours.
+MAX_EXACT_N = 500
+
+
+def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
+    """Every row of one panel size (run in its own process)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jaxpanel
+
+    warnings.simplefilter("ignore")
+    panel, Y, W = panel_for(size)
+    N, T = Y.shape
+    n_pre = int(T - W.sum(axis=0).astype(bool).sum())
+    treated = [int(i) for i in np.flatnonzero(W.max(axis=1) > 0)]
+    rows = []
+
+    def row(task, ours_s, peer, peer_s, **extra):
+        rows.append(
+            {
+                "panel": size,
+                "N": N,
+                "T": T,
+                "task": task,
+                "jaxpanel_s": ours_s,
+                "peer": peer,
+                "peer_s": peer_s,
+                "speedup": (peer_s / ours_s) if peer_s and ours_s else None,
+                **extra,
+            }
+        )
+
+    # ---- jaxpanel
+    est_fw, first_fw, fit_fw = _timed(lambda: jaxpanel.sdid(panel))
+    exact = N <= MAX_EXACT_N
+    if exact:
+        est_x, first_x, fit_x = _timed(lambda: jaxpanel.sdid(panel, solver="exact"))
+
+    def var(est, method, **kw):
+        return est.variance(method, progress=False, **kw)
+
+    pl_fw, pl_fw_first, pl_fw_s = _timed(
+        lambda: var(est_fw, "placebo", reps=reps, seed=0), repeats=1
+    )
+    if exact:
+        pl_x, _, pl_x_s = _timed(
+            lambda: var(est_x, "placebo", reps=reps, seed=0), repeats=1
+        )
+    jk = len(treated) > 1 and exact
+    if jk:
+        jk_x, _, jk_s = _timed(lambda: var(est_x, "jackknife"), repeats=1)
+
+    # ---- diff-diff (R-exact Frank-Wolfe, Rust backend)
+    try:
+        from diff_diff import SyntheticDiD as DD
+    except ImportError:
+        DD = None
+    if DD is not None:
+        df = _long(Y, W)
+        post = list(range(n_pre, T))
+
+        def dd(n):
+            return DD(variance_method="placebo", n_bootstrap=n, seed=0).fit(
+                df, outcome="y", treatment="ever", unit="unit", time="time",
+                post_periods=post,
+            )  # fmt: skip
+
+        r2, _, dd2 = _timed(lambda: dd(2), repeats=1)
+        rp, _, ddp = _timed(lambda: dd(peer_reps), repeats=1)
+        per_rep = max(ddp - dd2, 0.0) / max(peer_reps - 2, 1)
+        row(
+            "fit_fw", fit_fw, "diff-diff (fit + 2 placebo)", dd2,
+            att=est_fw.att, peer_att=float(r2.att),
+            att_diff=abs(est_fw.att - float(r2.att)),
+            compile_s=first_fw - fit_fw,
+        )  # fmt: skip
+        row(
+            "placebo_fw", pl_fw_s, "diff-diff", per_rep * reps,
+            se=pl_fw.se, peer_se=float(rp.se), peer_reps_run=peer_reps,
+            compile_s=pl_fw_first - pl_fw_s,
+        )  # fmt: skip
+    else:
+        row("placebo_fw", pl_fw_s, "diff-diff (not installed)", None, se=pl_fw.se)
+
+    # ---- panelkit (exact simplex weights)
+    try:
+        import panelkit
+    except ImportError:
+        panelkit = None
+    if not exact:
+        row(
+            "placebo_exact", None, "panelkit", None,
+            skipped=f"N > {MAX_EXACT_N}: jaxpanel's exact solver is dense in N",
+        )  # fmt: skip
+    elif panelkit is not None:
+        pk0 = panelkit.SyntheticDiD(inference=None)
+        r0, _, pk_fit = _timed(lambda: pk0.fit(Y, treated, n_pre))
+        row(
+            "fit_exact", fit_x, "panelkit", pk_fit,
+            att=est_x.att, peer_att=float(r0.att),
+            att_diff=abs(est_x.att - float(r0.att)),
+            compile_s=first_x - fit_x,
+        )  # fmt: skip
+        pkp = panelkit.SyntheticDiD(inference="placebo", n_reps=peer_reps, seed=0)
+        rp, _, pk_pl = _timed(lambda: pkp.fit(Y, treated, n_pre), repeats=1)
+        n_run = len(np.atleast_1d(rp.placebo_atts))
+        per_rep = max(pk_pl - pk_fit, 0.0) / n_run
+        row(
+            "placebo_exact", pl_x_s, "panelkit", per_rep * min(reps, _distinct(N, treated, reps)),
+            se=pl_x.se, peer_se=float(rp.se), peer_reps_run=n_run,
+        )  # fmt: skip
+        if jk:
+            pkj = panelkit.SyntheticDiD(inference="jackknife")
+            rj, _, pk_jk = _timed(lambda: pkj.fit(Y, treated, n_pre), repeats=1)
+            row(
+                "jackknife_exact", jk_s, "panelkit", pk_jk,
+                se=jk_x.se, peer_se=float(rj.se),
+            )  # fmt: skip
+    else:
+        row("placebo_exact", pl_x_s, "panelkit (not installed)", None, se=pl_x.se)
+    if panelkit is not None and exact:
+        rows[-1]["note"] = (
+            "panelkit's placebo fits each control once as the treated unit; its time "
+            "per fit is scaled to the replicates"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for r in rows:
+        r["peak_rss_mib"] = peak
+    return rows
+
+
+def _distinct(N: int, treated: list, reps: int) -> int:
+    """Placebo draws a peer needs: with one treated unit, one per control (enumerated)."""
+    return N - 1 if len(treated) == 1 else reps
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| panel | task | jaxpanel (s) | peer | peer (s) | jaxpanel faster by | ATT diff | SEs (jaxpanel / peer) | peak RSS (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+
+    def f(x, d=3):
+        return "-" if x is None else f"{x:.{d}g}"
+
+    for r in rows:
+        ses = f"{f(r.get('se'), 4)} / {f(r.get('peer_se'), 4)}" if "se" in r else "-"
+        if r.get("skipped"):
+            lines.append(
+                f"| {r['panel']} | {r['task']} | - | {r['peer']} | - | - | - | "
+                f"skipped: {r['skipped']} | {r['peak_rss_mib']:.0f} |"
+            )
+            continue
+        lines.append(
+            f"| {r['panel']} | {r['task']} | {f(r['jaxpanel_s'])} | {r['peer']} | "
+            f"{f(r['peer_s'])} | {f(r['speedup'])}x | {f(r.get('att_diff'), 2)} | "
+            f"{ses} | {r['peak_rss_mib']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", nargs="+", default=list(SIZES[:4]))
+    ap.add_argument("--reps", type=int, default=1000)
+    ap.add_argument("--peer-reps", type=int, default=50)
+    ap.add_argument("--timeout", type=int, default=1800)
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one_size(args.one, args.reps, args.peer_reps)))
+        return
+    rows = []
+    env = {**os.environ, "JAXPANEL_COMPILATION_CACHE": "0"}
+    for size in args.sizes:
+        cmd = [sys.executable, __file__, "--one", size, "--reps", str(args.reps)]
+        cmd += ["--peer-reps", str(args.peer_reps)]
+        t0 = time.perf_counter()
+        try:
+            out = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=args.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            print(f"{size}: over {args.timeout} s, skipped", flush=True)
+            continue
+        if out.returncode:
+            print(f"{size}: failed\n{out.stderr[-2000:]}", flush=True)
+            continue
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{size}: {time.perf_counter() - t0:.0f} s", flush=True)
+        rows += got
+    import jax
+
+    meta = {
+        "jax": jax.__version__,
+        "cpus": os.cpu_count(),
+        "reps": args.reps,
+        "peer_reps": args.peer_reps,
+        "device": "cpu",
+    }
+    for name in ("diff_diff", "panelkit"):
+        try:
+            from importlib.metadata import version
+
+            meta[name] = version(name.replace("_", "-"))
+        except Exception:  # noqa: BLE001 - a peer not installed
+            meta[name] = None
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "peers.json").write_text(
+        json.dumps({"meta": meta, "rows": rows}, indent=1)
+    )
+    text = table(rows)
+    (RESULTS / "peers.md").write_text(
+        "# jaxpanel against the fastest installed peer (bench/bench_peers.py)\n\n"
+        + f"{json.dumps(meta)}\n\n"
+        + text
+        + "\n"
+    )
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
