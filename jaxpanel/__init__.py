@@ -34,6 +34,7 @@ from .fit import Fit, Replicator
 from .panel import Panel
 from .requirements import Requirements
 from .results import ConvergenceWarning, Estimate, Recipe
+from .tuning import TuningWarning
 
 enable_default()  # JAX's persistent compilation cache, per user (JAXPANEL_COMPILATION_CACHE)
 
@@ -50,6 +51,7 @@ __all__ = [
     "Recipe",
     "Replicator",
     "Requirements",
+    "TuningWarning",
     "__version__",
     "batch",
     "compilation_cache",

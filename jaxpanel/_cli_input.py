@@ -174,6 +174,19 @@ def estimator_options(args) -> dict:
         if args.method not in ("mc", "trop"):
             raise CLIError("--cv-seed applies to mc and trop (their tuning draws)")
         options["cv_seed"] = args.cv_seed
+    if args.loocv_cells is not None:
+        if args.method != "trop":
+            raise CLIError("--loocv-cells applies to trop (its LOOCV criterion)")
+        if args.loocv_cells == "all":
+            options["loocv_cells"] = None
+        else:
+            try:
+                options["loocv_cells"] = int(args.loocv_cells)
+            except ValueError:
+                raise CLIError(
+                    f"--loocv-cells is a positive integer or 'all', got "
+                    f"{args.loocv_cells!r}"
+                ) from None
     if args.seed is not None and args.variance is None:
         raise CLIError(
             "--seed draws variance replicates and needs --variance; the draws of "

@@ -341,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of mc's CV folds (default: MCPanel's own) or trop's placebo sets",
     )
     fit.add_argument(
+        "--loocv-cells",
+        default=None,
+        help="trop: the most control cells its LOOCV criterion holds out (default "
+        "2500; larger panels use a random subset drawn from --cv-seed), or 'all'",
+    )
+    fit.add_argument(
         "--level", type=_level, default=0.95, help="confidence level (default 0.95)"
     )
     fit.add_argument(

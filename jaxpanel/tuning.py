@@ -14,6 +14,10 @@ from typing import NamedTuple
 import numpy as np
 
 
+class TuningWarning(UserWarning):
+    """A tuning criterion was approximated (e.g. computed on a subset of its cells)."""
+
+
 class SearchResult(NamedTuple):
     """A CV search: the chosen grid point and every score computed on the way.
 
@@ -146,6 +150,7 @@ def cycle_search(
 
 __all__ = [
     "SearchResult",
+    "TuningWarning",
     "cycle_search",
     "grid_search",
 ]

@@ -62,6 +62,11 @@ def test_fit_prints_estimate(prop99_csv, capsys):
         ({"file": "/no/such/file.csv"}, "no such file"),
         ({"--seed": "3"}, "--seed draws variance replicates and needs --variance"),
         ({"--cv-seed": "3"}, "--cv-seed applies to mc and trop"),
+        ({"--loocv-cells": "50"}, "--loocv-cells applies to trop"),
+        (
+            {"--loocv-cells": "x", "--method": "trop"},
+            "--loocv-cells is a positive integer or 'all'",
+        ),
         ({"--reference": "normal"}, "--reference needs --variance"),
     ],
 )

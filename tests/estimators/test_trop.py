@@ -416,3 +416,28 @@ def test_global_variant_agrees_with_the_trop_package(rng, prop99_panel):
                 y, d, treated, *lams, treated_periods=n_post
             )
             assert abs(float(ours.att) - theirs) < TROP_PACKAGE_ATOL, (k, lams)
+
+
+def test_loocv_holds_out_a_random_subset_of_a_large_panels_cells(rng):
+    y, d, _ = panel_arrays(rng, n=10, t=8, p_missing=0.0)
+    panel = Panel.from_arrays(y, d)
+    n_control = int((1 - d).sum())
+    grid = {"lambda_unit": [0.0], "lambda_time": [0.0], "lambda_nn": [math.inf, 1.0]}
+    with pytest.warns(
+        jaxpanel.TuningWarning, match=f"held out a random 20 of the {n_control}"
+    ):
+        est = jaxpanel.trop(panel, grid=grid, loocv_cells=20, cv_seed=3, search="grid")
+    assert est.info["loocv_cells"] == 20
+    assert est.info["loocv_control_cells"] == n_control
+    # the criterion is the sum over that subset (the same draw from cv_seed)
+    cells, _ = tt.loocv_cells(*jarr(y, d, np.ones_like(y)), 20, seed=3)
+    assert len(cells) == 20 and len({tuple(c) for c in cells}) == 20
+    points = np.array([[0.0, 0.0, math.inf], [0.0, 0.0, 1.0]])
+    q, _ = tt.loocv_scores(
+        *jarr(y, d, np.ones_like(y)), points, cells, trop.TROPOptions(tol=1e-6)
+    )
+    np.testing.assert_allclose(np.sort(est.info["cv_scores"]), np.sort(q), rtol=1e-6)
+    full = jaxpanel.trop(panel, grid=grid, loocv_cells=None, search="grid")
+    assert full.info["loocv_cells"] == n_control  # no warning: every cell
+    with pytest.raises(ValueError, match="loocv_cells must be a positive integer"):
+        jaxpanel.trop(panel, grid=grid, loocv_cells=0)

@@ -68,22 +68,38 @@ def group_points(points: np.ndarray, k_min: int = 1):
     return table, nn, where
 
 
-def loocv_cells(Y, W, mask) -> tuple[np.ndarray, int]:
+def loocv_cells(
+    Y, W, mask, max_cells: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, int]:
     """Control cells whose held-out fit is identified with uniform weights.
 
-    Returns the (C, 2) array of cells and the number of control cells left out.
+    With ``max_cells``, a random subset of that many control cells (NumPy
+    ``default_rng(seed)``, without replacement, in panel order) is checked instead of
+    all of them. Returns the (C, 2) array of cells and the number of checked control
+    cells left out (not identified).
     """
     Y, W, mask = (jnp.asarray(a) for a in (Y, W, mask))
     c = (1 - W) * mask
     ii, tt = np.nonzero(np.asarray(c) > 0)
+    if max_cells is not None and len(ii) > max_cells:
+        pick = np.sort(
+            np.random.default_rng(seed).choice(len(ii), max_cells, replace=False)
+        )
+        ii, tt = ii[pick], tt[pick]
 
-    @jax.jit
-    def ok(i, t):
+    def ok(ix):
+        i, t = ix
         w = c.at[i, t].set(0.0)
         fac = twfe.factor(w)
         return (w[i].sum() > 0) & (w[:, t].sum() > 0) & (fac.n_components == 1)
 
-    good = np.asarray(jax.vmap(ok)(jnp.asarray(ii), jnp.asarray(tt)))
+    # chunked: one (N, T) weight matrix and its factor per lane
+    chunk = batch.lanes_per_chunk(len(ii), batch.lane_bytes(*Y.shape, 8))
+    good = np.asarray(
+        jax.jit(lambda a, b: batch.lane_map(ok, (a, b), chunk))(
+            jnp.asarray(ii), jnp.asarray(tt)
+        )
+    )
     cells = np.stack([ii[good], tt[good]], axis=1)
     return cells, int((~good).sum())
 

@@ -32,7 +32,7 @@ from ._fitting import (
     fit,
     one_fit,
 )
-from ._tuning import CV, CVS, SEARCHES, Search, check_lambda, tune
+from ._tuning import CV, CVS, LOOCV_CELLS, SEARCHES, Search, check_lambda, tune
 
 
 def requirements(variant: Variant = "paper", cv: CV | None = None) -> Requirements:
@@ -154,6 +154,7 @@ def estimate(
     placebo_method: str = "resample",
     K: int | None = None,
     cv_seed: int = 0,
+    loocv_cells: int | None = LOOCV_CELLS,
     squared_weights: bool = False,
     tol: float | None = None,
     tune_tol: float = 1e-6,
@@ -188,6 +189,11 @@ def estimate(
         criterion, drawn as the package draws them (NumPy ``default_rng(cv_seed)``;
         package defaults: 200 resampled sets of 1 unit, seed 0; ``placebo_method=
         "kfold"`` with ``K``).
+    loocv_cells : the most control cells the LOOCV criterion holds out (default
+        2,500: every cell of Prop 99's or a CPS-sized panel); a panel with more uses a
+        random subset of this size (drawn from ``cv_seed``; the criterion is an average
+        over cells) and warns with the time the tuning took and the time all cells
+        would take. None holds out every cell.
     squared_weights : global variant only: weights inside the square (the authors'
         notebooks' scale, still the package's control-cells-only fit; their form is
         ``variant="simulation"``); see the module docstring.
@@ -269,6 +275,7 @@ def estimate(
             placebo_method=placebo_method,
             K=K,
             cv_seed=cv_seed,
+            loocv_cells=loocv_cells,
             options=tune_options,
             max_steps=max_steps,
             X=X,
@@ -289,6 +296,7 @@ def estimate(
         "placebo_method": placebo_method,
         "K": K,
         "cv_seed": cv_seed,
+        "loocv_cells": loocv_cells,
         "squared_weights": squared_weights,
         "tol": tol,
         "tune_tol": tune_tol,

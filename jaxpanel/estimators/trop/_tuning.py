@@ -111,6 +111,11 @@ def check_lambda(name: str, value, allow_inf: bool) -> None:
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
+# The most held-out cells of the default LOOCV criterion (Prop 99 has 1,197 control
+# cells, R synthdid's CPS panel 1,900); larger panels use a random subset of this size.
+LOOCV_CELLS = 2_500
+
+
 def tune(
     panel: Panel,
     fixed: tuple,
@@ -127,6 +132,7 @@ def tune(
     options: TROPOptions,
     max_steps: int,
     X=None,
+    loocv_cells: int | None = LOOCV_CELLS,
 ) -> tuple[tuple[float, float, float], dict]:
     """Choose the lambdas not given in ``fixed`` by the criterion ``cv``.
 
@@ -138,11 +144,25 @@ def tune(
     ``(chosen lambdas, info)``: every grid point scored with its score, the search's
     rounds, seconds and fit counts, the grid and its scales.
 
+    ``loocv_cells``: the most cells the LOOCV criterion holds out (None: all); more are
+    subsampled (``default_rng(cv_seed)``, without replacement) with a warning that
+    gives the tuning time and the time all cells would take.
+
     Raises
     ------
     ValueError
-        A malformed ``grid`` or a grid value out of range.
+        A malformed ``grid``, a grid value out of range, or ``loocv_cells`` not a
+        positive integer or None.
     """
+    if loocv_cells is not None and not (
+        isinstance(loocv_cells, int)
+        and not isinstance(loocv_cells, bool)
+        and loocv_cells >= 1
+    ):
+        raise ValueError(
+            f"loocv_cells must be a positive integer or None (all cells), got "
+            f"{loocv_cells!r}"
+        )
     Y, W, mask = panel.arrays()
     tune_options = options
     info: dict = {}
@@ -170,9 +190,19 @@ def tune(
         for key, val in d.items():
             diag[key] = diag.get(key, 0) + val
 
+    total = None
     if cv == "loocv":
-        cells, dropped = _criteria.loocv_cells(Y, W, mask)
-        info.update(loocv_cells=len(cells), loocv_cells_dropped=dropped)
+        n_control = int(np.asarray((1 - W) * mask).sum())
+        subsample = loocv_cells is not None and n_control > loocv_cells
+        cells, dropped = _criteria.loocv_cells(
+            Y, W, mask, loocv_cells if subsample else None, cv_seed
+        )
+        total = n_control if subsample else None
+        info.update(
+            loocv_cells=len(cells),
+            loocv_cells_dropped=dropped,
+            loocv_control_cells=n_control,
+        )
 
         def score(points):
             q, d = _criteria.loocv_scores(
@@ -236,6 +266,16 @@ def tune(
     )
     if grid is None:
         info.update(unit_scale=given["unit_scale"], nn_scale=given["nn_scale"])
+    if total is not None:
+        took = info["tuning_seconds"]
+        warnings.warn(
+            f"trop: the LOOCV criterion held out a random {len(cells):,} of the "
+            f"{total:,} control cells (loocv_cells={loocv_cells}); tuning took "
+            f"{took:.0f} s, and all cells would take about "
+            f"{took * total / len(cells) / 60:.0f} min (loocv_cells=None)",
+            tuning.TuningWarning,
+            stacklevel=3,
+        )
     if diag.get("max_steps_hit", 0):
         warnings.warn(
             f"trop: {diag['max_steps_hit']} tuning fits stopped at max_steps="
