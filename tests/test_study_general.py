@@ -86,7 +86,8 @@ def test_event_study_rows_are_the_user_levels_event_study(data, tmp_path):
             "seed": 1,  # replication 0: cohorts of 2 and 2; 1: of 3 and 1 (no jackknife)
             "reps": 2,
             "chunk": 2,
-            "event_study": [-3, 7],
+            # wide: 45 event times x 4 column kinds, one block (no fragmented frame)
+            "event_study": [-33, 11],
             "designs": [design(data, n_post=[6, 3])],  # staggered
             "estimators": [{"name": "did"}, {"name": "sdid"}],
             "variance": [{"method": "jackknife"}, {"method": "bootstrap", "reps": 5}],
@@ -133,7 +134,9 @@ def test_event_study_rows_are_the_user_levels_event_study(data, tmp_path):
     assert ev.loc[("did", 2), "bias"] == pytest.approx(err.mean(), rel=1e-12)
     inside = (err.abs() <= 1.959963984540054 * x["jackknife_event_2_se"]).mean()
     assert ev.loc[("did", 2), "jackknife_coverage"] == pytest.approx(inside)
-    assert set(ev.index.get_level_values("event_time")) == set(range(-3, 6))
+    times = set(ev.index.get_level_values("event_time"))
+    assert times == set(range(-28, 6))  # adoptions at period 25 or 28 of 31
+    assert df["event_-33"].isna().all() and df["event_11_truth"].isna().all()
     files = study.report(tmp_path)
     written = pd.read_csv(files["event_csv"])
     assert len(written) == len(ev) and "bootstrap_coverage" in written
@@ -234,6 +237,10 @@ def test_general_study_errors_name_the_fix(data, tmp_path):
         }
         return study.from_dict(d)
 
+    with pytest.raises(ValueError, match="covariate 'state' is not numeric"):
+        study.build_design(design(data, covariates=["state"]))
+    with pytest.raises(ValueError, match="explain the outcome exactly"):
+        study.build_design(design(data, covariates=["outcome"]))
     with pytest.raises(ValueError, match="needs a data= design"):
         spec(designs=[{"preset": "prop99", "covariates": ["x"]}])
     with pytest.raises(ValueError, match="one per covariate"):

@@ -252,7 +252,13 @@ def calibrate(
     if X is not None:
         X = np.asarray(X, float)
         beta = _covariate_coefficients(Y, X, D)
-        Y = Y - np.tensordot(beta, X, axes=1)
+        resid = Y - np.tensordot(beta, X, axes=1)
+        if resid.std() <= 1e-8 * Y.std():
+            raise ValueError(
+                "covariates: they explain the outcome exactly (nothing is left for the "
+                "factor model and the noise); drop the covariate that copies it"
+            )
+        Y = resid
     sd = Y.std()
     Y = (Y - Y.mean()) / sd
     U, s, Vt = np.linalg.svd(Y, full_matrices=False)

@@ -60,7 +60,13 @@ def _from_data(d: dict, base: str, rules: dict) -> simulate.Design:
                     + (" ..." if len(units) > 5 else "")
                     + "; a study's covariates need every cell (drop those units)"
                 )
-            mats.append(x.to_numpy(float))
+            try:
+                mats.append(x.to_numpy(float))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{path}: covariate {c!r} is not numeric (e.g. {x.iloc[0, 0]!r}); "
+                    "a study's covariates are numbers"
+                ) from None
         X = np.stack(mats)
     return simulate.calibrate(Y.to_numpy(float), D.to_numpy(), X=X, **rules)
 

@@ -410,17 +410,18 @@ def _rows(spec: Study, di: int, start: int, outs: list[dict]) -> pd.DataFrame:
         f["status"] = [status_name(int(c)) for c in out["status"]]
         f["treated_noise"] = out["treated_noise"].astype(float)
         window = spec.event_study
+        events = {}  # added at once (column by column fragments the frame)
         if window is not None:
             truth = _event_columns(out, "event_truth", window)
             for e, col in _event_columns(out, "event", window).items():
-                f[f"event_{e}"] = col
-                f[f"event_{e}_truth"] = truth[e]
-        for vi, v in enumerate(spec.variance):
-            m, level = v["method"], float(v.get("level", 0.95))
-            if window is not None:
+                events[f"event_{e}"] = col
+                events[f"event_{e}_truth"] = truth[e]
+            for vi, v in enumerate(spec.variance):
                 ses = _event_columns(out, f"v{vi}_event_se", window)
                 for e, col in ses.items():
-                    f[f"{m}_event_{e}_se"] = col
+                    events[f"{v['method']}_event_{e}_se"] = col
+        for vi, v in enumerate(spec.variance):
+            m, level = v["method"], float(v.get("level", 0.95))
             if variance_mode(v) == "library":
                 for col in ("se", "ci_lo", "ci_hi", "p", "set", "reference", "n"):
                     f[f"{m}_{col}"] = out[f"v{vi}_{col}"]
@@ -438,6 +439,8 @@ def _rows(spec: Study, di: int, start: int, outs: list[dict]) -> pd.DataFrame:
                 for x in zstat
             ]
             f[f"{m}_level"] = level
+        if events:
+            f = pd.concat([f, pd.DataFrame(events, index=f.index)], axis=1)
         frames.append(f)
     return pd.concat(frames, ignore_index=True)
 
