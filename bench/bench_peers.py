@@ -97,9 +97,10 @@ def _long(Y, W):
     )
 
 
-# Above this many units the exact-weight rows are skipped: jaxpanel's exact solver
-# re-solves a dense (N+1) x (N+1) system per active-set step (11.9 s per fit at N = 1000,
-# issue 15), so 1,000 placebo fits would take hours.
+# Above this many units the exact-weight replicate rows are skipped: jaxpanel's exact
+# solver re-solves a dense (N+1) x (N+1) system per active-set step, and the lanes of a
+# batch take as many steps as the slowest (a 1,000 x 50 fit: 16 steps, 0.35 s; 1,000
+# placebo lanes in lockstep would take hours). One exact fit runs at every size.
 MAX_EXACT_N = 500
 
 
@@ -135,8 +136,7 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
     # ---- jaxpanel
     est_fw, first_fw, fit_fw = _timed(lambda: jaxpanel.sdid(panel))
     exact = N <= MAX_EXACT_N
-    if exact:
-        est_x, first_x, fit_x = _timed(lambda: jaxpanel.sdid(panel, solver="exact"))
+    est_x, first_x, fit_x = _timed(lambda: jaxpanel.sdid(panel, solver="exact"))
 
     def var(est, method, **kw):
         return est.variance(method, progress=False, **kw)
@@ -189,12 +189,7 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
         import panelkit
     except ImportError:
         panelkit = None
-    if not exact:
-        row(
-            "placebo_exact", None, "panelkit", None,
-            skipped=f"N > {MAX_EXACT_N}: jaxpanel's exact solver is dense in N",
-        )  # fmt: skip
-    elif panelkit is not None:
+    if panelkit is not None:
         pk0 = panelkit.SyntheticDiD(inference=None)
         r0, _, pk_fit = _timed(lambda: pk0.fit(Y, treated, n_pre))
         row(
@@ -203,6 +198,12 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
             att_diff=abs(est_x.att - float(r0.att)),
             compile_s=first_x - fit_x,
         )  # fmt: skip
+    if not exact:
+        row(
+            "placebo_exact", None, "panelkit", None,
+            skipped=f"N > {MAX_EXACT_N}: the exact solver's dense steps in lockstep",
+        )  # fmt: skip
+    elif panelkit is not None:
         pkp = panelkit.SyntheticDiD(inference="placebo", n_reps=peer_reps, seed=0)
         rp, _, pk_pl = _timed(lambda: pkp.fit(Y, treated, n_pre), repeats=1)
         n_run = len(np.atleast_1d(rp.placebo_atts))
