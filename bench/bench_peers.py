@@ -133,6 +133,14 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
             }
         )
 
+    def fit_row(task, est, steady, first, peer, peer_s, peer_res):
+        """One fit's row: times, the ATTs and their difference, compile seconds."""
+        peer_att = float(peer_res.att)
+        row(
+            task, steady, peer, peer_s, att=est.att, peer_att=peer_att,
+            att_diff=abs(est.att - peer_att), compile_s=first - steady,
+        )  # fmt: skip
+
     # ---- jaxpanel
     est_fw, first_fw, fit_fw = _timed(lambda: jaxpanel.sdid(panel))
     exact = N <= MAX_EXACT_N
@@ -170,12 +178,9 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
         r2, _, dd2 = _timed(lambda: dd(2), repeats=1)
         rp, _, ddp = _timed(lambda: dd(peer_reps), repeats=1)
         per_rep = max(ddp - dd2, 0.0) / max(peer_reps - 2, 1)
-        row(
-            "fit_fw", fit_fw, "diff-diff (fit + 2 placebo)", dd2,
-            att=est_fw.att, peer_att=float(r2.att),
-            att_diff=abs(est_fw.att - float(r2.att)),
-            compile_s=first_fw - fit_fw,
-        )  # fmt: skip
+        fit_row(
+            "fit_fw", est_fw, fit_fw, first_fw, "diff-diff (fit + 2 placebo)", dd2, r2
+        )
         row(
             "placebo_fw", pl_fw_s, "diff-diff", per_rep * reps,
             se=pl_fw.se, peer_se=float(rp.se), peer_reps_run=peer_reps,
@@ -192,12 +197,7 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
     if panelkit is not None:
         pk0 = panelkit.SyntheticDiD(inference=None)
         r0, _, pk_fit = _timed(lambda: pk0.fit(Y, treated, n_pre))
-        row(
-            "fit_exact", fit_x, "panelkit", pk_fit,
-            att=est_x.att, peer_att=float(r0.att),
-            att_diff=abs(est_x.att - float(r0.att)),
-            compile_s=first_x - fit_x,
-        )  # fmt: skip
+        fit_row("fit_exact", est_x, fit_x, first_x, "panelkit", pk_fit, r0)
     if not exact:
         row(
             "placebo_exact", None, "panelkit", None,
