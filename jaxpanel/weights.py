@@ -182,9 +182,7 @@ def solve(
     """Solve a weight problem with R's two-stage Frank-Wolfe or the exact active-set QP.
 
     ``init`` warm-starts Frank-Wolfe (R passes the original weights in bootstrap and placebo
-    replications); None starts from uniform weights. The exact solver starts its active
-    set from the support of ``init``, or of 500 Frank-Wolfe steps from uniform weights
-    (its minimiser does not depend on the start; its number of dense solves does).
+    replications); None starts from uniform weights. The exact solver needs no start.
 
     Frank-Wolfe's iteration cap is part of R's definition of the estimator (R stops there
     silently, and on Prop 99 the unit weights reach it), so a capped run is reported in
@@ -206,13 +204,7 @@ def solve(
     Arkhangelsky et al. (2021), Sec. 4.1 (Frank-Wolfe); R synthdid's ``sc.weight.fw``.
     """
     if solver == "exact":
-        # started from the support of the warm start, or of a short Frank-Wolfe run
-        # (the active set's cost is a dense solve per support change)
-        x0 = init
-        if x0 is None:
-            uniform = start(None, p.allowed, p.G.dtype)
-            x0 = simplex.frank_wolfe(p, uniform, jnp.zeros((), p.G.dtype), 500).x
-        r = simplex.active_set(p, x0=x0)
+        r = simplex.active_set(p)
         return r._replace(capped=jnp.asarray(False), gap=simplex.fw_gap(p, r.x))
     x0 = start(init, p.allowed, p.G.dtype)
     if sparsify:
