@@ -6,10 +6,17 @@ programs on disk, so a second process with the same panel shapes, options and JA
 loads them instead of compiling again. On import jaxpanel turns it on in a per-user
 folder unless
 
-- the environment variable ``JAXPANEL_COMPILATION_CACHE`` is ``0``, ``off`` or
-  ``false`` (or names another folder, which is used instead), or
-- JAX's cache is already configured (``jax_compilation_cache_dir`` set, e.g. by
-  ``JAX_COMPILATION_CACHE_DIR``): the user's setting is kept.
+- the environment variable ``JAXPANEL_COMPILATION_CACHE`` is ``0``, ``off``, ``false``
+  or ``no`` (``1``, ``on``, ``true``, ``yes``: the default folder; anything else names
+  the folder to use), or
+- JAX's cache is already configured or switched off by the user
+  (``jax_compilation_cache_dir`` set, e.g. by ``JAX_COMPILATION_CACHE_DIR``, or
+  ``JAX_ENABLE_COMPILATION_CACHE=false``): the user's setting is kept, and so is a
+  ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` the user set.
+
+The cache is JAX's, so it is process-wide: once jaxpanel turned it on, the process's
+other JAX programs are cached in the same folder too (``JAXPANEL_COMPILATION_CACHE=0``
+leaves JAX as configured).
 
 :func:`compilation_cache` switches it at run time. The folder grows with the shapes and
 options used (JAX keys entries by program, shapes, backend and version); delete it to
@@ -27,6 +34,7 @@ from jax.experimental.compilation_cache import compilation_cache as _jax_cache
 
 ENV = "JAXPANEL_COMPILATION_CACHE"
 OFF = ("0", "off", "false", "no")
+ON = ("1", "on", "true", "yes")
 # compilations shorter than this are not written (JAX's default is 1 s; jaxpanel's user
 # level compiles several programs of 0.2-1 s per call)
 MIN_COMPILE_SECONDS = 0.2
@@ -63,21 +71,25 @@ def compilation_cache(folder: str | os.PathLike | bool | None = True) -> Path | 
     Notes
     -----
     This sets JAX's ``jax_enable_compilation_cache``, ``jax_compilation_cache_dir`` and
+    (unless ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` is set)
     ``jax_persistent_cache_min_compile_time_secs`` (0.2 s), process-wide, as the user
-    would with ``jax.config.update``.
+    would with ``jax.config.update``. A relative folder is made absolute.
     """
     _jax_cache.reset_cache()  # JAX opens its cache once; a new setting reopens it
     if folder is False or folder is None:
         jax.config.update("jax_enable_compilation_cache", False)
         return None
-    path = default_folder() if folder is True else Path(folder)
+    path = default_folder() if folder is True else Path(folder).expanduser().resolve()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
     jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update(
+            "jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS
+        )
     return path
 
 
@@ -86,10 +98,12 @@ def enable_default() -> Path | None:
     setting = os.environ.get(ENV, "").strip()
     if setting.lower() in OFF:
         return None
-    if setting:
+    if setting and setting.lower() not in ON:
         return compilation_cache(setting)
     if jax.config.jax_compilation_cache_dir:  # the user's own choice stands
         return Path(jax.config.jax_compilation_cache_dir)
+    if not jax.config.jax_enable_compilation_cache:  # switched off by the user
+        return None
     return compilation_cache(True)
 
 

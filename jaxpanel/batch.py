@@ -232,7 +232,10 @@ def chunk_size(
     floor = MIN_LANES.get(platform, MIN_LANES_ACCELERATOR) * n_devices
     by_count = max(math.ceil(n_total / max(min_chunks, 1)), floor)
     size = min(bucket(max(1, min(by_count, n_total))), max(1, by_memory))
-    return max(n_devices, math.ceil(size / n_devices) * n_devices)
+    size = math.ceil(size / n_devices) * n_devices
+    if size > by_memory:  # rounding up to the devices must not pass the memory bound
+        size = (by_memory // n_devices) * n_devices
+    return max(n_devices, size)
 
 
 def bucket(n: int) -> int:

@@ -16,6 +16,9 @@ def test_chunk_size_rule():
     assert batch.chunk_size(300, 10_000, 1) == 320  # one chunk, bucketed
     assert batch.chunk_size(100, 10_000, 4) == 112
     assert batch.chunk_size(10_000, 10**15, 4) == 4  # memory-bound: one lane per device
+    # rounded to the devices without passing the memory bound (3 devices, 3,001 lanes)
+    budget = batch._memory_budget(jax.devices()[0]) * 3
+    assert batch.chunk_size(3_000, budget // 3_001, 3) <= 3_001
 
 
 def test_lane_map_chunks_give_the_batch_result():

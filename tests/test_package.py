@@ -226,3 +226,8 @@ def test_compilation_cache_is_per_user_by_default_and_can_be_switched(tmp_path):
     assert off["dir"] is None and not (tmp_path / "other").exists()
     own = probe(JAX_COMPILATION_CACHE_DIR=str(tmp_path / "mine"))
     assert own["dir"] == str(tmp_path / "mine")  # the user's own setting stands
+    assert not probe(JAX_ENABLE_COMPILATION_CACHE="false")["on"]  # and their "off"
+    on = probe(XDG_CACHE_HOME=str(home), JAXPANEL_COMPILATION_CACHE="1")
+    assert on["dir"] == str(folder) and not (tmp_path / "1").exists()
+    rel = probe(JAXPANEL_COMPILATION_CACHE="relative/cache")
+    assert rel["dir"] == str((tmp_path / "relative" / "cache").resolve())

@@ -441,3 +441,7 @@ def test_loocv_holds_out_a_random_subset_of_a_large_panels_cells(rng):
     assert full.info["loocv_cells"] == n_control  # no warning: every cell
     with pytest.raises(ValueError, match="loocv_cells must be a positive integer"):
         jaxpanel.trop(panel, grid=grid, loocv_cells=0)
+    with pytest.raises(ValueError, match="loocv_cells must be a positive integer"):
+        jaxpanel.trop(panel, 0.1, 0.1, 1.0, loocv_cells=-5)  # nothing tuned: still
+    same = jaxpanel.trop(panel, grid=grid, loocv_cells=np.int64(n_control))
+    assert same.info["loocv_cells"] == n_control

@@ -32,7 +32,16 @@ from ._fitting import (
     fit,
     one_fit,
 )
-from ._tuning import CV, CVS, LOOCV_CELLS, SEARCHES, Search, check_lambda, tune
+from ._tuning import (
+    CV,
+    CVS,
+    LOOCV_CELLS,
+    SEARCHES,
+    Search,
+    check_lambda,
+    check_loocv_cells,
+    tune,
+)
 
 
 def requirements(variant: Variant = "paper", cv: CV | None = None) -> Requirements:
@@ -229,6 +238,7 @@ def estimate(
     _choice("search", search, SEARCHES)
     cv = ("loocv" if variant == "paper" else "placebo") if cv is None else cv
     _choice("cv", cv, CVS)
+    loocv_cells = check_loocv_cells(loocv_cells)  # checked even when nothing is tuned
     check_lambda("lambda_unit", lambda_unit, allow_inf=False)
     check_lambda("lambda_time", lambda_time, allow_inf=False)
     check_lambda("lambda_nn", lambda_nn, allow_inf=True)

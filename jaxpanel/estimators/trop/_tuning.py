@@ -9,6 +9,7 @@ fit of a criterion is one lane of a batch (``_criteria``).
 from __future__ import annotations
 
 import math
+import operator
 import time
 import warnings
 from typing import Literal
@@ -116,6 +117,22 @@ def check_lambda(name: str, value, allow_inf: bool) -> None:
 LOOCV_CELLS = 2_500
 
 
+def check_loocv_cells(value):
+    """``value`` as an int (NumPy integers too) or None; ``ValueError`` otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        try:
+            n = operator.index(value)
+        except TypeError:
+            n = 0
+        if n >= 1:
+            return n
+    raise ValueError(
+        f"loocv_cells must be a positive integer or None (all cells), got {value!r}"
+    )
+
+
 def tune(
     panel: Panel,
     fixed: tuple,
@@ -154,15 +171,7 @@ def tune(
         A malformed ``grid``, a grid value out of range, or ``loocv_cells`` not a
         positive integer or None.
     """
-    if loocv_cells is not None and not (
-        isinstance(loocv_cells, int)
-        and not isinstance(loocv_cells, bool)
-        and loocv_cells >= 1
-    ):
-        raise ValueError(
-            f"loocv_cells must be a positive integer or None (all cells), got "
-            f"{loocv_cells!r}"
-        )
+    loocv_cells = check_loocv_cells(loocv_cells)
     Y, W, mask = panel.arrays()
     tune_options = options
     info: dict = {}
@@ -198,6 +207,18 @@ def tune(
             Y, W, mask, loocv_cells if subsample else None, cv_seed
         )
         total = n_control if subsample else None
+        if len(cells) == 0:
+            raise ValueError(
+                f"trop: none of the {loocv_cells if subsample else n_control} held-out "
+                "control cells leaves an identified fit (each needs another control "
+                "cell in its unit and its period); "
+                + (
+                    "raise loocv_cells or change cv_seed"
+                    if subsample
+                    else "the LOOCV criterion is undefined here: use cv='placebo' or "
+                    "fixed lambdas"
+                )
+            )
         info.update(
             loocv_cells=len(cells),
             loocv_cells_dropped=dropped,
@@ -271,8 +292,9 @@ def tune(
         warnings.warn(
             f"trop: the LOOCV criterion held out a random {len(cells):,} of the "
             f"{total:,} control cells (loocv_cells={loocv_cells}); tuning took "
-            f"{took:.0f} s, and all cells would take about "
-            f"{took * total / len(cells) / 60:.0f} min (loocv_cells=None)",
+            f"{took:.1f} s, and all cells would take about "
+            f"{took * total / len(cells) / 60:.1f} min (loocv_cells=None; on the "
+            "command line --loocv-cells all)",
             tuning.TuningWarning,
             stacklevel=3,
         )
