@@ -192,6 +192,7 @@ def test_a_designs_covariates_are_calibrated_and_every_estimator_uses_them(
         np.testing.assert_allclose(rows.loc[(r, "did"), "jackknife_se"], se, 1e-8)
 
 
+@pytest.mark.slow  # three studies with three in-batch methods each: ~1 min cold
 def test_clusters_of_one_unit_are_the_unit_methods_and_coarse_ones_the_users(
     data, tmp_path
 ):
