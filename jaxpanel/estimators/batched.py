@@ -111,13 +111,12 @@ def _options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _synth(
-    name: str, o: dict, adoptions: tuple[int, ...] | None, covariates: bool
+    name: str, o: dict, adoptions: tuple[int, ...] | None, uses_x: bool
 ) -> Batched:
     if o["solver"] not in ("fw", "exact"):
         raise ValueError(f"{name}: solver must be 'fw' or 'exact', got {o['solver']!r}")
     form_x = o["covariates"] or None
     opts = SYNTH_OPTIONS[name].replace(solver=o["solver"], covariates=form_x)
-    uses_x = covariates and form_x is not None
     if uses_x and form_x == "optimized" and o["solver"] != "fw":
         raise ValueError(
             f"{name}: covariates='optimized' is R synthdid's Frank-Wolfe fit of the "
@@ -153,31 +152,27 @@ def _synth(
         cohorts = jnp.asarray(adoptions, jnp.int32)
 
         def fit(params, Y, W, mask, key, X=None):
-            X = X if uses_x else None
             return staggered_fit(Y, W, cohorts, mask, X=X, options=opts)
 
         def replicator(params, Y, W, mask, f, X=None):
-            X = X if uses_x else None
             return staggered_replicator(Y, W, mask, f, opts, name, X)
 
         static = (name, opts, tuple(adoptions), uses_x)
         return Batched(name, o, {}, fit, replicator, static)
 
     def fit(params, Y, W, mask, key, X=None):
-        X = X if uses_x else None
         return synth_fit(
             Y, W, mask, None, None, None, None, None, None, X, options=opts
         )
 
     def replicator(params, Y, W, mask, f, X=None):
-        return synth_replicator(Y, W, mask, f, opts, name, X if uses_x else None)
+        return synth_replicator(Y, W, mask, f, opts, name, X)
 
     return Batched(name, o, {}, fit, replicator, (name, opts, uses_x))
 
 
-def _mc(o: dict, covariates: bool) -> Batched:
+def _mc(o: dict, uses_x: bool) -> Batched:
     opts = mc.MCOptions(o["solver"], o["num_lambda"], o["max_iter"], o["rel_tol"])
-    uses_x = covariates and bool(o["covariates"])
     if uses_x and o["solver"] != "exact":
         raise ValueError(
             "mc with covariates needs solver='exact' (the converged fit with "
@@ -193,7 +188,6 @@ def _mc(o: dict, covariates: bool) -> Batched:
     params = {"lam": float(o["lam"])} if fixed else {}
 
     def fit(params, Y, W, mask, key, X=None):
-        X = X if uses_x else None
         if fixed:
             lam = jnp.asarray(params["lam"], Y.dtype)
             f = mc.fit(Y, W, mask, lam, opts, X)
@@ -205,13 +199,13 @@ def _mc(o: dict, covariates: bool) -> Batched:
         return f._replace(info={**(f.info or {}), "lam": lam})
 
     def replicator(params, Y, W, mask, f, X=None):
-        return mc.replicator(Y, W, mask, f.info["lam"], opts, X if uses_x else None)
+        return mc.replicator(Y, W, mask, f.info["lam"], opts, X)
 
     static = ("mc", opts, fixed, o["num_folds"], o["cv_ratio"], uses_x)
     return Batched("mc", o, params, fit, replicator, static)
 
 
-def _trop(o: dict, max_cells: int, covariates: bool) -> Batched:
+def _trop(o: dict, max_cells: int, uses_x: bool) -> Batched:
     lams = (o["lambda_unit"], o["lambda_time"], o["lambda_nn"])
     if any(x is None for x in lams):
         raise ValueError(
@@ -228,7 +222,6 @@ def _trop(o: dict, max_cells: int, covariates: bool) -> Batched:
         )
     opts = trop.TROPOptions(o["tol"], o["max_steps"], None, o["squared_weights"])
     variant = o["variant"]
-    uses_x = covariates and bool(o["covariates"])
     if uses_x and variant != "paper":
         raise ValueError(
             f"trop(variant={variant!r}) takes no covariates (the paper's Eq. 14 is the "
@@ -242,11 +235,10 @@ def _trop(o: dict, max_cells: int, covariates: bool) -> Batched:
         lams = tuple(jnp.asarray(params[k], Y.dtype) for k in names)
         if variant in ("global", "simulation"):
             return trop.one_fit(variant)(Y, W, mask, *lams, opts)
-        return trop._fit(Y, W, mask, *lams, max_cells, opts, X=X if uses_x else None)
+        return trop._fit(Y, W, mask, *lams, max_cells, opts, X=X)
 
     def replicator(params, Y, W, mask, f, X=None):
         lams = tuple(params[k] for k in names)
-        X = X if uses_x else None
         return trop.replicator(Y, W, mask, lams, opts, variant, max_cells, X)
 
     static = ("trop", opts, variant, max_cells, uses_x)
@@ -287,21 +279,34 @@ def batched(
         R synthdid's optimized form with exact weights).
     """
     o = _options(name, dict(options or {}))
+    # the panels' covariates enter where the option asks for them; the estimators below
+    # see X = None otherwise
+    uses_x = covariates and o["covariates"] is not False
     if name == "did":
-        uses_x = covariates and bool(o["covariates"])
 
         def fit(params, Y, W, mask, key, X=None):
-            return did.fit(Y, W, mask, None, X if uses_x else None)
+            return did.fit(Y, W, mask, None, X)
 
         def replicator(params, Y, W, mask, f, X=None):
-            return did.replicator(Y, W, mask, X if uses_x else None)
+            return did.replicator(Y, W, mask, X)
 
-        return Batched(name, o, {}, fit, replicator, ("did", uses_x))
-    if name in SYNTH_OPTIONS:
-        return _synth(name, o, adoptions, covariates)
-    if name == "mc":
-        return _mc(o, covariates)
-    return _trop(o, max_cells, covariates)
+        b = Batched(name, o, {}, fit, replicator, ("did", uses_x))
+    elif name in SYNTH_OPTIONS:
+        b = _synth(name, o, adoptions, uses_x)
+    elif name == "mc":
+        b = _mc(o, uses_x)
+    else:
+        b = _trop(o, max_cells, uses_x)
+    if uses_x:
+        return b
+
+    def fit_without(params, Y, W, mask, key, X=None, fit=b.fit):
+        return fit(params, Y, W, mask, key, None)
+
+    def replicator_without(params, Y, W, mask, f, X=None, rep=b.replicator):
+        return rep(params, Y, W, mask, f, None)
+
+    return b._replace(fit=fit_without, replicator=replicator_without)
 
 
 __all__ = ["ALLOWED", "Batched", "batched"]

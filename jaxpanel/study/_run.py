@@ -264,8 +264,11 @@ class _Lanes:
             if variance_mode(v) == "batched"
         )
 
-    def __call__(self, di: int, design, ei: int):
-        """``keys -> outputs`` of estimator ``ei`` on design ``di``."""
+    def __call__(self, di: int, design, ei: int, codes):
+        """``keys -> outputs`` of estimator ``ei`` on design ``di``.
+
+        ``codes``: the design's cluster codes (:func:`cluster_codes`), or None.
+        """
         d = self.spec.designs[di]
         name, opts = estimator_options(self.spec, di, ei)
         staggered = len(design.post_lengths) > 1
@@ -279,7 +282,6 @@ class _Lanes:
         sd = float(d.get("effect_sd", 0.0))
         rules = simulate.rules(design)
         if di not in self.arrays:  # once per design, shared by its estimators
-            codes = cluster_codes(d, self.spec.base)
             codes = np.arange(design.shape[0]) if codes is None else codes
             self.arrays[di] = {
                 **design_arrays(design, self.dtype),
@@ -297,7 +299,9 @@ class _Lanes:
         return lambda keys: fn(a, params, effect, jnp.asarray(sd, dt), ei, keys)
 
 
-def _library(spec: Study, di: int, ei: int, design, start: int, stop: int, dtype):
+def _library(
+    spec: Study, di: int, ei: int, design, codes, start: int, stop: int, dtype
+):
     """The library-mode variance methods of estimator ``ei`` on replications start..stop.
 
     Each replication's panel is drawn again from its key (the same draw as the batched
@@ -314,7 +318,6 @@ def _library(spec: Study, di: int, ei: int, design, start: int, stop: int, dtype
         opts["covariates"] = None  # the user level's spelling
     opts = {k: v for k, v in opts.items() if v is not None and k in accepted}
     draw = replication(design, d, dtype)
-    codes = cluster_codes(d, spec.base)
     X, names = design.X, list(d.get("covariates", []))
     window = spec.event_study
     todo = [
@@ -599,6 +602,7 @@ def run(
     pending = [(di, c) for di, c in todo if not (out / chunk_name(di, c)).exists()]
     t0 = time.perf_counter()
     designs: dict[int, object] = {}
+    clusters: dict[int, np.ndarray | None] = {}  # read once per design
     fns: dict[tuple[int, int], object] = {}
     lanes = _Lanes(spec, dtype)
     disable = None if progress is None else not progress  # None: only on a terminal
@@ -607,15 +611,20 @@ def run(
     for di, c in bar:
         if di not in designs:
             designs[di] = build_design(spec.designs[di], spec.base)
+            clusters[di] = cluster_codes(spec.designs[di], spec.base)
         start, stop = c * spec.chunk, min((c + 1) * spec.chunk, spec.reps)
         outs, seconds = [], {}
         for ei, label in enumerate(spec.labels):
             t1 = time.perf_counter()
             if (di, ei) not in fns:
-                fns[di, ei] = lanes(di, designs[di], ei)
+                fns[di, ei] = lanes(di, designs[di], ei, clusters[di])
             outs.append(_batches(fns[di, ei], spec.seed, di, start, stop, mesh))
             if any(variance_mode(v) == "library" for v in spec.variance):
-                outs[-1].update(_library(spec, di, ei, designs[di], start, stop, dtype))
+                outs[-1].update(
+                    _library(
+                        spec, di, ei, designs[di], clusters[di], start, stop, dtype
+                    )
+                )
             seconds[label] = time.perf_counter() - t1
         _write(_rows(spec, di, start, outs), out / chunk_name(di, c))
         _timing(out, di, c, stop - start, seconds)

@@ -161,17 +161,16 @@ def tune(
     ``(chosen lambdas, info)``: every grid point scored with its score, the search's
     rounds, seconds and fit counts, the grid and its scales.
 
-    ``loocv_cells``: the most cells the LOOCV criterion holds out (None: all); more are
+    ``loocv_cells``: the most cells the LOOCV criterion holds out (None: all; checked by
+    the caller, :func:`check_loocv_cells`); more are
     subsampled (``default_rng(cv_seed)``, without replacement) with a warning that
     gives the tuning time and the time all cells would take.
 
     Raises
     ------
     ValueError
-        A malformed ``grid``, a grid value out of range, or ``loocv_cells`` not a
-        positive integer or None.
+        A malformed ``grid`` or a grid value out of range.
     """
-    loocv_cells = check_loocv_cells(loocv_cells)
     Y, W, mask = panel.arrays()
     tune_options = options
     info: dict = {}
