@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jax
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import simulate
+from ..inference import resampling
 
 
 def _path(base: str, p: Any) -> str | None:
@@ -85,16 +87,18 @@ def cluster_codes(d: dict, base: str = ".") -> np.ndarray | None:
     if "cluster" not in d:
         return None
     path, df = _read(d, base)
-    c = df.groupby(d["unit"])[d["cluster"]]
-    mixed = c.nunique(dropna=False)
-    bad = list(mixed.index[mixed != 1]) + list(c.first().index[c.first().isna()])
-    if bad:
-        raise ValueError(
-            f"{path}: units {bad[:5]} have several clusters or none in column "
-            f"{d['cluster']!r}; a cluster must be constant within a unit"
+    units = pd.Index(sorted(df[d["unit"]].unique()))  # the outcome matrix's rows
+    try:  # the user level's mapping of a long column to units
+        codes = resampling.cluster_codes(
+            SimpleNamespace(units=units, N=len(units)),
+            df.set_index(d["unit"])[d["cluster"]],
         )
-    labels = c.first().sort_index()
-    return pd.factorize(labels)[0].astype(np.int32)
+    except ValueError as e:
+        raise ValueError(
+            f"{path}: column {d['cluster']!r}: {e}; a cluster must be constant within "
+            "a unit"
+        ) from None
+    return codes.astype(np.int32)
 
 
 def build_design(d: dict, base: str = ".") -> simulate.Design:
