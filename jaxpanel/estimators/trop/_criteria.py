@@ -87,21 +87,24 @@ def loocv_cells(
         )
         ii, tt = ii[pick], tt[pick]
 
+    # chunked: one (N, T) weight matrix and its factor per lane
+    chunk = batch.lanes_per_chunk(len(ii), batch.lane_bytes(*Y.shape, 8))
+    good = np.asarray(_identified(c, jnp.asarray(ii), jnp.asarray(tt), chunk))
+    cells = np.stack([ii[good], tt[good]], axis=1)
+    return cells, int((~good).sum())
+
+
+@partial(jax.jit, static_argnames=("chunk",))
+def _identified(c, ii, tt, chunk: int):
+    """Whether each held-out cell ``(ii, tt)`` of the control cells ``c`` is identified."""
+
     def ok(ix):
         i, t = ix
         w = c.at[i, t].set(0.0)
         fac = twfe.factor(w)
         return (w[i].sum() > 0) & (w[:, t].sum() > 0) & (fac.n_components == 1)
 
-    # chunked: one (N, T) weight matrix and its factor per lane
-    chunk = batch.lanes_per_chunk(len(ii), batch.lane_bytes(*Y.shape, 8))
-    good = np.asarray(
-        jax.jit(lambda a, b: batch.lane_map(ok, (a, b), chunk))(
-            jnp.asarray(ii), jnp.asarray(tt)
-        )
-    )
-    cells = np.stack([ii[good], tt[good]], axis=1)
-    return cells, int((~good).sum())
+    return batch.lane_map(ok, (ii, tt), chunk)
 
 
 @partial(jax.jit, static_argnames=("options",))
