@@ -182,7 +182,10 @@ def solve(
     """Solve a weight problem with R's two-stage Frank-Wolfe or the exact active-set QP.
 
     ``init`` warm-starts Frank-Wolfe (R passes the original weights in bootstrap and placebo
-    replications); None starts from uniform weights. The exact solver needs no start.
+    replications); None starts from uniform weights. The exact solver starts its active
+    set from the support of 500 Frank-Wolfe steps from the same start (the weights above
+    1% of their largest); its minimiser does not depend on the start, its number of dense
+    solves does (a 200 x 50 SDID fit: 184 from the best vertex, 7 from there).
 
     Frank-Wolfe's iteration cap is part of R's definition of the estimator (R stops there
     silently, and on Prop 99 the unit weights reach it), so a capped run is reported in
@@ -204,7 +207,12 @@ def solve(
     Arkhangelsky et al. (2021), Sec. 4.1 (Frank-Wolfe); R synthdid's ``sc.weight.fw``.
     """
     if solver == "exact":
-        r = simplex.active_set(p)
+        # the active set starts from the support of 500 Frank-Wolfe steps from the warm
+        # start (its cost is a dense solve per support change; its minimiser does not
+        # depend on the start)
+        x0 = start(init, p.allowed, p.G.dtype)
+        x0 = simplex.frank_wolfe(p, x0, jnp.zeros((), p.G.dtype), 500).x
+        r = simplex.active_set(p, x0=x0, support=0.01)
         return r._replace(capped=jnp.asarray(False), gap=simplex.fw_gap(p, r.x))
     x0 = start(init, p.allowed, p.G.dtype)
     if sparsify:

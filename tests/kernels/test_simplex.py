@@ -101,6 +101,84 @@ def test_active_set_is_exact(rng, zeta, intercept):
     assert float(simplex.fw_gap(p, jnp.asarray(x))) < 1e-8 * abs(f)
 
 
+def factor_problem(rng, m, n):
+    """Rows of a rank-2 factor panel with noise: the target is the last column."""
+    L = rng.normal(size=(m, 2)) @ rng.normal(size=(2, n + 1))
+    Y = L + 0.3 * rng.normal(size=(m, n + 1)) + 10 * rng.normal()
+    return Y[:, :n], Y[:, n], float(np.std(np.diff(Y, axis=0)))
+
+
+def starts(p, rng):
+    """The best vertex, a Frank-Wolfe iterate's support, a random support, all variables."""
+    n = p.G.shape[0]
+    fw = simplex.frank_wolfe(p, simplex.uniform(p), 0.0, 500).x
+    rnd = rng.dirichlet(np.ones(n)) * (rng.random(n) < 0.5)
+    return [(None, 0.0), (fw, 0.01), (jnp.asarray(rnd), 0.0), (simplex.uniform(p), 0.0)]
+
+
+solve_from = jax.jit(
+    lambda p, x0, support: simplex.active_set(p, x0=x0, support=support)
+)
+
+
+@pytest.mark.parametrize("m,n", [(8, 60), (12, 200), (30, 20)])
+def test_active_set_minimiser_does_not_depend_on_the_start(rng, m, n):
+    """SDID's ridge: the same weights (1e-12) from every start. SC's and DIFP's tiny
+    ridge (1e-6 sigma) with more variables than rows: the problem's condition number is
+    about 1e12, so starts agree to the rounding floor (objectives to 1e-15 of the
+    objective at uniform weights, weights to 5e-3); the old relative tolerance, 1e-10,
+    stopped at whichever exactly fitting support it met first."""
+    A, b, sigma = factor_problem(rng, m, n)
+    for zeta, intercept in [
+        (2 * sigma, True),
+        (1e-6 * sigma, False),
+        (1e-6 * sigma, True),
+    ]:
+        p = simplex.make_problem(jnp.asarray(A), jnp.asarray(b), zeta, intercept)
+        out = [
+            jax.jit(simplex.active_set)(p) if x0 is None else solve_from(p, x0, s)
+            for x0, s in starts(p, rng)
+        ]
+        X = np.array([np.asarray(o.x) for o in out])
+        assert all(int(o.status) == CONVERGED for o in out)
+        obj = np.array([float(simplex.objective(p, jnp.asarray(x))) for x in X])
+        f_uniform = float(simplex.objective(p, simplex.uniform(p)))
+        assert np.ptp(obj) <= 1e-15 * f_uniform
+        np.testing.assert_allclose(
+            X,
+            np.broadcast_to(X[0], X.shape),
+            atol=1e-12 if zeta > 1e-3 * sigma else 5e-3,
+        )
+
+
+def test_active_set_tolerance_reaches_the_tiny_ridge(rng):
+    """On SC problems with 300 controls and 8 pre-periods the default tolerance never
+    ends higher than the old relative tolerance 1e-10, and on some it ends lower by more
+    than 5 % (the old one stopped at the first support that fits the rows exactly)."""
+    gains = []
+    for _ in range(6):
+        A, b, sigma = factor_problem(rng, 8, 300)
+        p = simplex.make_problem(jnp.asarray(A), jnp.asarray(b), 1e-6 * sigma, True)
+        f = float(simplex.objective(p, simplex.active_set(p).x))
+        f_loose = float(simplex.objective(p, simplex.active_set(p, tol=1e-10).x))
+        f_uniform = float(simplex.objective(p, simplex.uniform(p)))
+        assert f <= f_loose + 1e-15 * f_uniform
+        gains.append(f / f_loose)
+    assert min(gains) < 0.95
+
+
+def test_active_set_without_a_unique_minimiser_starts_at_the_vertex(rng):
+    """zeta = 0 with more variables than rows: many minimisers, and a start's support may
+    be singular; the start is ignored, so the result is the vertex start's."""
+    A, b, _ = factor_problem(rng, 5, 40)
+    p = simplex.make_problem(jnp.asarray(A), jnp.asarray(b), 0.0, True)
+    vertex = simplex.active_set(p)
+    for x0, s in starts(p, rng)[1:]:
+        out = solve_from(p, x0, s)
+        assert int(out.status) == int(vertex.status)
+        np.testing.assert_array_equal(np.asarray(out.x), np.asarray(vertex.x))
+
+
 def test_excluded_variables_stay_zero(rng):
     A, b = problem(rng)
     allowed = np.ones(A.shape[1], bool)
