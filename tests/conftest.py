@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+# The suite is compile-bound: XLA's CPU backend at optimisation level 0 compiles about a
+# quarter faster (two compile-heavy test files, cold: 71 -> 53 s) and runs the tests'
+# small problems about as fast. Set before JAX starts its backend, so subprocesses that
+# tests start inherit it; a level the user set stands. The library never sets it.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+    ).strip()
 
 import jax
 import numpy as np
