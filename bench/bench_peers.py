@@ -99,8 +99,9 @@ def _long(Y, W):
 
 # Above this many units the exact-weight replicate rows are skipped: jaxpanel's exact
 # solver re-solves a dense (N+1) x (N+1) system per active-set step, and the lanes of a
-# batch take as many steps as the slowest (a 1,000 x 50 fit: 16 steps, 0.35 s; 1,000
-# placebo lanes in lockstep would take hours). One exact fit runs at every size.
+# batch take as many steps as the slowest (a 1,000 x 50 fit: 0.35 s from a Frank-Wolfe
+# start; 1,000 placebo lanes in lockstep, each a new target, would take hours). One
+# exact fit runs at every size.
 MAX_EXACT_N = 500
 
 

@@ -281,7 +281,9 @@ print(json.dumps(out))
 def test_same_se_on_four_devices(estimates):
     env = {
         **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        # added to the suite's own flags (conftest), so both sides compile alike
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", "")
+        + " --xla_force_host_platform_device_count=4",
         "JAX_PLATFORMS": "cpu",
     }
     out = subprocess.run(
