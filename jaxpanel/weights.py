@@ -184,8 +184,10 @@ def solve(
     ``init`` warm-starts Frank-Wolfe (R passes the original weights in bootstrap and placebo
     replications); None starts from uniform weights. The exact solver starts its active
     set from the support of 500 Frank-Wolfe steps from the same start (the weights above
-    1% of their largest); its minimiser does not depend on the start, its number of dense
-    solves does (a 200 x 50 SDID fit: 184 from the best vertex, 7 from there).
+    1% of their largest) where the ridge is well above rounding (SDID's unit weights; SC's
+    and DIFP's tiny ridge start from the best vertex: ``kernels.simplex.active_set``);
+    its minimiser does not depend on the start, its number of dense solves does (a 200 x
+    50 SDID fit: 184 from the best vertex, 7 from there).
 
     Frank-Wolfe's iteration cap is part of R's definition of the estimator (R stops there
     silently, and on Prop 99 the unit weights reach it), so a capped run is reported in

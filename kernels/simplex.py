@@ -388,8 +388,11 @@ def active_set(
     from its support (the allowed entries above ``support`` times its largest): each step
     adds or drops one variable and costs a dense solve, so a start near the solution's
     support saves most of them (SDID's unit weights are dense). The start is used only
-    where the minimiser is unique (a positive ridge on every allowed variable, so every
-    support's equality-constrained system is non-singular); otherwise the best vertex.
+    where every allowed variable's ridge is above ``1e4 eps`` of the largest diagonal of
+    the Gram matrix (so every support's equality-constrained system is well conditioned
+    and the minimiser unique: SDID's unit weights, not SC's or DIFP's ridge of
+    ``1e-6 sigma``, where a start's support with duplicate variables is singular in
+    floating point); otherwise the best vertex.
 
     Converged when every excluded variable's reduced gradient is at least ``-tol`` times
     the largest absolute gradient entry at the best vertex. The default ``tol`` is
@@ -428,10 +431,15 @@ def active_set(
         x0 = jnp.where(p.allowed, jnp.asarray(x0, Q.dtype), 0.0)
         free = p.allowed & (x0 > 0) & (x0 > support * jnp.max(x0))
         total = jnp.sum(jnp.where(free, x0, 0.0))
-        unique = jnp.all(jnp.where(p.allowed, p.ridge > 0, True))
-        ok = unique & jnp.isfinite(total) & (total > 0)
-        x_start = jnp.where(ok, jnp.where(free, x0, 0.0) / total, vertex)
-        free_start = jnp.where(ok, free, vertex > 0)
+        # a ridge well above rounding on every variable: every support's system is
+        # well conditioned (condition number below n / (1e4 eps))
+        floor = (
+            1e4 * jnp.finfo(Q.dtype).eps * jnp.max(jnp.where(p.allowed, jnp.diag(Q), 0))
+        )
+        ridged = jnp.all(jnp.where(p.allowed, p.ridge > floor, True))
+        warm = ridged & jnp.isfinite(total) & (total > 0)
+        x_start = jnp.where(warm, jnp.where(free, x0, 0.0) / total, vertex)
+        free_start = jnp.where(warm, free, vertex > 0)
     out = _loop.run(
         lambda s: _as_step(p, Q, tol_abs, s),
         lambda old, new: new.optimal,
