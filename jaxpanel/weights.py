@@ -211,9 +211,11 @@ def solve(
     if solver == "exact":
         # the active set starts from the support of 500 Frank-Wolfe steps from the warm
         # start (its cost is a dense solve per support change; its minimiser does not
-        # depend on the start)
+        # depend on the start); where it may not start there (tiny ridge) Frank-Wolfe
+        # stops after its first two steps (an infinite stopping scale)
         x0 = start(init, p.allowed, p.G.dtype)
-        x0 = simplex.frank_wolfe(p, x0, jnp.zeros((), p.G.dtype), 500).x
+        stop = jnp.where(simplex.startable(p), 0.0, jnp.inf).astype(p.G.dtype)
+        x0 = simplex.frank_wolfe(p, x0, stop, 500).x
         r = simplex.active_set(p, x0=x0, support=0.01)
         return r._replace(capped=jnp.asarray(False), gap=simplex.fw_gap(p, r.x))
     x0 = start(init, p.allowed, p.G.dtype)

@@ -372,6 +372,24 @@ def _as_step(p: Problem, Q: jax.Array, tol: jax.Array, s: _ASState) -> _ASState:
     return _ASState(x, free, feasible & optimal)
 
 
+def startable(p: Problem) -> jax.Array:
+    """Whether :func:`active_set` may start from a given support: () bool.
+
+    True where every allowed variable's ridge is above ``1e4 eps`` of the largest
+    diagonal entry of ``G + diag(ridge)``: every support's equality-constrained system is
+    then well conditioned (condition number below ``n / (1e4 eps)``) and the minimiser
+    unique. SDID's unit weights pass; SC's and DIFP's ridge (``zeta = 1e-6 sigma``,
+    1e-18..1e-26 of the diagonal) does not.
+
+    Parameters
+    ----------
+    p : Problem.
+    """
+    Q_diag = jnp.diag(p.G) + p.ridge
+    floor = 1e4 * jnp.finfo(p.G.dtype).eps * jnp.max(jnp.where(p.allowed, Q_diag, 0))
+    return jnp.all(jnp.where(p.allowed, p.ridge > floor, True))
+
+
 def active_set(
     p: Problem,
     tol: float | None = None,
@@ -388,11 +406,9 @@ def active_set(
     from its support (the allowed entries above ``support`` times its largest): each step
     adds or drops one variable and costs a dense solve, so a start near the solution's
     support saves most of them (SDID's unit weights are dense). The start is used only
-    where every allowed variable's ridge is above ``1e4 eps`` of the largest diagonal of
-    the Gram matrix (so every support's equality-constrained system is well conditioned
-    and the minimiser unique: SDID's unit weights, not SC's or DIFP's ridge of
-    ``1e-6 sigma``, where a start's support with duplicate variables is singular in
-    floating point); otherwise the best vertex.
+    where :func:`startable` (a ridge well above rounding: SDID's unit weights, not SC's
+    or DIFP's ridge of ``1e-6 sigma``, where a start's support with duplicate variables is
+    singular in floating point); otherwise the best vertex.
 
     Converged when every excluded variable's reduced gradient is at least ``-tol`` times
     the largest absolute gradient entry at the best vertex. The default ``tol`` is
@@ -431,13 +447,7 @@ def active_set(
         x0 = jnp.where(p.allowed, jnp.asarray(x0, Q.dtype), 0.0)
         free = p.allowed & (x0 > 0) & (x0 > support * jnp.max(x0))
         total = jnp.sum(jnp.where(free, x0, 0.0))
-        # a ridge well above rounding on every variable: every support's system is
-        # well conditioned (condition number below n / (1e4 eps))
-        floor = (
-            1e4 * jnp.finfo(Q.dtype).eps * jnp.max(jnp.where(p.allowed, jnp.diag(Q), 0))
-        )
-        ridged = jnp.all(jnp.where(p.allowed, p.ridge > floor, True))
-        warm = ridged & jnp.isfinite(total) & (total > 0)
+        warm = startable(p) & jnp.isfinite(total) & (total > 0)
         x_start = jnp.where(warm, jnp.where(free, x0, 0.0) / total, vertex)
         free_start = jnp.where(warm, free, vertex > 0)
     out = _loop.run(
@@ -466,5 +476,6 @@ __all__ = [
     "make_problem",
     "objective",
     "sparsify",
+    "startable",
     "uniform",
 ]

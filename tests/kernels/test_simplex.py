@@ -155,6 +155,7 @@ def test_active_set_start_with_duplicate_variables(rng):
     A = np.concatenate([A, np.repeat(A[:, :5], 7, axis=1)], axis=1)
     for zeta in (1e-6 * sigma, 2 * sigma):
         p = simplex.make_problem(jnp.asarray(A), jnp.asarray(b), zeta, False)
+        assert bool(simplex.startable(p)) == (zeta > 1e-3 * sigma)
         out = [
             jax.jit(simplex.active_set)(p) if x0 is None else solve_from(p, x0, s)
             for x0, s in starts(p, rng)
