@@ -36,6 +36,7 @@ def run(
     max_steps: int,
     min_steps: int = 0,
     check_every_step: bool = True,
+    skip: jax.Array | bool = False,
 ) -> LoopResult:
     """Iterate ``state = step(state)`` until ``done(old, new)`` or ``max_steps``.
 
@@ -49,6 +50,9 @@ def run(
     check_every_step : static. False checks finiteness once, on the final state: for
         solvers whose non-finite values propagate (and whose ``done`` is then never true)
         that loses nothing but saves a reduction per step in the hot loop.
+    skip : boolean scalar (traced allowed): ``init`` is already the answer (a closed
+        form); no step is taken, and the result is ``init`` with 0 steps and status
+        CONVERGED. Under ``jax.vmap`` a batch whose lanes all skip runs no step at all.
 
     Returns
     -------
@@ -70,7 +74,7 @@ def run(
         )
         return new, k, stop, finite
 
-    carry = (init, jnp.asarray(0, jnp.int32), jnp.asarray(False), jnp.asarray(True))
+    carry = (init, jnp.asarray(0, jnp.int32), jnp.asarray(skip), jnp.asarray(True))
     state, k, stop, finite = jax.lax.while_loop(cond, body, carry)
     if not check_every_step:
         finite = all_finite(state)

@@ -262,7 +262,9 @@ def solve(
         return jnp.max(jnp.abs(new.L - old.L)) <= limit
 
     init = _State(L_start, L_start, jnp.asarray(1.0, dtype), jnp.zeros(k, dtype))
-    out = run(step, done, init, max_steps)
+    # lambda_nn = inf needs no step (L = 0, no singular values); lambda_nn = 0 takes one
+    # step, which leaves L where it starts and records its singular values.
+    out = run(step, done, init, max_steps, skip=is_inf)
     return _finish(model, y, out.state.L, out.state.sv, out.steps, out.status)
 
 

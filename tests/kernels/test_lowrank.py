@@ -74,7 +74,13 @@ def test_lambda_inf_is_the_twfe_fit_exactly(rng):
         assert np.all(np.asarray(res.L) == 0.0) and int(res.rank) == 0
         close(res.fitted, ref.fitted, 1e-12)
         assert int(res.status) == CONVERGED
-    assert int(lowrank.solve(Y, Wt, np.inf).steps) == 0
+        assert int(res.steps) == 0  # a closed form: no proximal step, traced or not
+    # Lanes with an infinite penalty take no step beside lanes that iterate.
+    lams = jnp.asarray([np.inf, 5.0, np.inf])
+    out = jax.jit(jax.vmap(lambda lam: lowrank.solve(Y, Wt, lam)))(lams)
+    assert np.asarray(out.steps).tolist()[::2] == [0, 0] and int(out.steps[1]) > 1
+    close(out.fitted[0], ref.fitted, 1e-12)
+    assert np.all(np.asarray(out.L[2]) == 0.0)
 
 
 def test_lambda_zero_interpolates_with_the_twfe_imputation(rng):
