@@ -1,10 +1,13 @@
 """jaxpanel against the fastest installed peer, side by side in one run (issue 15's table).
 
     python bench/bench_peers.py [--sizes prop99 40x30 200x50 1000x50 3000x100]
-                                [--reps 1000] [--peer-reps 50] [--timeout 1200]
+                                [--reps 1000] [--peer-reps 50] [--timeout 1800]
+                                [--merge]
 
 Each panel size runs in its own process (so its peak memory is its own); rows go to
-``bench/results/peers.json`` and the table with ratios to ``bench/results/peers.md``.
+``bench/results/peers.json`` and the table with ratios to ``bench/results/peers.md``
+(``--merge``: the recorded rows of the sizes not run now are kept, and their run's
+settings are recorded as ``merged_meta``).
 
 Rows, for SDID on each panel (Prop 99, then synthetic factor-model panels N x T with
 N/20 treated units, at least 1, and the last T/5 periods treated):
@@ -269,6 +272,11 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=1000)
     ap.add_argument("--peer-reps", type=int, default=50)
     ap.add_argument("--timeout", type=int, default=1800)
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the recorded rows of the panel sizes not run now",
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -306,6 +314,7 @@ def main() -> None:
         "reps": args.reps,
         "peer_reps": args.peer_reps,
         "device": "cpu",
+        "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     for name in ("diff_diff", "panelkit"):
         try:
@@ -315,6 +324,15 @@ def main() -> None:
         except Exception:  # noqa: BLE001 - a peer not installed
             meta[name] = None
     RESULTS.mkdir(exist_ok=True)
+    if args.merge and (RESULTS / "peers.json").exists():
+        old = json.loads((RESULTS / "peers.json").read_text())
+        ran = {r["panel"] for r in rows}
+        kept = [r for r in old["rows"] if r["panel"] not in ran]
+        order = {s: k for k, s in enumerate(SIZES)}
+        rows = sorted(kept + rows, key=lambda r: order.get(r["panel"], len(order)))
+        # the settings of the run the kept rows come from
+        meta["merged"] = sorted({r["panel"] for r in kept}, key=order.get)
+        meta["merged_meta"] = old.get("merged_meta", old["meta"])
     (RESULTS / "peers.json").write_text(
         json.dumps({"meta": meta, "rows": rows}, indent=1)
     )
