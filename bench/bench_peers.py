@@ -17,7 +17,12 @@ N/20 treated units, at least 1, and the last T/5 periods treated):
   (its Rust backend, one fit at a time);
 - ``placebo_exact``: the same with exact simplex weights (``solver="exact"``) against
   panelkit's ``SyntheticDiD(inference="placebo")``;
-- ``jackknife_exact``: the fixed-weight jackknife against panelkit's;
+- ``bootstrap_fw``: the bootstrap SE with R-exact weights (R's ``bootstrap_se``: units
+  resampled, weights re-estimated from the original ones) against diff-diff's
+  ``variance_method="bootstrap"``;
+- ``jackknife_fw`` / ``jackknife_exact``: the fixed-weight jackknife (R's
+  ``jackknife_se``, every unit left out once, so not scaled: the SEs agree to rounding)
+  against diff-diff's / panelkit's (panels with more than one treated unit);
 - ``fit_fw``, ``fit_exact``: one fit at the user level (``jaxpanel.sdid``, steady state)
   against diff-diff's fit (with its cheapest inference, 2 placebo replicates: it has no
   fit without one) and panelkit's (no inference).
@@ -156,6 +161,12 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
     pl_fw, pl_fw_first, pl_fw_s = _timed(
         lambda: var(est_fw, "placebo", reps=reps, seed=0), repeats=1
     )
+    bs_fw, bs_fw_first, bs_fw_s = _timed(
+        lambda: var(est_fw, "bootstrap", reps=reps, seed=0), repeats=1
+    )
+    jk_fw = len(treated) > 1
+    if jk_fw:
+        jkf, jkf_first, jkf_s = _timed(lambda: var(est_fw, "jackknife"), repeats=1)
     if exact:
         pl_x, _, pl_x_s = _timed(
             lambda: var(est_x, "placebo", reps=reps, seed=0), repeats=1
@@ -173,8 +184,8 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
         df = _long(Y, W)
         post = list(range(n_pre, T))
 
-        def dd(n):
-            return DD(variance_method="placebo", n_bootstrap=n, seed=0).fit(
+        def dd(n, method="placebo"):
+            return DD(variance_method=method, n_bootstrap=n, seed=0).fit(
                 df, outcome="y", treatment="ever", unit="unit", time="time",
                 post_periods=post,
             )  # fmt: skip
@@ -190,8 +201,24 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
             se=pl_fw.se, peer_se=float(rp.se), peer_reps_run=peer_reps,
             compile_s=pl_fw_first - pl_fw_s,
         )  # fmt: skip
+        _, _, ddb2 = _timed(lambda: dd(2, "bootstrap"), repeats=1)
+        rb, _, ddb = _timed(lambda: dd(peer_reps, "bootstrap"), repeats=1)
+        per_rep = max(ddb - ddb2, 0.0) / max(peer_reps - 2, 1)
+        row(
+            "bootstrap_fw", bs_fw_s, "diff-diff", per_rep * reps,
+            se=bs_fw.se, peer_se=float(rb.se), peer_reps_run=peer_reps,
+            compile_s=bs_fw_first - bs_fw_s,
+        )  # fmt: skip
+        if jk_fw:  # every unit left out once: no scaling, the same SE to rounding
+            rj, _, ddj = _timed(lambda: dd(2, "jackknife"), repeats=1)
+            row(
+                "jackknife_fw", jkf_s, "diff-diff", ddj, se=jkf.se,
+                peer_se=float(rj.se), se_diff=abs(jkf.se - float(rj.se)),
+                compile_s=jkf_first - jkf_s,
+            )  # fmt: skip
     else:
         row("placebo_fw", pl_fw_s, "diff-diff (not installed)", None, se=pl_fw.se)
+        row("bootstrap_fw", bs_fw_s, "diff-diff (not installed)", None, se=bs_fw.se)
 
     # ---- panelkit (exact simplex weights)
     try:
