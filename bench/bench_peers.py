@@ -161,11 +161,12 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
     pl_fw, pl_fw_first, pl_fw_s = _timed(
         lambda: var(est_fw, "placebo", reps=reps, seed=0), repeats=1
     )
-    bs_fw, bs_fw_first, bs_fw_s = _timed(
-        lambda: var(est_fw, "bootstrap", reps=reps, seed=0), repeats=1
-    )
+    # with one treated unit the bootstrap and the jackknife are undefined (R: NA)
     jk_fw = len(treated) > 1
     if jk_fw:
+        bs_fw, bs_fw_first, bs_fw_s = _timed(
+            lambda: var(est_fw, "bootstrap", reps=reps, seed=0), repeats=1
+        )
         jkf, jkf_first, jkf_s = _timed(lambda: var(est_fw, "jackknife"), repeats=1)
     if exact:
         pl_x, _, pl_x_s = _timed(
@@ -201,15 +202,16 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
             se=pl_fw.se, peer_se=float(rp.se), peer_reps_run=peer_reps,
             compile_s=pl_fw_first - pl_fw_s,
         )  # fmt: skip
-        _, _, ddb2 = _timed(lambda: dd(2, "bootstrap"), repeats=1)
-        rb, _, ddb = _timed(lambda: dd(peer_reps, "bootstrap"), repeats=1)
-        per_rep = max(ddb - ddb2, 0.0) / max(peer_reps - 2, 1)
-        row(
-            "bootstrap_fw", bs_fw_s, "diff-diff", per_rep * reps,
-            se=bs_fw.se, peer_se=float(rb.se), peer_reps_run=peer_reps,
-            compile_s=bs_fw_first - bs_fw_s,
-        )  # fmt: skip
-        if jk_fw:  # every unit left out once: no scaling, the same SE to rounding
+        if jk_fw:
+            _, _, ddb2 = _timed(lambda: dd(2, "bootstrap"), repeats=1)
+            rb, _, ddb = _timed(lambda: dd(peer_reps, "bootstrap"), repeats=1)
+            per_rep = max(ddb - ddb2, 0.0) / max(peer_reps - 2, 1)
+            row(
+                "bootstrap_fw", bs_fw_s, "diff-diff", per_rep * reps,
+                se=bs_fw.se, peer_se=float(rb.se), peer_reps_run=peer_reps,
+                compile_s=bs_fw_first - bs_fw_s,
+            )  # fmt: skip
+            # every unit left out once: no scaling, the same SE to rounding
             rj, _, ddj = _timed(lambda: dd(2, "jackknife"), repeats=1)
             row(
                 "jackknife_fw", jkf_s, "diff-diff", ddj, se=jkf.se,
@@ -218,7 +220,8 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
             )  # fmt: skip
     else:
         row("placebo_fw", pl_fw_s, "diff-diff (not installed)", None, se=pl_fw.se)
-        row("bootstrap_fw", bs_fw_s, "diff-diff (not installed)", None, se=bs_fw.se)
+        if jk_fw:
+            row("bootstrap_fw", bs_fw_s, "diff-diff (not installed)", None)
 
     # ---- panelkit (exact simplex weights)
     try:

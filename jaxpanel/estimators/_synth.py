@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpanel import weights as wts
-from jaxpanel.kernels import combine, simplex
+from jaxpanel.kernels import CONVERGED, NONFINITE, combine, simplex, twfe
 
 from .._make import make_estimate
 from ..fit import Fit, Replicator
@@ -33,6 +33,7 @@ from ..results import Estimate
 from ._core import (
     check_covariates,
     default_mask,
+    finish,
     impute,
     outputs,
     project,
@@ -224,18 +225,7 @@ def synth_fit(
         "lambda_capped": lam.capped,
         "lambda_gap": lam.gap,
     }
-    fit = impute(
-        Y,
-        W,
-        mask * present[:, None],
-        unit_w,
-        time_w,
-        unit_fe=options.unit_fe,
-        att_unit_weights=blk.freq,
-        info=info,
-        identified=balanced & (n_tr > 0) & (blk.control.sum() > 0),
-    )
-    status = combine(om.status, lam.status, fit.status)
+    identified = balanced & (n_tr > 0) & (blk.control.sum() > 0)
     # On the treated units' pre-periods the weighted two-way fit is pinned down only
     # where lambda > 0; their Y(0) there is the synthetic control's,
     # omega'Y_co,t + lambda'(Y_i,pre - omega'Y_co,pre) (equal to the fit on the
@@ -243,10 +233,60 @@ def synth_fit(
     Yz = jnp.where(mask > 0, Y, 0.0)
     synthetic = omega @ Yz
     shift = (Yz - synthetic[None, :]) @ lam_w
-    y0_pre = synthetic[None, :] + shift[:, None]
-    pre_cells = (blk.treated[:, None] > 0) & (W == 0)
-    y0 = jnp.where(pre_cells, y0_pre, fit.y0)
+    y0_synth = synthetic[None, :] + shift[:, None]
+    treated_rows = blk.treated[:, None] > 0
+    if _closed_form(options):
+        # Weights given (the fixed-weight jackknife and bootstrap): the weighted two-way
+        # fit's imputation is the synthetic control's on the treated rows, so the O(N T)
+        # formula replaces the O(N T min(N, T)) factorisation (the 1,000 lanes of a
+        # 1,000 x 50 jackknife: 1.45 -> 0.61 s; equal to 5e-15). Y(0) elsewhere is the
+        # observed Y.
+        res = twfe.TwoWayFit(
+            mu=None,
+            alpha=None,
+            beta=None,
+            fitted=jnp.where(treated_rows, y0_synth, Yz),
+            unit_identified=jnp.ones(Y.shape[0], bool),
+            time_identified=jnp.ones(Y.shape[1], bool),
+            n_components=jnp.asarray(1, jnp.int32),
+            status=jnp.where(
+                jnp.isfinite(unit_w).all() & jnp.isfinite(time_w).all(),
+                CONVERGED,
+                NONFINITE,
+            ).astype(jnp.int32),
+        )
+        ok = identified & (unit_w @ (1 - W) @ time_w > 0)
+        fit = finish(
+            Y, W, mask * present[:, None], res, unit_w, time_w, ok, blk.freq, info
+        )
+    else:
+        fit = impute(
+            Y,
+            W,
+            mask * present[:, None],
+            unit_w,
+            time_w,
+            unit_fe=options.unit_fe,
+            att_unit_weights=blk.freq,
+            info=info,
+            identified=identified,
+        )
+    status = combine(om.status, lam.status, fit.status)
+    y0 = jnp.where(treated_rows & (W == 0), y0_synth, fit.y0)
     return fit._replace(y0=y0, unit_weights=omega, time_weights=lam_w, status=status)
+
+
+def _closed_form(options: SynthOptions) -> bool:
+    """Whether the imputation is the synthetic control's formula (weights not fitted).
+
+    With omega and lambda given (or uniform, or lambda zero) on a balanced block design,
+    the weighted two-way fit imputes ``omega'Y_co,t + lambda'(Y_i,pre -
+    omega'Y_co,pre)`` on treated unit i's post-periods (Arkhangelsky et al. 2021,
+    Eq. 1.1 and its double-difference form; R synthdid's ``synthdid_estimate``
+    computes it so); without unit effects lambda must be zero (SC).
+    """
+    given = options.omega_mode != "fit" and options.lambda_mode != "fit"
+    return given and (options.unit_fe or options.lambda_mode == "zero")
 
 
 def _constants(Y, blk, options: SynthOptions, zeta_omega, zeta_lambda, min_decrease):

@@ -314,3 +314,40 @@ def test_absent_periods_equal_a_sliced_panel(multi):
         b = mod.fit(Y[:, keep], W[:, keep], M[:, keep])
         np.testing.assert_allclose(float(a.att), float(b.att), rtol=1e-10)
         assert int(a.status) == 0
+
+
+@pytest.mark.parametrize("method", ["sdid", "sc", "difp"])
+def test_given_weights_closed_form_equals_the_weighted_two_way_fit(
+    method, monkeypatch
+):
+    """Replicates with given weights (jackknife, fixed-weight bootstrap) impute by the
+    synthetic control's formula; the weighted two-way fit it replaces gives the same
+    ATTs and event effects, and fails on the same lanes."""
+    rng = np.random.default_rng(7)
+    N, T = 12, 8
+    Y = rng.normal(size=(N, 1)) * 3 + rng.normal(size=(N, T)) + np.arange(T) / 2
+    W = np.zeros((N, T))
+    W[:3, 6:] = 1.0
+    est = getattr(jaxpanel, method)(Panel.from_arrays(Y, W))
+    rep = est.replicator
+    assert _synth._closed_form(_synth.SDID.fixed())
+    freqs = [np.ones(N) - np.eye(N)[i] for i in range(N)]
+    freqs += [rng.multinomial(N, np.ones(N) / N).astype(float) for _ in range(8)]
+    # every control with positive weight left out: the renormalised omega is 0 / 0
+    omega = np.asarray(rep.data["omega"])
+    freqs.append(np.where(omega > 0, 0.0, 1.0))
+    fr = jnp.asarray(np.stack(freqs))
+
+    def run():
+        f = jax.jit(jax.vmap(lambda q: rep.fixed(rep.data, q)))
+        return jax.tree_util.tree_map(np.asarray, f(fr))
+
+    closed = run()
+    monkeypatch.setattr(_synth, "_closed_form", lambda options: False)
+    generic = run()
+    for key in ("att", "event"):
+        a, b = closed[key], generic[key]
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.nanmax(abs(b)))
+    assert np.isnan(closed["att"][-1])  # the lane with no weighted control fails
+    assert np.isfinite(closed["att"]).sum() >= N  # most lanes are compared
