@@ -263,8 +263,9 @@ def solve(
 
     init = _State(L_start, L_start, jnp.asarray(1.0, dtype), jnp.zeros(k, dtype))
     # lambda_nn = inf needs no step (L = 0, no singular values); lambda_nn = 0 takes one
-    # step, which leaves L where it starts and records its singular values.
-    out = run(step, done, init, max_steps, skip=is_inf)
+    # step, which leaves L where it starts and records its singular values; -inf is
+    # invalid and fails (NONFINITE) in its step.
+    out = run(step, done, init, max_steps, skip=lam == jnp.inf)
     return _finish(model, y, out.state.L, out.state.sv, out.steps, out.status)
 
 

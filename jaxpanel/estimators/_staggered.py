@@ -226,7 +226,7 @@ def _replicate_fns(opts: SynthOptions):
     constants on the replicate's sample; the jackknife holds each cohort's omega
     (renormalised over the controls left) and lambda fixed.
     """
-    fixed_opts = opts.fixed()
+    fixed_opts = opts.fixed().replace(formula_imputation=True)
 
     def refit(data, W, freq, mask):
         f = staggered_fit(

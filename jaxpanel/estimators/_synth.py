@@ -71,6 +71,11 @@ class SynthOptions:
         the estimator on ``Y - X beta``). Covariates are standardised first (mean 0, sd
         1 over the observed cells, as Stata ``sdid``), so results do not depend on
         their units.
+    formula_imputation : with the weights given or uniform (not fitted), impute the
+        treated rows by the synthetic control's formula instead of the weighted two-way
+        fit: the same ATT and event effects to rounding in O(N T) instead of
+        O(N T min(N, T)), but the Fit has no ``mu``, ``alpha``, ``beta`` and its ``y0``
+        is the observed Y off the treated rows. What the fixed-weight replicates use.
     """
 
     omega_mode: OmegaMode = "fit"
@@ -86,6 +91,7 @@ class SynthOptions:
     sparsify: bool = True
     min_decrease_factor: float = 1e-5
     covariates: str | None = "optimized"
+    formula_imputation: bool = False
 
     def replace(self, **changes) -> SynthOptions:
         """A copy with some options changed."""
@@ -231,8 +237,9 @@ def synth_fit(
     # omega'Y_co,t + lambda'(Y_i,pre - omega'Y_co,pre) (equal to the fit on the
     # post-periods): Stata sdid_event's placebo effects are Y - Y(0) on these cells.
     Yz = jnp.where(mask > 0, Y, 0.0)
-    synthetic = omega @ Yz
-    shift = (Yz - synthetic[None, :]) @ lam_w
+    # only cells with weight enter (a non-finite Y elsewhere must not: 0 * inf = NaN)
+    synthetic = omega @ jnp.where(omega[:, None] > 0, Yz, 0.0)
+    shift = jnp.where(lam_w[None, :] > 0, Yz - synthetic[None, :], 0.0) @ lam_w
     y0_synth = synthetic[None, :] + shift[:, None]
     treated_rows = blk.treated[:, None] > 0
     if _closed_form(options):
@@ -259,6 +266,8 @@ def synth_fit(
         fit = finish(
             Y, W, mask * present[:, None], res, unit_w, time_w, ok, blk.freq, info
         )
+        bad = jnp.where(jnp.isfinite(fit.att), CONVERGED, NONFINITE)
+        fit = fit._replace(status=combine(fit.status, bad))
     else:
         fit = impute(
             Y,
@@ -283,10 +292,15 @@ def _closed_form(options: SynthOptions) -> bool:
     the weighted two-way fit imputes ``omega'Y_co,t + lambda'(Y_i,pre -
     omega'Y_co,pre)`` on treated unit i's post-periods (Arkhangelsky et al. 2021,
     Eq. 1.1 and its double-difference form; R synthdid's ``synthdid_estimate``
-    computes it so); without unit effects lambda must be zero (SC).
+    computes it so); without unit effects lambda must be zero (SC). Only where
+    ``options.formula_imputation`` asks for it. ``W`` must be a block design (each
+    treated unit treated from the first post-period on), as ``synth_fit`` requires.
     """
     given = options.omega_mode != "fit" and options.lambda_mode != "fit"
-    return given and (options.unit_fe or options.lambda_mode == "zero")
+    # with unit effects lambda must weigh pre-periods (else the treated rows have no
+    # weighted cell: unidentified); without them it must be zero
+    pairs = options.unit_fe != (options.lambda_mode == "zero")
+    return options.formula_imputation and given and pairs
 
 
 def _constants(Y, blk, options: SynthOptions, zeta_omega, zeta_lambda, min_decrease):
@@ -407,7 +421,7 @@ def counterfactual_trajectory(Y: jax.Array, fit: Fit, W: jax.Array) -> np.ndarra
 @functools.cache
 def _replicate_fns(opts: SynthOptions):
     """The family member's refits (one set per options: stable identities)."""
-    fixed_opts = opts.fixed()
+    fixed_opts = opts.fixed().replace(formula_imputation=True)
 
     def consts(data):
         return data["zeta_omega"], data["zeta_lambda"], data["min_decrease"]

@@ -317,9 +317,7 @@ def test_absent_periods_equal_a_sliced_panel(multi):
 
 
 @pytest.mark.parametrize("method", ["sdid", "sc", "difp"])
-def test_given_weights_closed_form_equals_the_weighted_two_way_fit(
-    method, monkeypatch
-):
+def test_given_weights_closed_form_equals_the_weighted_two_way_fit(method, monkeypatch):
     """Replicates with given weights (jackknife, fixed-weight bootstrap) impute by the
     synthetic control's formula; the weighted two-way fit it replaces gives the same
     ATTs and event effects, and fails on the same lanes."""
@@ -330,7 +328,11 @@ def test_given_weights_closed_form_equals_the_weighted_two_way_fit(
     W[:3, 6:] = 1.0
     est = getattr(jaxpanel, method)(Panel.from_arrays(Y, W))
     rep = est.replicator
-    assert _synth._closed_form(_synth.SDID.fixed())
+    assert _synth._closed_form(_synth.SDID.fixed().replace(formula_imputation=True))
+    # the point estimates (a covariate fit's refit with its weights) keep the two-way fit
+    assert not _synth._closed_form(_synth.SDID.fixed())
+    unidentified = _synth.SynthOptions(omega_mode="given", lambda_mode="zero")
+    assert not _synth._closed_form(unidentified.replace(formula_imputation=True))
     freqs = [np.ones(N) - np.eye(N)[i] for i in range(N)]
     freqs += [rng.multinomial(N, np.ones(N) / N).astype(float) for _ in range(8)]
     # every control with positive weight left out: the renormalised omega is 0 / 0
@@ -338,16 +340,25 @@ def test_given_weights_closed_form_equals_the_weighted_two_way_fit(
     freqs.append(np.where(omega > 0, 0.0, 1.0))
     fr = jnp.asarray(np.stack(freqs))
 
-    def run():
-        f = jax.jit(jax.vmap(lambda q: rep.fixed(rep.data, q)))
+    # a non-finite outcome on a control without weight must not enter (0 * inf)
+    spoiled = dict(rep.data)
+    zero = np.flatnonzero((omega == 0) & (W.max(axis=1) == 0))
+    spoiled["Y"] = rep.data["Y"].at[zero, 2].set(jnp.inf)
+
+    def run(data):
+        f = jax.jit(jax.vmap(lambda q: rep.fixed(data, q)))
         return jax.tree_util.tree_map(np.asarray, f(fr))
 
-    closed = run()
+    closed = [run(rep.data), run(spoiled)]
     monkeypatch.setattr(_synth, "_closed_form", lambda options: False)
-    generic = run()
-    for key in ("att", "event"):
-        a, b = closed[key], generic[key]
-        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.nanmax(abs(b)))
-    assert np.isnan(closed["att"][-1])  # the lane with no weighted control fails
-    assert np.isfinite(closed["att"]).sum() >= N  # most lanes are compared
+    generic = [run(rep.data), run(spoiled)]
+    for c, g in zip(closed, generic):
+        for key in ("att", "event"):
+            a, b = c[key], g[key]
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+            atol = 1e-12 * np.nanmax(abs(b))
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=atol)
+    assert np.isnan(closed[0]["att"][-1])  # the lane with no weighted control fails
+    assert np.isfinite(closed[0]["att"]).sum() >= N  # most lanes are compared
+    if len(zero):
+        assert np.isfinite(closed[1]["att"]).sum() >= N

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxpanel.kernels import CONVERGED, MAX_STEPS, lowrank, twfe
+from jaxpanel.kernels import CONVERGED, MAX_STEPS, NONFINITE, lowrank, twfe
 
 from ..reference_lowrank import kkt_residual, lowrank_fit, lowrank_regression_fit
 
@@ -81,6 +81,9 @@ def test_lambda_inf_is_the_twfe_fit_exactly(rng):
     assert np.asarray(out.steps).tolist()[::2] == [0, 0] and int(out.steps[1]) > 1
     close(out.fitted[0], ref.fitted, 1e-12)
     assert np.all(np.asarray(out.L[2]) == 0.0)
+    # -inf is not a penalty: a traced lane fails rather than taking the inf shortcut
+    bad = jax.jit(lambda lam: lowrank.solve(Y, Wt, lam))(jnp.asarray(-np.inf))
+    assert int(bad.status) == NONFINITE
 
 
 def test_lambda_zero_interpolates_with_the_twfe_imputation(rng):
