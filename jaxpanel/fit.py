@@ -34,7 +34,8 @@ class Fit(NamedTuple):
     unit_weights : (N,) unit weights of the fit (omega in the SC family), or None.
     time_weights : (T,) time weights (lambda in the SC family), or None.
     mu, alpha, beta : () (N,) (T,) the fitted two-way model, or None where there is no
-        single one (per-cell TROP).
+        single one (per-cell TROP) or none was fitted (the SC family's fixed-weight
+        replicates, ``SynthOptions.formula_imputation``).
     L : (N, T) low-rank term (MC, global TROP), or None.
     info : dict of estimator-specific diagnostics (arrays): solver iterations and
         statuses, tuning constants, the rank of ``L``, per-cell results. Its entries are
