@@ -256,18 +256,22 @@ def synth_fit(
             unit_identified=jnp.ones(Y.shape[0], bool),
             time_identified=jnp.ones(Y.shape[1], bool),
             n_components=jnp.asarray(1, jnp.int32),
-            status=jnp.where(
-                jnp.isfinite(unit_w).all() & jnp.isfinite(time_w).all(),
-                CONVERGED,
-                NONFINITE,
-            ).astype(jnp.int32),
+            status=jnp.asarray(CONVERGED, jnp.int32),
         )
-        ok = identified & (unit_w @ (1 - W) @ time_w > 0)
         fit = finish(
-            Y, W, mask * present[:, None], res, unit_w, time_w, ok, blk.freq, info
+            Y,
+            W,
+            mask * present[:, None],
+            res,
+            unit_w,
+            time_w,
+            identified,
+            blk.freq,
+            info,
         )
-        bad = jnp.where(jnp.isfinite(fit.att), CONVERGED, NONFINITE)
-        fit = fit._replace(status=combine(fit.status, bad))
+        # non-finite weights (0 / 0 when no weighted control is left) or outcomes
+        finite = jnp.where(jnp.isfinite(fit.att), CONVERGED, NONFINITE)
+        fit = fit._replace(status=combine(fit.status, finite))
     else:
         fit = impute(
             Y,
