@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _loop
+from ._reduce import first_argmin
 from ._status import CONVERGED, MAX_STEPS, NONFINITE, combine
 
 
@@ -238,10 +239,10 @@ def _fw_step(p: Problem, c: _FWConst, s: _FWState) -> _FWState:
     With the half gradient h maintained and the rows of G + R - g precomputed, a step
     reads one row and the iterate: O(n) work and memory traffic per step.
     """
-    i = jnp.argmin(s.h)  # first minimum, as R's which.min
+    i = first_argmin(s.h)  # first minimum, as R's which.min
     row = c.rows[i]
     xi, gi = s.x[i], p.g[i]
-    Qix = row @ s.x + s.gx  # ((G + R) x)_i  (row.x = Q_i.x - g'x since sum x = 1)
+    Qix = s.h[i] + gi  # ((G + R) x)_i, from the half gradient h = (G + R) x - g
     xQd = Qix - s.xQx  # x'Q d with d = e_i - x
     dQd = c.qdiag[i] - 2 * Qix + s.xQx  # d'Q d = ||A d||^2 + d'R d
     grad_d = s.h[i] - (s.xQx - s.gx)  # h . d
