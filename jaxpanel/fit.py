@@ -94,6 +94,11 @@ class Replicator:
     resize : ``k -> Replicator`` sized for replicates with at most ``k`` treated cells,
         for estimators whose cost grows with them (per-cell TROP: the single-cell
         placebo asks for 1); None where the size does not matter.
+    prepare : ``data -> dict`` of arrays that ``refit`` may share across replicates on
+        the estimate's own periods (the unit placebo, the bootstrap, the refitted
+        jackknife), built once per batch (the SC family's unit-weight Gram matrix);
+        None where there is nothing to share. ``refit`` gives the same numbers without
+        them (to rounding), building its own per replicate.
     """
 
     data: Mapping[str, Any]
@@ -104,10 +109,21 @@ class Replicator:
     residuals: Callable | None = None
     refuses: Mapping[str, str] = field(default_factory=dict)
     resize: Callable[[int], Replicator] | None = None
+    prepare: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
 
     def for_cells(self, k: int) -> Replicator:
         """The replicator sized for replicates with at most ``k`` treated cells."""
         return self if self.resize is None else self.resize(k)
+
+    def refit_data(self) -> Mapping[str, Any]:
+        """``data`` with what ``prepare`` shares added.
+
+        The first argument of ``refit`` for replicates on the estimate's own periods
+        (works under ``jax.jit``).
+        """
+        if self.prepare is None:
+            return self.data
+        return {**self.data, **self.prepare(self.data)}
 
 
 def first_treated(W: jax.Array) -> jax.Array:

@@ -113,8 +113,61 @@ def _post_mean(Y: jax.Array, b: BlockMasks) -> jax.Array:
     return (Y @ b.post) / b.post.sum()
 
 
+class UnitGram(NamedTuple):
+    """The unit-weight problem's Gram matrix over all units, shared by replicates.
+
+    Every unit placebo and bootstrap replicate of an estimate fits its unit weights on
+    the same pre-periods; only the target (the mean of the replicate's treated units)
+    and the units allowed change. Since the target is a combination ``A s`` of the
+    units' own columns, each replicate's problem is ``G``, ``g = G s``, ``bb = s'G s``
+    with one ``G``: built once (O(N^2 T_pre)), it saves each replicate the Gram
+    matrix's construction and its N x N memory (:func:`omega_problem`).
+
+    Attributes
+    ----------
+    G : (N, N) ``A'diag(pre)A`` with ``A`` = the outcomes over periods minus a reference
+        path (the controls' mean), centred over the pre-periods with an intercept.
+    pre : (T,) the pre-periods it was built on (a replicate on other periods may not
+        use it).
+    """
+
+    G: jax.Array
+    pre: jax.Array
+
+
+def unit_gram(
+    Y: jax.Array, mask: jax.Array, b: BlockMasks, intercept: bool
+) -> UnitGram:
+    """The Gram matrix of the unit-weight problems on ``b``'s pre-periods (all units).
+
+    Parameters
+    ----------
+    Y : (N, T) outcomes. mask : (N, T) observed cells (others enter as 0 and are never
+        weighted). b : BlockMasks of the estimate (its pre-periods and controls).
+    intercept : static; centre over the pre-periods (SDID, DIFP), as :func:`omega_problem`.
+
+    Returns
+    -------
+    UnitGram.
+    """
+    A = jnp.where(mask > 0, Y, 0.0).T  # (T, N)
+    wc = b.control * b.freq
+    # Subtracting one path from every unit changes no simplex problem (sum x = sum s
+    # = 1) and keeps the Gram form free of the outcome's level (as make_problem's gaps).
+    A = A - ((A @ wc) / wc.sum())[:, None]
+    r = b.pre
+    if intercept:
+        A = A - ((r @ A) / r.sum())[None, :]
+    G = (A * r[:, None]).T @ A
+    return UnitGram(0.5 * (G + G.T), r)
+
+
 def omega_problem(
-    Y: jax.Array, b: BlockMasks, zeta: jax.Array, intercept: bool
+    Y: jax.Array,
+    b: BlockMasks,
+    zeta: jax.Array,
+    intercept: bool,
+    gram: UnitGram | None = None,
 ) -> simplex.Problem:
     """Unit-weight problem: rows = pre-periods, variables = units (controls allowed).
 
@@ -122,6 +175,10 @@ def omega_problem(
     ----------
     Y : (N, T) outcomes. b : BlockMasks.
     zeta : ridge scale zeta_omega (outcome units). intercept : static.
+    gram : the estimate's :class:`UnitGram` (replicates on its pre-periods, which the
+        caller must check), or None to build the problem from ``Y``. The same problem
+        either way (to rounding): the target ``A s``, ``s`` the treated units'
+        frequencies normalised, gives ``g = G s`` and ``bb = s'G s``.
 
     Returns
     -------
@@ -131,14 +188,25 @@ def omega_problem(
     ----------
     Arkhangelsky et al. (2021), Eq. (2.2); R synthdid's ``sc.weight.fw``.
     """
-    return simplex.make_problem(
-        Y.T,
-        _treated_mean(Y, b),
-        zeta,
-        intercept=intercept,
-        row_weights=b.pre,
-        col_weights=b.control * b.freq,
+    if gram is None:
+        return simplex.make_problem(
+            Y.T,
+            _treated_mean(Y, b),
+            zeta,
+            intercept=intercept,
+            row_weights=b.pre,
+            col_weights=b.control * b.freq,
+        )
+    wt = b.treated * b.freq
+    s = wt / wt.sum()
+    g = gram.G @ s
+    f = b.control * b.freq
+    ok = f > 0
+    n_rows = b.pre.sum()
+    ridge = jnp.where(
+        ok, n_rows * jnp.asarray(zeta, Y.dtype) ** 2 / jnp.where(ok, f, 1), 0
     )
+    return simplex.Problem(gram.G, g, s @ g, ridge, ok, n_rows)
 
 
 def lambda_problem(
@@ -441,6 +509,7 @@ __all__ = [
     "BlockMasks",
     "CovariateSolution",
     "Solver",
+    "UnitGram",
     "block_masks",
     "fixed",
     "lambda_problem",
@@ -449,5 +518,6 @@ __all__ = [
     "solve",
     "solve_with_covariates",
     "start",
+    "unit_gram",
     "zero",
 ]

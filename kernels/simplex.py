@@ -213,16 +213,22 @@ class _FWState(NamedTuple):
 
 
 class _FWConst(NamedTuple):
-    rows: (
-        jax.Array
-    )  # (n, n): row i = (G + R)_i - g, _excluded(dtype) in excluded columns
     qdiag: jax.Array  # (n,) diagonal of G + R
 
 
 def _fw_const(p: Problem) -> _FWConst:
-    Q = p.G + jnp.diag(p.ridge)
-    rows = jnp.where(p.allowed[None, :], Q - p.g[None, :], _excluded(Q.dtype))
-    return _FWConst(rows, jnp.diag(Q))
+    return _FWConst(jnp.diag(p.G) + p.ridge)
+
+
+def _fw_row(p: Problem, i: jax.Array) -> jax.Array:
+    """Row i of ``G + R`` minus ``g``, ``_excluded`` on excluded variables: O(n).
+
+    Read from ``G`` when needed rather than precomputed for every row, so a problem
+    whose ``G`` is shared by many lanes (placebo replicates) costs O(n) per lane.
+    """
+    n = p.G.shape[0]
+    row = p.G[i] - p.g + jnp.where(jnp.arange(n, dtype=i.dtype) == i, p.ridge[i], 0.0)
+    return jnp.where(p.allowed, row, _excluded(p.G.dtype))
 
 
 def _fw_init(p: Problem, x0: jax.Array) -> _FWState:
@@ -236,11 +242,11 @@ def _fw_init(p: Problem, x0: jax.Array) -> _FWState:
 def _fw_step(p: Problem, c: _FWConst, s: _FWState) -> _FWState:
     """One exact-line-search step toward the best vertex e_i (R's ``fw.step``).
 
-    With the half gradient h maintained and the rows of G + R - g precomputed, a step
-    reads one row and the iterate: O(n) work and memory traffic per step.
+    With the half gradient h maintained, a step reads one row of G and the iterate: O(n)
+    work and memory traffic per step.
     """
     i = first_argmin(s.h)  # first minimum, as R's which.min
-    row = c.rows[i]
+    row = _fw_row(p, i)
     xi, gi = s.x[i], p.g[i]
     Qix = s.h[i] + gi  # ((G + R) x)_i, from the half gradient h = (G + R) x - g
     xQd = Qix - s.xQx  # x'Q d with d = e_i - x

@@ -130,6 +130,7 @@ def synth_fit(
     *,
     options: SynthOptions = SDID,
     x_scale: jax.Array | None = None,
+    omega_gram: wts.UnitGram | None = None,
 ) -> Fit:
     """One synthetic-control-family fit on a block design (array level).
 
@@ -153,6 +154,10 @@ def synth_fit(
         sample: the staggered procedure standardises once over the whole panel, as
         Stata ``sdid``), the covariates' sds, for reporting ``beta``; None standardises
         ``X`` over ``mask`` here.
+    omega_gram : the unit-weight Gram matrix of an estimate on the same pre-periods
+        (:func:`jaxpanel.weights.unit_gram`), shared by its replicates so that each
+        does not build its own (ignored with covariates); a fit whose pre-periods
+        differ from it is 'unidentified'.
 
     Returns
     -------
@@ -201,7 +206,7 @@ def synth_fit(
         lam = wts.zero(blk.pre)
 
     if options.omega_mode == "fit":
-        p = wts.omega_problem(Y, blk, zeta_omega, options.omega_intercept)
+        p = wts.omega_problem(Y, blk, zeta_omega, options.omega_intercept, omega_gram)
         om = wts.solve(p, omega_init, **solve)
     elif options.omega_mode == "given":
         om = wts.fixed(omega_init, blk.control)
@@ -232,6 +237,8 @@ def synth_fit(
         "lambda_gap": lam.gap,
     }
     identified = balanced & (n_tr > 0) & (blk.control.sum() > 0)
+    if omega_gram is not None and options.omega_mode == "fit":
+        identified = identified & jnp.all(blk.pre == omega_gram.pre)
     # On the treated units' pre-periods the weighted two-way fit is pinned down only
     # where lambda > 0; their Y(0) there is the synthetic control's,
     # omega'Y_co,t + lambda'(Y_i,pre - omega'Y_co,pre) (equal to the fit on the
@@ -436,7 +443,7 @@ def _replicate_fns(opts: SynthOptions):
     def refit(data, W, freq, mask):
         f = synth_fit(
             data["Y"], W, mask, freq, *warm(data), *consts(data), data.get("X"),
-            options=opts,
+            options=opts, omega_gram=data.get("omega_gram"),
         )  # fmt: skip
         return outputs(f, data["Y"], W, mask, freq)
 
@@ -479,7 +486,17 @@ def _replicate_fns(opts: SynthOptions):
             return y - fitted
         return y - fitted - (rows * (y - fitted)).sum() / rows.sum()
 
-    return refit, refit_cold, fixed, linear, residuals
+    def prepare(data):
+        """The unit-weight Gram matrix on the estimate's pre-periods, for ``refit``."""
+        if opts.omega_mode != "fit" or "X" in data:
+            return {}
+        mask = data["mask"]
+        row_in = (mask.max(axis=1) > 0).astype(mask.dtype)
+        col_in = (mask.max(axis=0) > 0).astype(mask.dtype)
+        blk = wts.block_masks(data["W"], row_in, col_in)
+        return {"omega_gram": wts.unit_gram(data["Y"], mask, blk, opts.omega_intercept)}
+
+    return refit, refit_cold, fixed, linear, residuals, prepare
 
 
 def replicator(
@@ -509,12 +526,19 @@ def replicator(
             "the jackknife is not recommended for SC (Arkhangelsky et al. 2021, Sec. 5: "
             "its weights are not stable enough for the fixed-weight jackknife)"
         )
-    refit, refit_cold, fixed, linear, residuals = _replicate_fns(opts)
+    refit, refit_cold, fixed, linear, residuals, prepare = _replicate_fns(opts)
     if X is not None:
         data["X"] = X
         linear = residuals = None
     return Replicator(
-        data, refit, refit_cold, fixed, linear, residuals, refuses=refuses
+        data,
+        refit,
+        refit_cold,
+        fixed,
+        linear,
+        residuals,
+        refuses=refuses,
+        prepare=prepare,
     )
 
 

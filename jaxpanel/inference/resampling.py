@@ -262,7 +262,8 @@ def bootstrap(
         seed, panel.N, treated, reps, stratified=scheme == "stratified", clusters=codes
     )
     lane = _bootstrap_lane(rep.refit)
-    out = _run(est, lane, {"data": rep.data}, (counts,), chunk, progress, "bootstrap")
+    shared = {"data": rep.refit_data()}
+    out = _run(est, lane, shared, (counts,), chunk, progress, "bootstrap")
     return from_draws(
         "bootstrap",
         est.att,
@@ -350,7 +351,8 @@ def jackknife(
         lane, draws = _bootstrap_lane(rep.refit), 1.0 - np.eye(n)
     else:
         lane, draws = _jackknife_lane(rep.fixed), np.arange(n)
-    out = _run(est, lane, {"data": rep.data}, (draws,), chunk, progress, "jackknife")
+    shared = {"data": rep.refit_data() if refit else rep.data}
+    out = _run(est, lane, shared, (draws,), chunk, progress, "jackknife")
     u = np.asarray(out["att"], float)
     extra = {}
     if "cohort" in out:
@@ -538,7 +540,7 @@ def placebo_run(est, reps, seed, chunk=None, progress=None, clusters=None):
         treated = members[tr_cl].ravel()
         stays = np.isin(clusters, co_cl)
     shared = {
-        "data": rep.data,
+        "data": rep.refit_data(),
         "freq": jnp.asarray(stays, W0.dtype),  # the real treated units leave
         "patterns": W0[jnp.asarray(treated)],  # placebo units take over these rows
     }

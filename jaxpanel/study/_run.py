@@ -112,12 +112,14 @@ def _placebo(rep, Y, W, mask, key, reps: int, codes, n_clusters: int):
     blocks = W[members[jnp.argsort(~tr_cl, stable=True)]]
     rows = jnp.where((jnp.arange(G) < n_tr)[:, None, None], blocks, 0.0)
 
+    data = rep.refit_data()  # shared by the replicates (built once per panel)
+
     def one(k):
         u = jnp.where(tr_cl, jnp.inf, jax.random.uniform(k, (G,), Y.dtype))
         # the n_tr control clusters of smallest u take the treated clusters' rows
         target = members[jnp.argsort(u)].reshape(-1)
         Wb = jnp.zeros_like(W).at[target].set(rows.reshape(-1, T))
-        return rep.refit(rep.data, Wb, freq, mask)
+        return rep.refit(data, Wb, freq, mask)
 
     feasible = (G - n_tr) > n_tr  # more control clusters than treated ones (Alg. 4)
     return _ses(_draws(one, key, reps), feasible)
@@ -139,8 +141,10 @@ def _jackknife(
 
     fixed = refitted if refit or rep.fixed is None else rep.fixed
 
+    data = rep.refit_data() if fixed is refitted else rep.data
+
     def one(g):
-        return fixed(rep.data, (codes != g).astype(Y.dtype))
+        return fixed(data, (codes != g).astype(Y.dtype))
 
     draws = jax.vmap(one)(jnp.arange(n_clusters, dtype=jnp.int32))
     defined = _treated_clusters(W, codes, n_clusters).sum() > 1
@@ -160,12 +164,14 @@ def _bootstrap(rep, Y, W, mask, key, reps: int, codes, n_clusters: int):
     G = n_clusters
     treated = W.max(axis=1) > 0
 
+    data = rep.refit_data()
+
     def one(k):
         drawn = jax.random.randint(k, (G,), 0, G)
         counts = jnp.zeros(G, Y.dtype).at[drawn].add(1.0)[codes]
         drawn_treated = jnp.where(treated, counts, 0.0).sum()
         valid = (drawn_treated > 0) & (drawn_treated < counts.sum())
-        out = rep.refit(rep.data, W, counts, mask)
+        out = rep.refit(data, W, counts, mask)
         return jax.tree.map(lambda x: jnp.where(valid, x, jnp.nan), out)
 
     return _ses(_draws(one, key, reps), _treated_clusters(W, codes, G).sum() > 1)

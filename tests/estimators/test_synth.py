@@ -362,3 +362,45 @@ def test_given_weights_closed_form_equals_the_weighted_two_way_fit(method, monke
     assert np.isfinite(closed[0]["att"]).sum() >= N  # most lanes are compared
     if len(zero):
         assert np.isfinite(closed[1]["att"]).sum() >= N
+
+
+@pytest.mark.parametrize("method", ["sdid", "sc", "difp"])
+def test_shared_unit_gram_gives_the_replicates_own_problems(method):
+    """Placebo and bootstrap refits share one unit-weight Gram matrix (``prepare``);
+    each replicate's own problem, built from its data, gives the same ATTs and event
+    effects, fails on the same lanes, and a refit on other periods is refused."""
+    rng = np.random.default_rng(11)
+    N, T = 14, 9
+    Y = rng.normal(size=(N, 1)) * 3 + rng.normal(size=(N, T)) + np.arange(T) * 5.0
+    Y += 1e4  # a level far above the spread: the Gram form must not depend on it
+    W = np.zeros((N, T))
+    W[:2, 7:] = 1.0
+    est = getattr(jaxpanel, method)(Panel.from_arrays(Y, W))
+    rep = est.replicator
+    shared = rep.refit_data()
+    assert shared["omega_gram"].G.shape == (N, N)
+    pattern = jnp.asarray(W[:2])
+    stays = jnp.asarray(1.0 - W.max(axis=1))
+    Ws = [jnp.zeros((N, T)).at[jnp.asarray(u)].set(pattern) for u in ([2, 3], [9, 4])]
+    Ws += [jnp.asarray(W)] * 4
+    freqs = [stays, stays]
+    freqs += [jnp.asarray(rng.multinomial(N, np.ones(N) / N), float) for _ in range(3)]
+    freqs.append(jnp.asarray(np.r_[0.0, 0.0, np.full(N - 2, 14 / 12)]))  # no treated
+    Wb, fb = jnp.stack(Ws), jnp.stack(freqs)
+    mask = rep.data["mask"]
+
+    def run(data, W_, f_):
+        f = jax.jit(jax.vmap(lambda w, q: rep.refit(data, w, q, mask)))
+        return jax.tree_util.tree_map(np.asarray, f(W_, f_))
+
+    own, gram = run(rep.data, Wb, fb), run(shared, Wb, fb)
+    for key in ("att", "event"):
+        a, b = gram[key], own[key]
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * np.nanmax(abs(b)))
+    assert np.isnan(gram["att"][-1]) and np.isfinite(gram["att"][:-1]).all()
+    # a replicate on other pre-periods (a time placebo's) may not use the estimate's
+    early = jnp.zeros((1, N, T)).at[0, :2, 5:].set(1.0)
+    ones = jnp.ones((1, N))
+    assert np.isfinite(run(rep.data, early, ones)["att"]).all()
+    assert np.isnan(run(shared, early, ones)["att"]).all()
