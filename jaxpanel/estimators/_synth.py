@@ -250,11 +250,11 @@ def synth_fit(
     y0_synth = synthetic[None, :] + shift[:, None]
     treated_rows = blk.treated[:, None] > 0
     if _closed_form(options):
-        # Weights given (the fixed-weight jackknife and bootstrap): the weighted two-way
-        # fit's imputation is the synthetic control's on the treated rows, so the O(N T)
-        # formula replaces the O(N T min(N, T)) factorisation (the 1,000 lanes of a
-        # 1,000 x 50 jackknife: 1.45 -> 0.61 s; equal to 5e-15). Y(0) elsewhere is the
-        # observed Y.
+        # Weights given (the regression-based variance's linear map; the fixed-weight
+        # replicates use the same formula in _fixed_weight_outputs): the weighted
+        # two-way fit's imputation is the synthetic control's on the treated rows, so
+        # the O(N T) formula replaces the O(N T min(N, T)) factorisation (equal to
+        # 5e-15). Y(0) elsewhere is the observed Y.
         res = twfe.TwoWayFit(
             mu=None,
             alpha=None,
@@ -429,6 +429,55 @@ def counterfactual_trajectory(Y: jax.Array, fit: Fit, W: jax.Array) -> np.ndarra
 
 
 # ---------------------------------------------------------------- replicates
+def _fixed_weight_outputs(data, freq, options: SynthOptions) -> dict[str, jax.Array]:
+    """A fixed-weight replicate's ATT and event effects by formula, without a fit.
+
+    The synthetic control's formula, as vector-matrix products of ``freq`` with
+    matrices of the estimate.
+    With omega and lambda given, unit frequencies ``f`` (0 leaves a unit out: the
+    jackknife) change only the means: the effect at period t is
+    ``sum_tr f_i c_it / sum_tr f_i - sum_co f_i omega_i c_it / sum_co f_i omega_i``
+    with ``c_it = Y_it - lambda'Y_i,pre`` (what :func:`synth_fit`'s closed form
+    imputes, with omega renormalised over the units kept: R synthdid's
+    ``jackknife_se``); the ATT is its mean over the post-periods. ``c`` does not depend
+    on ``f``, so a batch of replicates is one matrix product (O(N T) per replicate, no
+    fit): the 1,000 replicates of a 1,000 x 50 jackknife took 1.1 s as fits. NaN
+    where no treated unit or no weighted control is left (0 / 0), as the fit's failure.
+    Block designs without covariates (``synth_fit``'s requirements) only.
+    """
+    Y, W, mask = data["Y"], data["W"], data["mask"]
+    dtype = Y.dtype
+    T = Y.shape[1]
+    row_in = (mask.max(axis=1) > 0).astype(dtype)
+    col_in = (mask.max(axis=0) > 0).astype(dtype)
+    blk = wts.block_masks(W, row_in, col_in)  # the estimate's design
+    balanced = jnp.all(mask == row_in[:, None] * col_in[None, :])
+    if options.lambda_mode == "zero":
+        lam = jnp.zeros(T, dtype)
+    else:
+        lam = wts.fixed(data["lambda"], blk.pre).x
+    omega = jnp.where(blk.control > 0, data["omega"], 0.0)
+    Yz = jnp.where(mask > 0, Y, 0.0)
+    # only cells with weight enter (a non-finite Y elsewhere must not: 0 * inf = NaN)
+    C = Yz - jnp.where(lam[None, :] > 0, Yz, 0.0) @ lam[:, None]
+    C_tr = jnp.where(blk.treated[:, None] > 0, C, 0.0)
+    C_co = jnp.where(omega[:, None] > 0, C, 0.0)
+    f = jnp.asarray(freq, dtype) * row_in
+    w_tr, w_co = f * blk.treated, f * omega
+    effect = (w_tr @ C_tr) / w_tr.sum() - (w_co @ C_co) / w_co.sum()  # (T,)
+    att = (effect @ blk.post) / blk.post.sum()
+    ok = jnp.isfinite(att) & balanced
+    # event time t - T_pre at entry t - T_pre + T - 1; absent periods NaN
+    adopt = jnp.argmax(blk.post > 0)
+    k = jnp.arange(T) - adopt + (T - 1)
+    event = (
+        jnp.full(2 * T - 1, jnp.nan, dtype)
+        .at[k]
+        .set(jnp.where((col_in > 0) & ok, effect, jnp.nan))
+    )
+    return {"att": jnp.where(ok, att, jnp.nan), "event": event}
+
+
 @functools.cache
 def _replicate_fns(opts: SynthOptions):
     """The family member's refits (one set per options: stable identities)."""
@@ -455,6 +504,8 @@ def _replicate_fns(opts: SynthOptions):
         return outputs(f, data["Y"], W, mask, freq)
 
     def fixed(data, freq):
+        if "X" not in data and _closed_form(fixed_opts):
+            return _fixed_weight_outputs(data, freq, fixed_opts)
         f = synth_fit(
             data["Y"], data["W"], data["mask"], freq, *warm(data), *consts(data),
             data.get("X"), options=fixed_opts,
