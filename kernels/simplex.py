@@ -220,14 +220,14 @@ def _fw_const(p: Problem) -> _FWConst:
     return _FWConst(jnp.diag(p.G) + p.ridge)
 
 
-def _fw_row(p: Problem, i: jax.Array) -> jax.Array:
+def _fw_row(p: Problem, i: jax.Array, hot: jax.Array) -> jax.Array:
     """Row i of ``G + R`` minus ``g``, ``_excluded`` on excluded variables: O(n).
 
     Read from ``G`` when needed rather than precomputed for every row, so a problem
     whose ``G`` is shared by many lanes (placebo replicates) costs O(n) per lane.
+    ``hot`` is the one-hot (n,) mask of i.
     """
-    n = p.G.shape[0]
-    row = p.G[i] - p.g + jnp.where(jnp.arange(n, dtype=i.dtype) == i, p.ridge[i], 0.0)
+    row = p.G[i] - p.g + jnp.where(hot, p.ridge[i], 0.0)
     return jnp.where(p.allowed, row, _excluded(p.G.dtype))
 
 
@@ -246,7 +246,9 @@ def _fw_step(p: Problem, c: _FWConst, s: _FWState) -> _FWState:
     work and memory traffic per step.
     """
     i = first_argmin(s.h)  # first minimum, as R's which.min
-    row = _fw_row(p, i)
+    # one-hot updates, element-wise (a scatter into a batched array is slower on CPU)
+    hot = jnp.arange(s.x.shape[0], dtype=i.dtype) == i
+    row = _fw_row(p, i, hot)
     xi, gi = s.x[i], p.g[i]
     Qix = s.h[i] + gi  # ((G + R) x)_i, from the half gradient h = (G + R) x - g
     xQd = Qix - s.xQx  # x'Q d with d = e_i - x
@@ -255,7 +257,7 @@ def _fw_step(p: Problem, c: _FWConst, s: _FWState) -> _FWState:
     at_vertex = xi >= 1  # R: if (all(d.x == 0)) return(x)
     ok = (dQd > 0) & ~at_vertex
     step = jnp.clip(jnp.where(ok, -grad_d / jnp.where(ok, dQd, 1), 0.0), 0.0, 1.0)
-    x = ((1 - step) * s.x).at[i].add(step)
+    x = (1 - step) * s.x + jnp.where(hot, step, 0.0)
     h = (1 - step) * s.h + step * row
     # F(x) - F(x + step d), from the step itself (no cancellation of large terms)
     dec = -(2 * step * (xQd - (gi - s.gx)) + step**2 * dQd) / p.n_rows
