@@ -129,10 +129,13 @@ class UnitGram(NamedTuple):
         path (the controls' mean), centred over the pre-periods with an intercept.
     pre : (T,) the pre-periods it was built on (a replicate on other periods may not
         use it).
+    F : (T, N) the factor ``G = F'F`` (``A`` with its rows scaled by ``sqrt(pre)``),
+        for the exact solver's factored steps.
     """
 
     G: jax.Array
     pre: jax.Array
+    F: jax.Array
 
 
 def unit_gram(
@@ -159,7 +162,7 @@ def unit_gram(
     if intercept:
         A = A - ((r @ A) / r.sum())[None, :]
     G = (A * r[:, None]).T @ A
-    return UnitGram(0.5 * (G + G.T), r)
+    return UnitGram(0.5 * (G + G.T), r, A * jnp.sqrt(r)[:, None])
 
 
 def omega_problem(
@@ -206,7 +209,7 @@ def omega_problem(
     ridge = jnp.where(
         ok, n_rows * jnp.asarray(zeta, Y.dtype) ** 2 / jnp.where(ok, f, 1), 0
     )
-    return simplex.Problem(gram.G, g, s @ g, ridge, ok, n_rows)
+    return simplex.Problem(gram.G, g, s @ g, ridge, ok, n_rows, gram.F)
 
 
 def lambda_problem(
@@ -246,6 +249,7 @@ def solve(
     max_iter: int = 10_000,
     max_iter_pre: int = 100,
     sparsify: bool = True,
+    factored: bool = False,
 ) -> simplex.Solution:
     """Solve a weight problem with R's two-stage Frank-Wolfe or the exact active-set QP.
 
@@ -267,6 +271,9 @@ def solve(
     p : the problem. init : (n,) warm start or None.
     min_decrease : Frank-Wolfe's stopping scale (outcome units).
     solver : 'fw' or 'exact' (static). max_iter, max_iter_pre, sparsify : R's schedule.
+    factored : static; the exact solver's steps through the problem's factor
+        (``kernels.simplex.active_set(factored=True)``: O(m^2 n) instead of O(n^3) per
+        step), for problems whose ridge is well above rounding (SDID's unit weights).
 
     Returns
     -------
@@ -284,7 +291,7 @@ def solve(
         x0 = start(init, p.allowed, p.G.dtype)
         stop = jnp.where(simplex.startable(p), 0.0, jnp.inf).astype(p.G.dtype)
         x0 = simplex.frank_wolfe(p, x0, stop, 500).x
-        r = simplex.active_set(p, x0=x0, support=0.01)
+        r = simplex.active_set(p, x0=x0, support=0.01, factored=factored)
         return r._replace(capped=jnp.asarray(False), gap=simplex.fw_gap(p, r.x))
     x0 = start(init, p.allowed, p.G.dtype)
     if sparsify:

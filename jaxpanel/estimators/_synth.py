@@ -207,7 +207,9 @@ def synth_fit(
 
     if options.omega_mode == "fit":
         p = wts.omega_problem(Y, blk, zeta_omega, options.omega_intercept, omega_gram)
-        om = wts.solve(p, omega_init, **solve)
+        # SDID's ridge (zeta from the noise level, not SC's and DIFP's 1e-6 sigma) is
+        # well above rounding: the exact solver's steps may go through the factor
+        om = wts.solve(p, omega_init, **solve, factored=options.eta_omega is None)
     elif options.omega_mode == "given":
         om = wts.fixed(omega_init, blk.control)
     else:
