@@ -78,10 +78,14 @@ def panel_for(size: str):
     return jaxpanel.Panel.from_arrays(Y, W), Y, W
 
 
-def _timed(fn, repeats: int = 3):
+def _timed(fn, repeats: int = 3, budget_s: float = 10.0):
+    """``(result, first call s, median of the repeats s)``; a first call over
+    ``budget_s`` is not repeated (a peer's fit of minutes) and is its own steady state."""
     t0 = time.perf_counter()
     out = fn()
     first = time.perf_counter() - t0
+    if first > budget_s:
+        return out, first, first
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -105,12 +109,10 @@ def _long(Y, W):
     )
 
 
-# Above this many units the exact-weight replicate rows are skipped: jaxpanel's exact
-# solver re-solves a dense (N+1) x (N+1) system per active-set step, and the lanes of a
-# batch take as many steps as the slowest (a 1,000 x 50 fit: 0.35 s from a Frank-Wolfe
-# start; 1,000 placebo lanes in lockstep, each a new target, would take hours). One
-# exact fit runs at every size.
-MAX_EXACT_N = 500
+# A peer whose one fit takes longer than this runs as few replicates as give a time per
+# replicate within about a minute (at least 2): panelkit's exact fit at 3,000 x 100 takes
+# about 76 s, so 50 replicates would take an hour.
+PEER_BUDGET_S = 60.0
 
 
 def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
@@ -152,7 +154,6 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
 
     # ---- jaxpanel
     est_fw, first_fw, fit_fw = _timed(lambda: jaxpanel.sdid(panel))
-    exact = N <= MAX_EXACT_N
     est_x, first_x, fit_x = _timed(lambda: jaxpanel.sdid(panel, solver="exact"))
 
     def var(est, method, **kw):
@@ -168,11 +169,12 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
             lambda: var(est_fw, "bootstrap", reps=reps, seed=0), repeats=1
         )
         jkf, jkf_first, jkf_s = _timed(lambda: var(est_fw, "jackknife"), repeats=1)
-    if exact:
-        pl_x, _, pl_x_s = _timed(
-            lambda: var(est_x, "placebo", reps=reps, seed=0), repeats=1
-        )
-    jk = len(treated) > 1 and exact
+    pl_x, _, pl_x_s = _timed(
+        lambda: var(est_x, "placebo", reps=reps, seed=0), repeats=1
+    )
+    # the jackknife holds the weights fixed: no solve per replicate, so it runs at
+    # every size
+    jk = len(treated) > 1
     if jk:
         jk_x, _, jk_s = _timed(lambda: var(est_x, "jackknife"), repeats=1)
 
@@ -232,13 +234,8 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
         pk0 = panelkit.SyntheticDiD(inference=None)
         r0, _, pk_fit = _timed(lambda: pk0.fit(Y, treated, n_pre))
         fit_row("fit_exact", est_x, fit_x, first_x, "panelkit", pk_fit, r0)
-    if not exact:
-        row(
-            "placebo_exact", None, "panelkit", None,
-            skipped=f"N > {MAX_EXACT_N}: the exact solver's dense steps in lockstep",
-        )  # fmt: skip
-    elif panelkit is not None:
-        pkp = panelkit.SyntheticDiD(inference="placebo", n_reps=peer_reps, seed=0)
+        pk_reps = max(2, min(peer_reps, int(PEER_BUDGET_S / max(pk_fit, 1e-9))))
+        pkp = panelkit.SyntheticDiD(inference="placebo", n_reps=pk_reps, seed=0)
         rp, _, pk_pl = _timed(lambda: pkp.fit(Y, treated, n_pre), repeats=1)
         n_run = len(np.atleast_1d(rp.placebo_atts))
         per_rep = max(pk_pl - pk_fit, 0.0) / n_run
@@ -255,7 +252,7 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
             )  # fmt: skip
     else:
         row("placebo_exact", pl_x_s, "panelkit (not installed)", None, se=pl_x.se)
-    if panelkit is not None and exact:
+    if panelkit is not None:
         rows[-1]["note"] = (
             "panelkit's placebo fits each control once as the treated unit; its time "
             "per fit is scaled to the replicates"
