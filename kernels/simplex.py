@@ -366,16 +366,33 @@ def _eqp_factored(p: Problem, free: jax.Array) -> jax.Array:
     m = F.shape[0]
     d = jnp.where(free, 1.0 / jnp.where(free, p.ridge, 1.0), 0.0)
     K = jnp.eye(m, dtype=F.dtype) + (F * d[None, :]) @ F.T
-    chol = jax.scipy.linalg.cho_factor(K, lower=True)
-
-    def qinv(v):
-        dv = d * v
-        return dv - d * (F.T @ jax.scipy.linalg.cho_solve(chol, F @ dv))
-
-    a = qinv(jnp.where(free, p.g, 0.0))
-    b = qinv(free.astype(F.dtype))
+    L = _cholesky(K)
+    v = d[:, None] * jnp.stack([jnp.where(free, p.g, 0.0), free.astype(F.dtype)], 1)
+    w = jax.lax.linalg.triangular_solve(L, F @ v, left_side=True, lower=True)
+    w = jax.lax.linalg.triangular_solve(
+        L, w, left_side=True, lower=True, transpose_a=True
+    )
+    a, b = (v - d[:, None] * (F.T @ w)).T
     nu = (a.sum() - 1) / b.sum()
     return a - nu * b
+
+
+def _cholesky(K: jax.Array) -> jax.Array:
+    """Lower Cholesky factor of an SPD (m, m) matrix, column by column, in plain XLA ops.
+
+    Not ``jnp.linalg.cholesky``: its LAPACK call inside the active set's loop, vmapped
+    over placebo lanes, deadlocked XLA's CPU runtime (jaxlib 0.10.2, on the second or
+    third call of a 1,000 x 50 exact placebo batch).
+    """
+    m = K.shape[0]
+    idx = jnp.arange(m)
+
+    def column(j, L):
+        s = K[:, j] - L @ jnp.where(idx < j, L[j], 0.0)
+        dj = jnp.sqrt(s[j])
+        return L.at[:, j].set(jnp.where(idx > j, s / dj, jnp.where(idx == j, dj, 0.0)))
+
+    return jax.lax.fori_loop(0, m, column, jnp.zeros_like(K))
 
 
 def _as_step(p: Problem, eqp, qmul, tol: jax.Array, s: _ASState) -> _ASState:
