@@ -24,7 +24,8 @@ Two solvers:
   iterations, zeroes weights <= max/4, renormalises and restarts up to ``max_iter``).
 - :func:`active_set`: the exact minimiser by a primal active-set method (equality-constrained
   QP on the support, then add the most negative multiplier or step back to feasibility), run
-  until the KKT conditions hold to a relative tolerance.
+  until the KKT conditions hold to a relative tolerance; with ``factored`` each support's
+  system is solved through a factor ``F`` of ``G = F'F`` (Woodbury, O(m^2 n) per step).
 
 Both return the iterate, the iteration count and a status code (kernels._loop).
 """
