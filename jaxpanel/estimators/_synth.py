@@ -208,8 +208,11 @@ def synth_fit(
     if options.omega_mode == "fit":
         p = wts.omega_problem(Y, blk, zeta_omega, options.omega_intercept, omega_gram)
         # SDID's ridge (zeta from the noise level, not SC's and DIFP's 1e-6 sigma) is
-        # well above rounding: the exact solver's steps may go through the factor
-        om = wts.solve(p, omega_init, **solve, factored=options.eta_omega is None)
+        # well above rounding in float64: the exact solver's steps may go through the
+        # factor (in float32 one control far more variable than the noise puts the
+        # ridge below 1e4 eps of the Gram diagonal: the dense steps, as before)
+        factored = options.eta_omega is None and dtype == jnp.float64
+        om = wts.solve(p, omega_init, **solve, factored=factored)
     elif options.omega_mode == "given":
         om = wts.fixed(omega_init, blk.control)
     else:

@@ -404,3 +404,26 @@ def test_shared_unit_gram_gives_the_replicates_own_problems(method):
     ones = jnp.ones((1, N))
     assert np.isfinite(run(rep.data, early, ones)["att"]).all()
     assert np.isnan(run(shared, early, ones)["att"]).all()
+
+
+def test_exact_sdid_in_float32_converges_with_a_volatile_control():
+    """In float32 the factored exact steps are not used: one control far more variable
+    than the noise puts SDID's ridge below their rounding floor (reported MAX_STEPS);
+    the dense steps converge to the float64 weights' ATT."""
+    rng = np.random.default_rng(1)
+    N, T = 201, 101
+    W = np.zeros((N, T))
+    W[-1, 100:] = 1.0
+    Y = rng.normal(size=(N, 1)) + 0.01 * rng.normal(size=(N, T)) + 2 * W
+    Y[0] += 100.0 * (np.arange(T) >= 50)
+    opts = _synth.SDID.replace(solver="exact", covariates=None)
+    fits = {
+        dt: _synth.synth_fit_jit(
+            jnp.asarray(Y, dt), jnp.asarray(W, dt), jnp.ones((N, T), dt), options=opts
+        )
+        for dt in (jnp.float32, jnp.float64)
+    }
+    assert int(fits[jnp.float32].status) == 0 == int(fits[jnp.float64].status)
+    np.testing.assert_allclose(
+        float(fits[jnp.float32].att), float(fits[jnp.float64].att), rtol=1e-4
+    )
