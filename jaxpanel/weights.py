@@ -161,8 +161,9 @@ def unit_gram(
     r = b.pre
     if intercept:
         A = A - ((r @ A) / r.sum())[None, :]
-    G = (A * r[:, None]).T @ A
-    return UnitGram(0.5 * (G + G.T), r, A * jnp.sqrt(r)[:, None])
+    F = A * jnp.sqrt(r)[:, None]
+    G = F.T @ F
+    return UnitGram(0.5 * (G + G.T), r, F)
 
 
 def omega_problem(

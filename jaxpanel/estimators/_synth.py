@@ -434,6 +434,18 @@ def counterfactual_trajectory(Y: jax.Array, fit: Fit, W: jax.Array) -> np.ndarra
 
 
 # ---------------------------------------------------------------- replicates
+def _estimate_design(data):
+    """``(row_in, col_in, blk)`` of the estimate's design.
+
+    Its units and periods present (from its mask) and its block masks, as
+    :func:`synth_fit` builds them without frequencies.
+    """
+    mask = data["mask"]
+    row_in = (mask.max(axis=1) > 0).astype(mask.dtype)
+    col_in = (mask.max(axis=0) > 0).astype(mask.dtype)
+    return row_in, col_in, wts.block_masks(data["W"], row_in, col_in)
+
+
 def _fixed_weight_outputs(data, freq, options: SynthOptions) -> dict[str, jax.Array]:
     """A fixed-weight replicate's ATT and event effects by formula, without a fit.
 
@@ -449,12 +461,10 @@ def _fixed_weight_outputs(data, freq, options: SynthOptions) -> dict[str, jax.Ar
     where no treated unit or no weighted control is left (0 / 0), as the fit's failure.
     Block designs without covariates (``synth_fit``'s requirements) only.
     """
-    Y, W, mask = data["Y"], data["W"], data["mask"]
+    Y, mask = data["Y"], data["mask"]
     dtype = Y.dtype
     T = Y.shape[1]
-    row_in = (mask.max(axis=1) > 0).astype(dtype)
-    col_in = (mask.max(axis=0) > 0).astype(dtype)
-    blk = wts.block_masks(W, row_in, col_in)  # the estimate's design
+    row_in, col_in, blk = _estimate_design(data)
     balanced = jnp.all(mask == row_in[:, None] * col_in[None, :])
     if options.lambda_mode == "zero":
         lam = jnp.zeros(T, dtype)
@@ -545,11 +555,9 @@ def _replicate_fns(opts: SynthOptions):
         """The unit-weight Gram matrix on the estimate's pre-periods, for ``refit``."""
         if opts.omega_mode != "fit" or "X" in data:
             return {}
-        mask = data["mask"]
-        row_in = (mask.max(axis=1) > 0).astype(mask.dtype)
-        col_in = (mask.max(axis=0) > 0).astype(mask.dtype)
-        blk = wts.block_masks(data["W"], row_in, col_in)
-        return {"omega_gram": wts.unit_gram(data["Y"], mask, blk, opts.omega_intercept)}
+        blk = _estimate_design(data)[2]
+        gram = wts.unit_gram(data["Y"], data["mask"], blk, opts.omega_intercept)
+        return {"omega_gram": gram}
 
     return refit, refit_cold, fixed, linear, residuals, prepare
 
