@@ -140,6 +140,7 @@ def synth_fit(
         treated periods = columns with any 1 among them).
     mask : (N, T) observed cells. Whole rows (units) or columns (periods) may be absent;
         the remaining cells must form a balanced panel (else the status is 'unidentified').
+        Outcomes on unobserved cells are ignored (NaN allowed there).
     freq : (N,) unit frequencies (bootstrap counts; 0 leaves a unit out). Default 1.
     omega_init : (N,) warm start for Frank-Wolfe, or the weights themselves when
         ``options.omega_mode == 'given'``; lambda_init : (T,) likewise.
@@ -168,6 +169,8 @@ def synth_fit(
     dtype = Y.dtype
     W = jnp.asarray(W, dtype)
     mask = default_mask(Y, mask)
+    # values on unobserved cells never enter (NaN there must not reach a 0-weighted sum)
+    Y = jnp.where(mask > 0, Y, 0.0)
     if X is not None:
         return _fit_with_covariates(
             Y, W, mask, freq, omega_init, lambda_init, zeta_omega, zeta_lambda,

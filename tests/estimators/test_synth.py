@@ -303,6 +303,22 @@ def test_missing_cell_at_array_level_is_reported(prop99_panel):
     assert jaxpanel.kernels.status_name(int(fit.status)) == "unidentified"
 
 
+@pytest.mark.parametrize("mod, solver", [(sdid, "fw"), (sdid, "exact"), (sc, "fw")])
+def test_outcomes_on_absent_cells_are_ignored(prop99_panel, mod, solver):
+    """An absent unit or period: NaN, a huge value or 0 there give the same fit."""
+    Y, W, M = prop99_panel.arrays()
+    for cut in (np.s_[3, :], np.s_[:, 5]):  # a control unit, a pre-period
+        M_cut = M.at[cut].set(0.0)
+        fits = [
+            mod.fit(Y.at[cut].set(v), W, M_cut, solver=solver)
+            for v in (0.0, np.nan, 1e30)
+        ]
+        assert [int(f.status) for f in fits] == [0, 0, 0]
+        for f in fits[1:]:
+            assert float(f.att) == float(fits[0].att)
+            np.testing.assert_array_equal(f.unit_weights, fits[0].unit_weights)
+
+
 @pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_absent_periods_equal_a_sliced_panel(multi):
     """Whole masked-out columns: the same fit as on the panel without those periods."""
