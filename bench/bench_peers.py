@@ -1,13 +1,13 @@
 """jaxpanel against the fastest installed peer, side by side in one run (issue 15's table).
 
     python bench/bench_peers.py [--sizes prop99 40x30 200x50 1000x50 3000x100]
-                                [--reps 1000] [--peer-reps 50] [--timeout 1800]
-                                [--merge]
+                                [--estimators sdid mc] [--reps 1000]
+                                [--peer-reps 50] [--timeout 1800] [--merge]
 
 Each panel size runs in its own process (so its peak memory is its own); rows go to
 ``bench/results/peers.json`` and the table with ratios to ``bench/results/peers.md``
-(``--merge``: the recorded rows of the sizes not run now are kept, and their run's
-settings are recorded as ``merged_meta``).
+(``--merge``: the recorded rows of the sizes, tasks and peers not run now are kept, and
+their run's settings are recorded as ``merged_meta``).
 
 Rows, for SDID on each panel (Prop 99, then synthetic factor-model panels N x T with
 N/20 treated units, at least 1, and the last T/5 periods treated):
@@ -26,6 +26,11 @@ N/20 treated units, at least 1, and the last T/5 periods treated):
 - ``fit_fw``, ``fit_exact``: one fit at the user level (``jaxpanel.sdid``, steady state)
   against diff-diff's fit (with its cheapest inference, 2 placebo replicates: it has no
   fit without one) and panelkit's (no inference).
+- ``mc_fit`` (``--estimators mc``): MC at one fixed penalty solved to convergence
+  (``jaxpanel.mc(panel, lam, solver="exact")``) against panelkit's ``MCNNM`` and
+  pyfector's ``fect(method="mc")`` at the same penalty on their scales (``_mc_rows``).
+  Tuning by cross-validation is not compared: the three packages' CV rules (folds,
+  penalty paths, held-out cells) differ, so their chosen penalties differ.
 
 Peers' replicate rows run ``--peer-reps`` replicates and are scaled to ``--reps`` (their
 replicates are independent fits one after another); jaxpanel runs all ``--reps``. Same
@@ -51,6 +56,7 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = ("prop99", "40x30", "200x50", "1000x50", "3000x100")
+ESTIMATORS = ("sdid", "mc")
 
 
 def synthetic(N: int, T: int, seed: int = 0):
@@ -116,20 +122,26 @@ def _long(Y, W):
 PEER_BUDGET_S = 60.0
 
 
-def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
+def one_size(size: str, reps: int, peer_reps: int, estimators=ESTIMATORS) -> list[dict]:
     """Every row of one panel size (run in its own process)."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    import jaxpanel
 
     warnings.simplefilter("ignore")
     panel, Y, W = panel_for(size)
-    N, T = Y.shape
-    n_pre = int(T - W.sum(axis=0).astype(bool).sum())
-    treated = [int(i) for i in np.flatnonzero(W.max(axis=1) > 0)]
     rows = []
+    if "sdid" in estimators:
+        rows += _sdid_rows(size, panel, Y, W, reps, peer_reps)
+    if "mc" in estimators:
+        rows += _mc_rows(size, panel, Y, W)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for r in rows:
+        r["peak_rss_mib"] = peak
+    return rows
 
+
+def _row_maker(rows: list, size: str, N: int, T: int):
     def row(task, ours_s, peer, peer_s, **extra):
         rows.append(
             {
@@ -144,6 +156,84 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
                 **extra,
             }
         )
+
+    return row
+
+
+# Peers' tolerance for the MC fit: their ATTs then agree with jaxpanel's converged fit
+# (relative tolerance 1e-9 on L) to about 1e-7 or better (Prop 99, 40 x 30, 200 x 50).
+MC_PEER_TOL = 1e-10
+
+
+def _mc_rows(size, panel, Y, W) -> list[dict]:
+    """MC at one fixed penalty, solved to convergence, against panelkit and pyfector.
+
+    The penalty is a tenth of the smallest one that gives ``L = 0`` (MCPanel's
+    ``lambda_max`` at its starting fixed effects), on MCPanel's scale ``lam`` (loss
+    divided by the number of control cells ``|O|``). The same objective is panelkit's
+    ``MCNNM(lambda_=lam |O| / 2)`` (soft-impute, loss halved) and pyfector's
+    ``fect(method="mc", lam=lam |O| / (2 N T))`` (its thresholding scales the matrix by
+    ``1 / (N T)``), each run to tolerance ``MC_PEER_TOL``.
+    """
+    import jaxpanel
+    from jaxpanel.kernels import mcpanel
+
+    N, T = Y.shape
+    rows = []
+    row = _row_maker(rows, size, N, T)
+    control = (W == 0).astype(float)
+    O = float(control.sum())
+    n_pre = int(T - W.sum(axis=0).astype(bool).sum())
+    treated = [int(i) for i in np.flatnonzero(W.max(axis=1) > 0)]
+    y = Y * control
+    lam = float(mcpanel.lambda_max(y, control, mcpanel.effects(y, control))) / 10
+    est, first, ours = _timed(lambda: jaxpanel.mc(panel, lam, solver="exact"))
+
+    def mc_row(peer, peer_s, peer_att):
+        row(
+            "mc_fit", ours, peer, peer_s, att=est.att, peer_att=peer_att,
+            att_diff=abs(est.att - peer_att), compile_s=first - ours, lam=lam,
+            steps=int(est.info["steps"]),
+        )  # fmt: skip
+
+    try:
+        import panelkit
+    except ImportError:
+        panelkit = None
+    if panelkit is not None:
+        pk = panelkit.MCNNM(lambda_=lam * O / 2, max_iter=10**6, tol=MC_PEER_TOL)
+        r, _, pk_s = _timed(lambda: pk.fit(Y, treated, n_pre), budget_s=10.0)
+        mc_row("panelkit", pk_s, float(r.att))
+    try:
+        import pyfector
+    except ImportError:
+        pyfector = None
+    if pyfector is not None:
+        df = _long(Y, W)
+        df["d"] = W.ravel()
+
+        def fect():
+            return pyfector.fect(
+                df, Y="y", D="d", index=("unit", "time"), method="mc",
+                lam=lam * O / (2 * N * T), CV=False, tol=MC_PEER_TOL, max_iter=10**6,
+            )  # fmt: skip
+
+        r, _, fe_s = _timed(fect, budget_s=10.0)
+        mc_row("pyfector", fe_s, float(r.att_avg))
+    if panelkit is None and pyfector is None:
+        row("mc_fit", ours, "panelkit, pyfector (not installed)", None)
+    return rows
+
+
+def _sdid_rows(size, panel, Y, W, reps, peer_reps) -> list[dict]:
+    """The SDID rows (module docstring)."""
+    import jaxpanel
+
+    N, T = Y.shape
+    n_pre = int(T - W.sum(axis=0).astype(bool).sum())
+    treated = [int(i) for i in np.flatnonzero(W.max(axis=1) > 0)]
+    rows = []
+    row = _row_maker(rows, size, N, T)
 
     def fit_row(task, est, steady, first, peer, peer_s, peer_res):
         """One fit's row: times, the ATTs and their difference, compile seconds."""
@@ -258,15 +348,17 @@ def one_size(size: str, reps: int, peer_reps: int) -> list[dict]:
             "panelkit's placebo fits each control once as the treated unit; its time "
             "per fit is scaled to the replicates"
         )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    for r in rows:
-        r["peak_rss_mib"] = peak
     return rows
 
 
 def _distinct(N: int, treated: list, reps: int) -> int:
     """Placebo draws a peer needs: with one treated unit, one per control (enumerated)."""
     return N - 1 if len(treated) == 1 else reps
+
+
+def _key(r: dict) -> tuple:
+    """A row's identity when merging: panel, task and the peer's name."""
+    return r["panel"], r["task"], r["peer"].split(" (")[0]
 
 
 def table(rows: list[dict]) -> str:
@@ -305,16 +397,20 @@ def main() -> None:
         action="store_true",
         help="keep the recorded rows of the panel sizes not run now",
     )
+    ap.add_argument(
+        "--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS)
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_size(args.one, args.reps, args.peer_reps)))
+        rows = one_size(args.one, args.reps, args.peer_reps, args.estimators)
+        print(json.dumps(rows))
         return
     rows = []
     env = {**os.environ, "JAXPANEL_COMPILATION_CACHE": "0"}
     for size in args.sizes:
         cmd = [sys.executable, __file__, "--one", size, "--reps", str(args.reps)]
-        cmd += ["--peer-reps", str(args.peer_reps)]
+        cmd += ["--peer-reps", str(args.peer_reps), "--estimators", *args.estimators]
         t0 = time.perf_counter()
         try:
             out = subprocess.run(
@@ -344,7 +440,7 @@ def main() -> None:
         "device": "cpu",
         "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    for name in ("diff_diff", "panelkit"):
+    for name in ("diff_diff", "panelkit", "pyfector"):
         try:
             from importlib.metadata import version
 
@@ -354,11 +450,11 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     if args.merge and (RESULTS / "peers.json").exists():
         old = json.loads((RESULTS / "peers.json").read_text())
-        ran = {r["panel"] for r in rows}
-        kept = [r for r in old["rows"] if r["panel"] not in ran]
+        ran = {_key(r) for r in rows}
+        kept = [r for r in old["rows"] if _key(r) not in ran]
         order = {s: k for k, s in enumerate(SIZES)}
         rows = sorted(kept + rows, key=lambda r: order.get(r["panel"], len(order)))
-        # the settings of the run the kept rows come from
+        # the settings of the runs the kept rows come from
         meta["merged"] = sorted({r["panel"] for r in kept}, key=order.get)
         meta["merged_meta"] = old.get("merged_meta", old["meta"])
     (RESULTS / "peers.json").write_text(
