@@ -284,8 +284,8 @@ def _sdid_rows(size, panel, Y, W, reps, peer_reps) -> list[dict]:
                 post_periods=post,
             )  # fmt: skip
 
-        r2, _, dd2 = _timed(lambda: dd(2), repeats=1)
-        rp, _, ddp = _timed(lambda: dd(peer_reps), repeats=1)
+        r2, _, dd2 = _timed(lambda: dd(2), repeats=1, budget_s=10.0)
+        rp, _, ddp = _timed(lambda: dd(peer_reps), repeats=1, budget_s=10.0)
         per_rep = max(ddp - dd2, 0.0) / max(peer_reps - 2, 1)
         fit_row(
             "fit_fw", est_fw, fit_fw, first_fw, "diff-diff (fit + 2 placebo)", dd2, r2
@@ -296,8 +296,10 @@ def _sdid_rows(size, panel, Y, W, reps, peer_reps) -> list[dict]:
             compile_s=pl_fw_first - pl_fw_s,
         )  # fmt: skip
         if jk_fw:
-            _, _, ddb2 = _timed(lambda: dd(2, "bootstrap"), repeats=1)
-            rb, _, ddb = _timed(lambda: dd(peer_reps, "bootstrap"), repeats=1)
+            _, _, ddb2 = _timed(lambda: dd(2, "bootstrap"), repeats=1, budget_s=10.0)
+            rb, _, ddb = _timed(
+                lambda: dd(peer_reps, "bootstrap"), repeats=1, budget_s=10.0
+            )
             per_rep = max(ddb - ddb2, 0.0) / max(peer_reps - 2, 1)
             row(
                 "bootstrap_fw", bs_fw_s, "diff-diff", per_rep * reps,
@@ -305,7 +307,7 @@ def _sdid_rows(size, panel, Y, W, reps, peer_reps) -> list[dict]:
                 compile_s=bs_fw_first - bs_fw_s,
             )  # fmt: skip
             # every unit left out once: no scaling, the same SE to rounding
-            rj, _, ddj = _timed(lambda: dd(2, "jackknife"), repeats=1)
+            rj, _, ddj = _timed(lambda: dd(2, "jackknife"), repeats=1, budget_s=10.0)
             row(
                 "jackknife_fw", jkf_s, "diff-diff", ddj, se=jkf.se,
                 peer_se=float(rj.se), se_diff=abs(jkf.se - float(rj.se)),
@@ -327,7 +329,9 @@ def _sdid_rows(size, panel, Y, W, reps, peer_reps) -> list[dict]:
         fit_row("fit_exact", est_x, fit_x, first_x, "panelkit", pk_fit, r0)
         pk_reps = max(2, min(peer_reps, int(PEER_BUDGET_S / max(pk_fit, 1e-9))))
         pkp = panelkit.SyntheticDiD(inference="placebo", n_reps=pk_reps, seed=0)
-        rp, _, pk_pl = _timed(lambda: pkp.fit(Y, treated, n_pre), repeats=1)
+        rp, _, pk_pl = _timed(
+            lambda: pkp.fit(Y, treated, n_pre), repeats=1, budget_s=10.0
+        )
         n_run = len(np.atleast_1d(rp.placebo_atts))
         per_rep = max(pk_pl - pk_fit, 0.0) / n_run
         row(
@@ -336,7 +340,9 @@ def _sdid_rows(size, panel, Y, W, reps, peer_reps) -> list[dict]:
         )  # fmt: skip
         if jk:
             pkj = panelkit.SyntheticDiD(inference="jackknife")
-            rj, _, pk_jk = _timed(lambda: pkj.fit(Y, treated, n_pre), repeats=1)
+            rj, _, pk_jk = _timed(
+                lambda: pkj.fit(Y, treated, n_pre), repeats=1, budget_s=10.0
+            )
             row(
                 "jackknife_exact", jk_s, "panelkit", pk_jk,
                 se=jk_x.se, peer_se=float(rj.se),
