@@ -116,12 +116,6 @@ def _long(Y, W):
     )
 
 
-# A peer whose one fit takes longer than this runs as few replicates as give a time per
-# replicate within about a minute (at least 2): panelkit's exact fit at 3,000 x 100 takes
-# about 76 s, so 50 replicates would take an hour.
-PEER_BUDGET_S = 60.0
-
-
 def one_size(size: str, reps: int, peer_reps: int, estimators=ESTIMATORS) -> list[dict]:
     """Every row of one panel size (run in its own process)."""
     import jax
@@ -327,17 +321,26 @@ def _sdid_rows(size, panel, Y, W, reps, peer_reps) -> list[dict]:
         pk0 = panelkit.SyntheticDiD(inference=None)
         r0, _, pk_fit = _timed(lambda: pk0.fit(Y, treated, n_pre), budget_s=10.0)
         fit_row("fit_exact", est_x, fit_x, first_x, "panelkit", pk_fit, r0)
-        pk_reps = max(2, min(peer_reps, int(PEER_BUDGET_S / max(pk_fit, 1e-9))))
-        pkp = panelkit.SyntheticDiD(inference="placebo", n_reps=pk_reps, seed=0)
-        rp, _, pk_pl = _timed(
-            lambda: pkp.fit(Y, treated, n_pre), repeats=1, budget_s=10.0
-        )
-        n_run = len(np.atleast_1d(rp.placebo_atts))
-        per_rep = max(pk_pl - pk_fit, 0.0) / n_run
-        row(
-            "placebo_exact", pl_x_s, "panelkit", per_rep * min(reps, _distinct(N, treated, reps)),
-            se=pl_x.se, peer_se=float(rp.se), peer_reps_run=n_run,
-        )  # fmt: skip
+        donors = N - len(treated)
+        if pk_fit * donors > 4 * 3600:
+            # its placebo refits SDID once per control (its n_reps is the block
+            # bootstrap's); at 3,000 x 100 a run was stopped unfinished after 20 minutes
+            row(
+                "placebo_exact", pl_x_s, "panelkit", None, se=pl_x.se,
+                skipped=f"not run: panelkit's placebo refits once per control ({donors} "
+                f"refits; its one fit takes {pk_fit:.0f} s)",
+            )  # fmt: skip
+        else:
+            pkp = panelkit.SyntheticDiD(inference="placebo", seed=0)
+            rp, _, pk_pl = _timed(
+                lambda: pkp.fit(Y, treated, n_pre), repeats=1, budget_s=10.0
+            )
+            n_run = len(np.atleast_1d(rp.placebo_atts))
+            per_rep = max(pk_pl - pk_fit, 0.0) / n_run
+            row(
+                "placebo_exact", pl_x_s, "panelkit", per_rep * min(reps, _distinct(N, treated, reps)),
+                se=pl_x.se, peer_se=float(rp.se), peer_reps_run=n_run,
+            )  # fmt: skip
         if jk:
             pkj = panelkit.SyntheticDiD(inference="jackknife")
             rj, _, pk_jk = _timed(
@@ -380,7 +383,8 @@ def table(rows: list[dict]) -> str:
         ses = f"{f(r.get('se'), 4)} / {f(r.get('peer_se'), 4)}" if "se" in r else "-"
         if r.get("skipped"):
             lines.append(
-                f"| {r['panel']} | {r['task']} | - | {r['peer']} | - | - | - | "
+                f"| {r['panel']} | {r['task']} | {f(r.get('jaxpanel_s'))} | {r['peer']} "
+                "| - | - | - | "
                 f"skipped: {r['skipped']} | {r['peak_rss_mib']:.0f} |"
             )
             continue
