@@ -1,7 +1,7 @@
 """TROP and MC on Prop 99: fixed-lambda fits, LOOCV / placebo tuning, and peers.
 
 python bench/bench_trop.py [--skip-grid] [--skip-peers] [--trials 200]
-                           [--only fixed,mc,loocv,placebo,peers]
+                           [--only fixed,mc,loocv,cps,placebo,peers]
 
 Ratios against peers use this run's rows, or the latest recorded ones of the same kind
 (``--only peers`` after a full run).
@@ -14,6 +14,10 @@ Rows (bench/results/trop_prop99.jsonl), all in float64 on this machine's CPU:
   ``time_s_cv_fit`` (../shared references, R 4.2.2 on a 2-core VM) for scale.
 - ``trop_loocv_grid`` / ``trop_loocv_cycle``: paper TROP tuned by leave-one-out over all
   control cells on the default 6 x 6 x 5 grid (full grid / coordinate cycle), seconds.
+- ``trop_loocv_cycle_cps``: the same cycle on a CPS-sized panel, R synthdid's CPS
+  log_wage (50 states x 40 years, ``../shared/data/CPS.csv``; skipped where absent) with
+  10 states (NumPy ``default_rng(0)``) treated in the last 10 years, the papers' placebo
+  shape: 1,900 held-out cells.
 - ``trop_global_placebo_grid`` / ``..._cycle``: global TROP tuned by the package's placebo
   RMSE (``--trials`` placebo sets), seconds.
 - ``peer_trop_package``: the ``trop`` package (cvxpy; SCS for finite lambda_nn, OSQP for
@@ -45,6 +49,7 @@ from _harness import RESULTS, measure, record, show
 
 NAME = "trop_prop99"
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "references"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def seconds(fn, *args, **kwargs):
@@ -61,7 +66,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=200, help="placebo sets")
     ap.add_argument(
         "--only",
-        default="fixed,mc,loocv,placebo,peers",
+        default="fixed,mc,loocv,cps,placebo,peers",
         help="comma-separated sections to run",
     )
     args = ap.parse_args()
@@ -154,6 +159,43 @@ def main() -> None:
             chosen=(info["lambda_unit"], info["lambda_time"], info["lambda_nn"]),
             att=est.att,
         )
+    if "cps" in only and not (DATA / "CPS.csv").exists():
+        print(f"cps: skipped, {DATA / 'CPS.csv'} is absent (see ../shared/data)")
+    elif "cps" in only:
+        import pandas as pd
+
+        df = pd.read_csv(DATA / "CPS.csv", sep=";")
+        Yc = df.pivot(index="state", columns="year", values="log_wage").to_numpy()
+        Wc = np.zeros(Yc.shape)
+        treated = np.random.default_rng(0).choice(Yc.shape[0], 10, replace=False)
+        Wc[treated, -10:] = 1
+        cps = jaxpanel.Panel.from_arrays(Yc, Wc)
+        est, wall = seconds(jaxpanel.trop, cps)
+        info = est.info
+        rows.append(
+            record(
+                NAME,
+                {
+                    "kind": "trop_loocv_cycle_cps",
+                    "dtype": "float64",
+                    "N": cps.N,
+                    "T": cps.T,
+                    "treated_cells": 100,
+                    "loocv_cells": info["loocv_cells"],
+                    "fits": info["tuning"]["fits"],
+                    "solver_steps": info["tuning"]["steps_total"],
+                    "tuning_s": info["tuning_seconds"],
+                    "wall_s": wall,
+                    "chosen": (
+                        info["lambda_unit"],
+                        info["lambda_time"],
+                        info["lambda_nn"],
+                    ),
+                    "att": est.att,
+                },
+            )
+        )
+        show(rows[-1])
     for search in searches if "placebo" in only else ():
         est, wall = seconds(
             jaxpanel.trop, panel, variant="global", search=search, n_trials=args.trials
