@@ -190,8 +190,10 @@ def standardise(
     """
     m = mask[None]
     n = mask.sum()
-    mean = (X * m).sum(axis=(1, 2)) / n
-    var = (((X - mean[:, None, None]) * m) ** 2).sum(axis=(1, 2)) / (n - 1)
+    # values on unobserved cells never enter (NaN there must not reach a 0-weighted sum)
+    Xz = jnp.where(m > 0, X, 0.0)
+    mean = (Xz * m).sum(axis=(1, 2)) / n
+    var = (((Xz - mean[:, None, None]) * m) ** 2).sum(axis=(1, 2)) / (n - 1)
     sd = jnp.where(var > 0, jnp.sqrt(var), 1.0)
     Xs = jnp.where(m > 0, (X - mean[:, None, None]) / sd[:, None, None], 0.0)
     return Xs, mean, sd

@@ -303,11 +303,14 @@ def test_missing_cell_at_array_level_is_reported(prop99_panel):
     assert jaxpanel.kernels.status_name(int(fit.status)) == "unidentified"
 
 
-@pytest.mark.parametrize("mod, solver", [(sdid, "fw"), (sdid, "exact"), (sc, "fw")])
+@pytest.mark.parametrize(
+    "mod, solver", [(sdid, "fw"), (sdid, "exact"), (sc, "fw"), (difp, "exact")]
+)
 def test_outcomes_on_absent_cells_are_ignored(prop99_panel, mod, solver):
     """An absent unit or period: NaN, a huge value or 0 there give the same fit."""
     Y, W, M = prop99_panel.arrays()
-    for cut in (np.s_[3, :], np.s_[:, 5]):  # a control unit, a pre-period
+    # a control unit, a pre-period, a post-period
+    for cut in (np.s_[3, :], np.s_[:, 5], np.s_[:, 30]):
         M_cut = M.at[cut].set(0.0)
         fits = [
             mod.fit(Y.at[cut].set(v), W, M_cut, solver=solver)
@@ -317,6 +320,21 @@ def test_outcomes_on_absent_cells_are_ignored(prop99_panel, mod, solver):
         for f in fits[1:]:
             assert float(f.att) == float(fits[0].att)
             np.testing.assert_array_equal(f.unit_weights, fits[0].unit_weights)
+
+
+@pytest.mark.parametrize("covariates", ["optimized", "projected"])
+def test_covariates_on_absent_cells_are_ignored(prop99_panel, covariates):
+    """NaN in X on an absent unit: the same fit as 0 there (X is standardised over the
+    observed cells only)."""
+    Y, W, M = prop99_panel.arrays()
+    X = jnp.asarray(np.random.default_rng(0).normal(size=(1, *Y.shape)))
+    M_cut = M.at[3].set(0.0)
+    a, b = (
+        sdid.fit(Y, W, M_cut, X=X.at[:, 3].set(v), covariates=covariates)
+        for v in (0.0, np.nan)
+    )
+    assert int(a.status) == int(b.status) == 0
+    assert float(a.att) == float(b.att)
 
 
 @pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
