@@ -141,6 +141,7 @@ def test_rows_are_the_batched_estimators_on_the_designs_draws(tiny_run):
     assert row["placebo_ci_lo"] < row["estimate"] < row["placebo_ci_hi"]
 
 
+@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_the_refit_jackknife_is_the_users_refit_jackknife(tmp_path):
     # the SDID paper's simulations ran R synthdid 2408a924, whose jackknife re-solved
     # the weights: a study reproduces it with refit = true, in-jit
@@ -171,6 +172,7 @@ LIBRARY = [
 ]
 
 
+@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_library_mode_is_the_librarys_own_method_and_shift_equivariant(tmp_path):
     # library mode: the user-level estimator and jaxpanel.inference.variance per
     # replication; with the same seed, an effect delta shifts every interval by delta

@@ -26,6 +26,7 @@ def quiet(est, method, **kw):
         return est.variance(method, progress=False, **kw)
 
 
+@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_each_rule_fires_where_the_study_measured_over_rejection(rng):
     p = panel(rng)
     with pytest.warns(InferenceWarning, match="regression with sdid"):

@@ -72,6 +72,7 @@ def test_conformal_did_matches_reference(rng):
     )
 
 
+@pytest.mark.slow  # CI budget: slower than 10 s on 2 cores
 def test_conformal_reports_a_union_and_unbounded_sets(prop99_panel):
     """Finding 1 of issue 12: sets are unions, unbounded where nothing is rejected."""
     est = jaxpanel.sc(prop99_panel).variance("conformal", progress=False)
