@@ -135,6 +135,12 @@ def one_size(size: str, reps: int, peer_reps: int, estimators=ESTIMATORS) -> lis
     return rows
 
 
+def _block(W) -> tuple[int, list[int]]:
+    """``(pre-periods, treated units)`` of a block design, as the peers take them."""
+    n_pre = int(W.shape[1] - W.sum(axis=0).astype(bool).sum())
+    return n_pre, [int(i) for i in np.flatnonzero(W.max(axis=1) > 0)]
+
+
 def _row_maker(rows: list, size: str, N: int, T: int):
     def row(task, ours_s, peer, peer_s, **extra):
         rows.append(
@@ -177,8 +183,7 @@ def _mc_rows(size, panel, Y, W) -> list[dict]:
     row = _row_maker(rows, size, N, T)
     control = (W == 0).astype(float)
     O = float(control.sum())
-    n_pre = int(T - W.sum(axis=0).astype(bool).sum())
-    treated = [int(i) for i in np.flatnonzero(W.max(axis=1) > 0)]
+    n_pre, treated = _block(W)
     y = Y * control
     lam = float(mcpanel.lambda_max(y, control, mcpanel.effects(y, control))) / 10
     est, first, ours = _timed(lambda: jaxpanel.mc(panel, lam, solver="exact"))
@@ -224,8 +229,7 @@ def _sdid_rows(size, panel, Y, W, reps, peer_reps) -> list[dict]:
     import jaxpanel
 
     N, T = Y.shape
-    n_pre = int(T - W.sum(axis=0).astype(bool).sum())
-    treated = [int(i) for i in np.flatnonzero(W.max(axis=1) > 0)]
+    n_pre, treated = _block(W)
     rows = []
     row = _row_maker(rows, size, N, T)
 

@@ -172,30 +172,19 @@ def main() -> None:
         cps = jaxpanel.Panel.from_arrays(Yc, Wc)
         est, wall = seconds(jaxpanel.trop, cps)
         info = est.info
-        rows.append(
-            record(
-                NAME,
-                {
-                    "kind": "trop_loocv_cycle_cps",
-                    "dtype": "float64",
-                    "N": cps.N,
-                    "T": cps.T,
-                    "treated_cells": 100,
-                    "loocv_cells": info["loocv_cells"],
-                    "fits": info["tuning"]["fits"],
-                    "solver_steps": info["tuning"]["steps_total"],
-                    "tuning_s": info["tuning_seconds"],
-                    "wall_s": wall,
-                    "chosen": (
-                        info["lambda_unit"],
-                        info["lambda_time"],
-                        info["lambda_nn"],
-                    ),
-                    "att": est.att,
-                },
-            )
+        emit(
+            "trop_loocv_cycle_cps",
+            N=cps.N,
+            T=cps.T,
+            treated_cells=trop.count_cells(*cps.arrays()[1:]),
+            loocv_cells=info["loocv_cells"],
+            fits=info["tuning"]["fits"],
+            solver_steps=info["tuning"]["steps_total"],
+            tuning_s=info["tuning_seconds"],
+            wall_s=wall,
+            chosen=(info["lambda_unit"], info["lambda_time"], info["lambda_nn"]),
+            att=est.att,
         )
-        show(rows[-1])
     for search in searches if "placebo" in only else ():
         est, wall = seconds(
             jaxpanel.trop, panel, variant="global", search=search, n_trials=args.trials

@@ -190,12 +190,12 @@ def standardise(
     """
     m = mask[None]
     n = mask.sum()
-    # values on unobserved cells never enter (NaN there must not reach a 0-weighted sum)
-    Xz = jnp.where(m > 0, X, 0.0)
-    mean = (Xz * m).sum(axis=(1, 2)) / n
-    var = (((Xz - mean[:, None, None]) * m) ** 2).sum(axis=(1, 2)) / (n - 1)
+    # sums over the observed cells only (NaN elsewhere must not reach a 0-weighted sum)
+    mean = jnp.where(m > 0, X, 0.0).sum(axis=(1, 2)) / n
+    dev = jnp.where(m > 0, X - mean[:, None, None], 0.0)
+    var = (dev**2).sum(axis=(1, 2)) / (n - 1)
     sd = jnp.where(var > 0, jnp.sqrt(var), 1.0)
-    Xs = jnp.where(m > 0, (X - mean[:, None, None]) / sd[:, None, None], 0.0)
+    Xs = dev / sd[:, None, None]
     return Xs, mean, sd
 
 

@@ -251,10 +251,10 @@ def synth_fit(
     # where lambda > 0; their Y(0) there is the synthetic control's,
     # omega'Y_co,t + lambda'(Y_i,pre - omega'Y_co,pre) (equal to the fit on the
     # post-periods): Stata sdid_event's placebo effects are Y - Y(0) on these cells.
-    Yz = jnp.where(mask > 0, Y, 0.0)
-    # only cells with weight enter (a non-finite Y elsewhere must not: 0 * inf = NaN)
-    synthetic = omega @ jnp.where(omega[:, None] > 0, Yz, 0.0)
-    shift = jnp.where(lam_w[None, :] > 0, Yz - synthetic[None, :], 0.0) @ lam_w
+    # Y is 0 on unobserved cells (above); only cells with weight enter (a non-finite Y
+    # elsewhere must not: 0 * inf = NaN)
+    synthetic = omega @ jnp.where(omega[:, None] > 0, Y, 0.0)
+    shift = jnp.where(lam_w[None, :] > 0, Y - synthetic[None, :], 0.0) @ lam_w
     y0_synth = synthetic[None, :] + shift[:, None]
     treated_rows = blk.treated[:, None] > 0
     if _closed_form(options):
@@ -267,7 +267,7 @@ def synth_fit(
             mu=None,
             alpha=None,
             beta=None,
-            fitted=jnp.where(treated_rows, y0_synth, Yz),
+            fitted=jnp.where(treated_rows, y0_synth, Y),
             unit_identified=jnp.ones(Y.shape[0], bool),
             time_identified=jnp.ones(Y.shape[1], bool),
             n_components=jnp.asarray(1, jnp.int32),
