@@ -59,6 +59,20 @@ def seconds(fn, *args, **kwargs):
     return out, time.perf_counter() - t0
 
 
+def _loocv_fields(est, wall: float) -> dict:
+    """A LOOCV-tuned TROP estimate's tuning record: cells, fits, steps, times, choice."""
+    info = est.info
+    return {
+        "loocv_cells": info["loocv_cells"],
+        "fits": info["tuning"]["fits"],
+        "solver_steps": info["tuning"]["steps_total"],
+        "tuning_s": info["tuning_seconds"],
+        "wall_s": wall,
+        "chosen": (info["lambda_unit"], info["lambda_time"], info["lambda_nn"]),
+        "att": est.att,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-grid", action="store_true", help="skip full-grid LOOCV")
@@ -144,20 +158,13 @@ def main() -> None:
     searches = ["cycle"] if args.skip_grid else ["cycle", "grid"]
     for search in searches if "loocv" in only else ():
         est, wall = seconds(jaxpanel.trop, panel, search=search)
-        info = est.info
         emit(
             f"trop_loocv_{search}",
             grid_sizes=[
                 len(grid[k]) for k in ("lambda_unit", "lambda_time", "lambda_nn")
             ],
-            points_scored=len(info["cv_scores"]),
-            loocv_cells=info["loocv_cells"],
-            fits=info["tuning"]["fits"],
-            solver_steps=info["tuning"]["steps_total"],
-            tuning_s=info["tuning_seconds"],
-            wall_s=wall,
-            chosen=(info["lambda_unit"], info["lambda_time"], info["lambda_nn"]),
-            att=est.att,
+            points_scored=len(est.info["cv_scores"]),
+            **_loocv_fields(est, wall),
         )
     if "cps" in only and not (DATA / "CPS.csv").exists():
         print(f"cps: skipped, {DATA / 'CPS.csv'} is absent (see ../shared/data)")
@@ -171,19 +178,12 @@ def main() -> None:
         Wc[treated, -10:] = 1
         cps = jaxpanel.Panel.from_arrays(Yc, Wc)
         est, wall = seconds(jaxpanel.trop, cps)
-        info = est.info
         emit(
             "trop_loocv_cycle_cps",
             N=cps.N,
             T=cps.T,
             treated_cells=trop.count_cells(*cps.arrays()[1:]),
-            loocv_cells=info["loocv_cells"],
-            fits=info["tuning"]["fits"],
-            solver_steps=info["tuning"]["steps_total"],
-            tuning_s=info["tuning_seconds"],
-            wall_s=wall,
-            chosen=(info["lambda_unit"], info["lambda_time"], info["lambda_nn"]),
-            att=est.att,
+            **_loocv_fields(est, wall),
         )
     for search in searches if "placebo" in only else ():
         est, wall = seconds(
