@@ -291,7 +291,8 @@ def solve(
         # stops after its first two steps (an infinite stopping scale)
         x0 = start(init, p.allowed, p.G.dtype)
         stop = jnp.where(simplex.startable(p), 0.0, jnp.inf).astype(p.G.dtype)
-        x0 = simplex.frank_wolfe(p, x0, stop, 500).x
+        # (no stopping rule where it starts the active set: lanes in lockstep)
+        x0 = simplex.frank_wolfe(p, x0, stop, 500, compact=False).x
         r = simplex.active_set(p, x0=x0, support=0.01, factored=factored)
         return r._replace(capped=jnp.asarray(False), gap=simplex.fw_gap(p, r.x))
     x0 = start(init, p.allowed, p.G.dtype)

@@ -216,23 +216,19 @@ class _FWState(NamedTuple):
     decrease: jax.Array  # objective decrease (R's vals scale) at the last step
 
 
-class _FWConst(NamedTuple):
+class _FWLane(NamedTuple):
+    """A Frank-Wolfe problem's data other than ``G`` (which lanes may share)."""
+
+    g: jax.Array  # (n,)
+    ridge: jax.Array  # (n,)
+    allowed: jax.Array  # (n,) bool
     qdiag: jax.Array  # (n,) diagonal of G + R
+    n_rows: jax.Array  # ()
+    tol: jax.Array  # () the decrease that stops
 
 
-def _fw_const(p: Problem) -> _FWConst:
-    return _FWConst(jnp.diag(p.G) + p.ridge)
-
-
-def _fw_row(p: Problem, i: jax.Array, hot: jax.Array) -> jax.Array:
-    """Row i of ``G + R`` minus ``g``, ``_excluded`` on excluded variables: O(n).
-
-    Read from ``G`` when needed rather than precomputed for every row, so a problem
-    whose ``G`` is shared by many lanes (placebo replicates) costs O(n) per lane.
-    ``hot`` is the one-hot (n,) mask of i.
-    """
-    row = p.G[i] - p.g + jnp.where(hot, p.ridge[i], 0.0)
-    return jnp.where(p.allowed, row, _excluded(p.G.dtype))
+def _fw_lane(p: Problem, tol: jax.Array) -> _FWLane:
+    return _FWLane(p.g, p.ridge, p.allowed, jnp.diag(p.G) + p.ridge, p.n_rows, tol)
 
 
 def _fw_init(p: Problem, x0: jax.Array) -> _FWState:
@@ -243,20 +239,24 @@ def _fw_init(p: Problem, x0: jax.Array) -> _FWState:
     return _FWState(x, h, x @ Qx, p.g @ x, inf)
 
 
-def _fw_step(p: Problem, c: _FWConst, s: _FWState) -> _FWState:
+def _fw_step(shared, group: jax.Array, p: _FWLane, s: _FWState) -> _FWState:
     """One exact-line-search step toward the best vertex e_i (R's ``fw.step``).
 
-    With the half gradient h maintained, a step reads one row of G and the iterate: O(n)
-    work and memory traffic per step.
+    With the half gradient h maintained, a step reads one row of G (``shared[0]``, the
+    problem's ``G`` at index ``group``: lanes of a batch may share one) and the iterate:
+    O(n) work and memory traffic per step.
     """
     i = first_argmin(s.h)  # first minimum, as R's which.min
     # one-hot updates, element-wise (a scatter into a batched array is slower on CPU)
     hot = jnp.arange(s.x.shape[0], dtype=i.dtype) == i
-    row = _fw_row(p, i, hot)
+    # row i of G + R minus g, read when needed (a G shared by many lanes costs O(n) per
+    # lane), _excluded on excluded variables
+    row = shared[0][group, i] - p.g + jnp.where(hot, p.ridge[i], 0.0)
+    row = jnp.where(p.allowed, row, _excluded(row.dtype))
     xi, gi = s.x[i], p.g[i]
     Qix = s.h[i] + gi  # ((G + R) x)_i, from the half gradient h = (G + R) x - g
     xQd = Qix - s.xQx  # x'Q d with d = e_i - x
-    dQd = c.qdiag[i] - 2 * Qix + s.xQx  # d'Q d = ||A d||^2 + d'R d
+    dQd = p.qdiag[i] - 2 * Qix + s.xQx  # d'Q d = ||A d||^2 + d'R d
     grad_d = s.h[i] - (s.xQx - s.gx)  # h . d
     at_vertex = xi >= 1  # R: if (all(d.x == 0)) return(x)
     ok = (dQd > 0) & ~at_vertex
@@ -270,11 +270,16 @@ def _fw_step(p: Problem, c: _FWConst, s: _FWState) -> _FWState:
     )
 
 
+def _fw_done(p: _FWLane, old: _FWState, new: _FWState) -> jax.Array:
+    return new.decrease <= p.tol
+
+
 def frank_wolfe(
     p: Problem,
     x0: jax.Array,
     min_decrease: jax.Array,
     max_iter: int = 10_000,
+    compact: bool = True,
 ) -> Solution:
     """Frank-Wolfe with exact line search, R synthdid's ``sc.weight.fw`` semantics.
 
@@ -286,6 +291,10 @@ def frank_wolfe(
     p : Problem. x0 : (n,) start on the simplex.
     min_decrease : stopping scale (the decrease threshold is its square).
     max_iter : static iteration cap.
+    compact : static; under ``jax.vmap``, lanes that stop leave the batch
+        (:func:`kernels._loop.run_lanes`: the same iterates, each lane's own number of
+        steps). False steps the batch in lockstep, cheaper where every lane takes about
+        as many steps (a fixed number, no stopping rule).
 
     Returns
     -------
@@ -296,15 +305,22 @@ def frank_wolfe(
     Arkhangelsky et al. (2021), Sec. 4.1; R synthdid's ``fw.step`` and ``sc.weight.fw``.
     """
     tol = jnp.asarray(min_decrease, p.G.dtype) ** 2
-    c = _fw_const(p)
-    out = _loop.run(
-        lambda s: _fw_step(p, c, s),
-        lambda old, new: new.decrease <= tol,
-        _fw_init(p, x0),
-        max_steps=max_iter,
-        min_steps=2,
-        check_every_step=False,
-    )
+    # lanes of a vmapped batch that stop leave it (kernels._loop.run_lanes); a G shared
+    # by the lanes (placebo and bootstrap replicates) stays one copy
+    lane, shared = _fw_lane(p, tol), (p.G[None],)
+    if compact:
+        out = _loop.run_lanes(
+            _fw_step, _fw_done, _fw_init(p, x0), lane, shared, max_iter, min_steps=2
+        )
+    else:
+        out = _loop.run(
+            lambda s: _fw_step(shared, 0, lane, s),
+            lambda old, new: _fw_done(lane, old, new),
+            _fw_init(p, x0),
+            max_steps=max_iter,
+            min_steps=2,
+            check_every_step=False,
+        )
     return Solution(out.state.x, out.steps, out.status, jnp.zeros((), jnp.int32))
 
 

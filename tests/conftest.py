@@ -33,6 +33,19 @@ jax.config.update("jax_compilation_cache_dir", str(REPO / ".pytest_cache" / "jax
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+    """Drop the in-memory compiled programs after each test file.
+
+    Each compiled kernel holds about three memory mappings and a process may hold
+    65,530 (``vm.max_map_count``): a worker that kept every program of the suite
+    reached 65,434, XLA's next compile failed and the worker crashed while raising the
+    error. Later files reload what they share from the persistent cache.
+    """
+    yield
+    jax.clear_caches()
+
+
 @pytest.fixture
 def key():
     return jax.random.PRNGKey(0)

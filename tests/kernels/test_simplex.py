@@ -228,6 +228,61 @@ def test_vmap_lanes_stop_independently(rng):
     assert len(set(np.asarray(batched.steps).tolist())) > 1
 
 
+def _lanes(rng, n_outer, n_inner, m=15, n=30):
+    """Problems on a shared design per outer index: targets and stopping scales vary, so
+    lanes stop after anything from a few steps to the cap."""
+    A = np.stack([problem(rng, m, n)[0] for _ in range(n_outer)])
+    b = A[:, None, :, :4].mean(-1) + rng.normal(size=(n_outer, n_inner, m)) * 5
+    stop = 10.0 ** rng.uniform(-5, 0, size=(n_outer, n_inner))
+    return jnp.asarray(A), jnp.asarray(b), jnp.asarray(stop)
+
+
+def _fw(A, b, stop, compact=True):
+    p = simplex.make_problem(A, b, 0.7)
+    return simplex.frank_wolfe(p, simplex.uniform(p), stop, 3000, compact=compact)
+
+
+def test_lanes_that_stop_leave_the_batch_with_their_own_iterates(rng):
+    """Compacted vmapped Frank-Wolfe: each lane's steps, iterate and status are the ones
+    it gets alone (and in a lockstep batch), over one shared Gram matrix and, nested,
+    over one per outer lane."""
+    A, b, stop = _lanes(rng, 3, 40)
+    alone = [[_fw(A[i], b[i, j], stop[i, j]) for j in range(40)] for i in range(3)]
+    steps = np.array([[int(r.steps) for r in row] for row in alone])
+    assert steps.min() < 100 and (steps == 3000).any()  # lanes stop far apart
+    # one shared design (G unbatched), lanes over targets and stopping scales
+    inner = jax.jit(jax.vmap(_fw, in_axes=(None, 0, 0)))(A[0], b[0], stop[0])
+    lockstep = jax.jit(jax.vmap(functools.partial(_fw, compact=False), (None, 0, 0)))(
+        A[0], b[0], stop[0]
+    )
+    # nested: an outer vmap over designs (G batched) of the inner one
+    nested = jax.jit(jax.vmap(jax.vmap(_fw, in_axes=(None, 0, 0))))(A, b, stop)
+    for out in (inner, lockstep):
+        np.testing.assert_array_equal(np.asarray(out.steps), steps[0])
+        np.testing.assert_allclose(
+            np.asarray(out.x), np.stack([r.x for r in alone[0]]), rtol=0, atol=1e-12
+        )
+    np.testing.assert_array_equal(np.asarray(nested.steps), steps)
+    np.testing.assert_array_equal(
+        np.asarray(nested.status), [[int(r.status) for r in row] for row in alone]
+    )
+    np.testing.assert_allclose(
+        np.asarray(nested.x),
+        np.stack([np.stack([r.x for r in row]) for row in alone]),
+        rtol=0,
+        atol=1e-12,
+    )
+
+
+def test_compacted_sub_batch_sizes_halve_to_a_quarter():
+    from jaxpanel.kernels import _loop
+
+    assert _loop._sizes(1000) == [1000, 500, 250]
+    assert _loop._sizes(100) == [100, 50, 25]
+    assert _loop._sizes(20) == [20, 10, 5]  # to the first size at most 8 lanes
+    assert _loop._sizes(8) == [8] and _loop._sizes(1) == [1]
+
+
 def test_float32_frank_wolfe_close_to_float64(rng):
     """float32: weights within 1e-3 (absolute) of float64 after the same schedule."""
     A, b = problem(rng)
