@@ -103,7 +103,7 @@ def _masked(step, done, max_steps: int, min_steps: int, shared, group, lane, car
 
 
 def _sizes(n_lanes: int, smallest: int = 8) -> list[int]:
-    """Sub-batch sizes, halving from ``n_lanes`` to a quarter of it (descending).
+    """Sub-batch sizes, halving from ``n_lanes`` to at most ``max(smallest, n_lanes / 4)``.
 
     Each phase is its own copy of the loop's kernels in the compiled program (compile
     time, and about three memory mappings per kernel: a process may hold 65,530), so
@@ -128,6 +128,8 @@ def _compacted(step, done, max_steps, min_steps, shared, group, lane, carry):
     """
     tree = jax.tree_util.tree_map
     n_lanes = group.shape[0]
+    if n_lanes == 0:  # an empty batch: nothing to step (and no step to trace)
+        return carry
     sizes = _sizes(n_lanes)
     update = jax.vmap(
         functools.partial(_masked, step, done, max_steps, min_steps),
@@ -169,9 +171,12 @@ def _merge(axis_size, in_batched, shared, group, lane, carry):
     """
     sb, gb, lb, cb = in_batched
     tree = jax.tree_util.tree_map
-    n_groups = jax.tree_util.tree_leaves(shared)[0].shape[
-        1 if any(jax.tree_util.tree_leaves(sb)) else 0
-    ]
+    # every leaf of ``shared`` has the group axis (after the vmapped one where batched)
+    first, first_batched = (
+        jax.tree_util.tree_leaves(shared)[0],
+        jax.tree_util.tree_leaves(sb)[0],
+    )
+    n_groups = jnp.shape(first)[1 if first_batched else 0]
     if any(jax.tree_util.tree_leaves(sb)):
         shared = tree(
             lambda x, b: (
@@ -216,8 +221,7 @@ def _lane_loops(step, done, max_steps: int, min_steps: int):
 
     lanes.def_vmap(rule)
 
-    @jax.custom_batching.custom_vmap
-    def one(shared, group, lane, carry):
+    def plain(shared, group, lane, carry):
         def cond(c):
             return jnp.logical_and(c[1] < max_steps, jnp.logical_not(c[2]))
 
@@ -229,8 +233,19 @@ def _lane_loops(step, done, max_steps: int, min_steps: int):
 
         return jax.lax.while_loop(cond, body, carry)
 
+    one = jax.custom_batching.custom_vmap(plain)
     one.def_vmap(rule)
-    return one
+
+    # Forward-mode derivatives go through the plain loop (vmapped in lockstep): a
+    # batching rule has no derivative of its own, and jax.jacfwd through it recursed
+    # without end. (Reverse mode fails as for any while_loop.)
+    loop = jax.custom_jvp(one)
+
+    @loop.defjvp
+    def _loop_jvp(primals, tangents):
+        return jax.jvp(plain, primals, tangents)
+
+    return loop
 
 
 def run_lanes(
@@ -257,8 +272,8 @@ def run_lanes(
     step : module-level (hashable) ``step(shared, group, lane, state) -> state``.
     done : module-level ``done(lane, old, new) -> bool scalar``.
     init : the lane's initial state (a pytree). lane : the lane's own data (a pytree).
-    shared : a pytree whose leaves have a leading group axis (one group: ``x[None]``);
-        ``step`` reads group ``group`` of them. Data shared by the lanes of a vmapped
+    shared : a pytree whose leaves all have a leading group axis of one length (one
+        group: ``x[None]``); ``step`` reads group ``group`` of them. Data shared by the lanes of a vmapped
         batch stays one copy (a Gram matrix read one row per step).
     max_steps, min_steps : as :func:`run`.
 

@@ -250,7 +250,8 @@ def test_lanes_that_stop_leave_the_batch_with_their_own_iterates(rng):
     alone = [[_fw(A[i], b[i, j], stop[i, j]) for j in range(40)] for i in range(3)]
     steps = np.array([[int(r.steps) for r in row] for row in alone])
     assert steps.min() < 100 and (steps == 3000).any()  # lanes stop far apart
-    # one shared design (G unbatched), lanes over targets and stopping scales
+    # one design, lanes over targets and stopping scales (G = A'A of the gaps to the
+    # target differs by lane)
     inner = jax.jit(jax.vmap(_fw, in_axes=(None, 0, 0)))(A[0], b[0], stop[0])
     lockstep = jax.jit(jax.vmap(functools.partial(_fw, compact=False), (None, 0, 0)))(
         A[0], b[0], stop[0]
@@ -272,6 +273,48 @@ def test_lanes_that_stop_leave_the_batch_with_their_own_iterates(rng):
         rtol=0,
         atol=1e-12,
     )
+
+
+def test_lanes_sharing_one_gram_matrix_and_empty_batches():
+    """Lanes whose problems share one G (unbatched, as placebo lanes share the units'
+    Gram matrix) over their own g, nested under a batch over designs; an empty batch."""
+    A, b, stop = _lanes(np.random.default_rng(3), 2, 24)
+    base = [simplex.make_problem(A[i], b[i, 0], 0.7) for i in range(2)]
+    g = jnp.asarray(np.random.default_rng(4).normal(size=(2, 24, A.shape[2]))) * 50
+
+    def fw(p, g, s, compact=True):
+        p = p._replace(g=g)
+        return simplex.frank_wolfe(p, simplex.uniform(p), s, 3000, compact=compact)
+
+    for i in range(2):
+        alone = [fw(base[i], g[i, j], stop[i, j]) for j in range(24)]
+        got = jax.jit(jax.vmap(fw, in_axes=(None, 0, 0)))(base[i], g[i], stop[i])
+        np.testing.assert_array_equal(got.steps, [int(r.steps) for r in alone])
+        np.testing.assert_allclose(
+            got.x, np.stack([r.x for r in alone]), rtol=0, atol=1e-12
+        )
+    both = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *base)
+    nested = jax.jit(jax.vmap(jax.vmap(fw, in_axes=(None, 0, 0))))(both, g, stop)
+    lockstep = jax.vmap(jax.vmap(functools.partial(fw, compact=False), (None, 0, 0)))(
+        both, g, stop
+    )
+    np.testing.assert_array_equal(nested.steps, lockstep.steps)
+    np.testing.assert_allclose(nested.x, lockstep.x, rtol=0, atol=1e-12)
+    empty = jax.vmap(fw, in_axes=(None, 0, 0))(base[0], g[0, :0], stop[0, :0])
+    assert empty.x.shape == (0, A.shape[2]) and empty.steps.shape == (0,)
+
+
+def test_forward_mode_derivatives_of_compacted_lanes_are_the_lockstep_ones():
+    """jax.jacfwd (a vmap of jvp over tangents only) goes through the plain loop."""
+    A, b, stop = _lanes(np.random.default_rng(5), 1, 1)
+
+    def x(b, compact):
+        return _fw(A[0], b, stop[0, 0], compact=compact).x
+
+    got = jax.jacfwd(lambda b: x(b, True))(b[0, 0])
+    lockstep = jax.jacfwd(lambda b: x(b, False))(b[0, 0])  # as before compaction
+    np.testing.assert_allclose(got, lockstep, rtol=0, atol=1e-12)
+    assert np.abs(got).max() > 0
 
 
 def test_compacted_sub_batch_sizes_halve_to_a_quarter():
