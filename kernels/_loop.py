@@ -203,7 +203,11 @@ def _merge(axis_size, in_batched, shared, group, lane, carry):
 
 @functools.cache
 def _lane_loops(step, done, max_steps: int, min_steps: int):
-    """``(one lane, explicit lanes)`` loop functions with their batching rules."""
+    """One lane's loop, whose lanes that stop leave a vmapped batch.
+
+    Under ``jax.vmap`` :func:`_compacted` runs the lanes (nested vmaps folded by
+    :func:`_merge`); forward-mode derivatives go through the plain loop.
+    """
 
     @jax.custom_batching.custom_vmap
     def lanes(shared, group, lane, carry):
