@@ -277,8 +277,9 @@ def run_lanes(
     done : module-level ``done(lane, old, new) -> bool scalar``.
     init : the lane's initial state (a pytree). lane : the lane's own data (a pytree).
     shared : a pytree whose leaves all have a leading group axis of one length (one
-        group: ``x[None]``); ``step`` reads group ``group`` of them. Data shared by the lanes of a vmapped
-        batch stays one copy (a Gram matrix read one row per step).
+        group: ``x[None]``); ``step`` reads group ``group`` of them. Data shared by
+        the lanes of a vmapped batch stays one copy (a Gram matrix read one row per
+        step).
     max_steps, min_steps : as :func:`run`.
 
     Returns

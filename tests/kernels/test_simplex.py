@@ -244,8 +244,8 @@ def _fw(A, b, stop, compact=True):
 
 def test_lanes_that_stop_leave_the_batch_with_their_own_iterates(rng):
     """Compacted vmapped Frank-Wolfe: each lane's steps, iterate and status are the ones
-    it gets alone (and in a lockstep batch), over one shared Gram matrix and, nested,
-    over one per outer lane."""
+    it gets alone (and in a lockstep batch), over one design and, nested, over one
+    design per outer lane (each lane's G its own: see the next test for a shared G)."""
     A, b, stop = _lanes(rng, 3, 40)
     alone = [[_fw(A[i], b[i, j], stop[i, j]) for j in range(40)] for i in range(3)]
     steps = np.array([[int(r.steps) for r in row] for row in alone])
